@@ -1,0 +1,82 @@
+// The built-in catalogs of models and GPUs (data/*.json, embedded at build
+// time), and lookup by id, alias or forgiving spelling.
+#ifndef VRAMFIT_CATALOG_H_
+#define VRAMFIT_CATALOG_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vramfit/device.h"
+#include "vramfit/error.h"
+#include "vramfit/model.h"
+
+namespace vramfit {
+
+struct CatalogModel {
+  std::string id;                    // canonical Hugging Face repo id
+  std::vector<std::string> also;     // other repos with the same architecture
+  std::vector<std::string> aliases;  // short names
+  std::string display;
+  int64_t exact_params = 0;          // published count, 0 if unknown
+  std::string exact_params_note;
+  int64_t checkpoint_bytes = 0;      // safetensors index total_size, 0 if unknown
+  std::string config_json;           // the config.json text
+  std::string source;
+};
+
+class ModelCatalog {
+ public:
+  // The embedded catalog. Parsed once; never fails at run time (a broken
+  // data file fails the build's tests).
+  static const ModelCatalog& Builtin();
+
+  // Parses catalog documents ("vramfit.models/1"); for tests and tools.
+  static Result<ModelCatalog> Parse(const std::vector<std::pair<std::string, std::string>>& docs);
+
+  const std::vector<CatalogModel>& models() const { return models_; }
+
+  // Exact match on id, "also" or alias, case-insensitive. nullptr if none.
+  const CatalogModel* Find(std::string_view name) const;
+
+  // Up to n closest names (id/also/alias) for "did you mean".
+  std::vector<std::string> Suggest(std::string_view name, size_t n = 3) const;
+
+  // Models whose id, also, alias or display contains every word of query.
+  std::vector<const CatalogModel*> Search(std::string_view query) const;
+
+ private:
+  std::vector<CatalogModel> models_;
+};
+
+class GpuCatalog {
+ public:
+  static const GpuCatalog& Builtin();
+  static Result<GpuCatalog> Parse(std::string_view json_text, std::string_view where);
+
+  const std::vector<GpuSpec>& gpus() const { return gpus_; }
+
+  // Forgiving match: case, spaces, dashes and underscores ignored, and the
+  // prefixes NVIDIA / GeForce / Tesla / AMD / Instinct / Apple dropped.
+  const GpuSpec* Find(std::string_view name) const;
+  std::vector<std::string> Suggest(std::string_view name, size_t n = 3) const;
+  std::vector<const GpuSpec*> Search(std::string_view query) const;
+
+ private:
+  std::vector<GpuSpec> gpus_;
+};
+
+// Parses --gpu values ("RTX-4090", "H100-80GBx8", "A100-80GB x 2") into a
+// device set, appending to *set. Errors: unknown GPU with "did you mean".
+Status AddGpus(std::string_view spec, const GpuCatalog& catalog, DeviceSet* set);
+
+// Normalized key for forgiving matches: lowercase, no separators.
+std::string NormalizeName(std::string_view s);
+
+// Edit distance, for suggestions.
+size_t EditDistance(std::string_view a, std::string_view b);
+
+}  // namespace vramfit
+
+#endif  // VRAMFIT_CATALOG_H_

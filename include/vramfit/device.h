@@ -1,0 +1,38 @@
+// GPUs and device sets.
+#ifndef VRAMFIT_DEVICE_H_
+#define VRAMFIT_DEVICE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vramfit/units.h"
+
+namespace vramfit {
+
+// One GPU model from the catalog (data/gpus.json).
+struct GpuSpec {
+  std::string name;            // canonical: "H100-80GB"
+  std::string vendor;          // nvidia | amd | apple
+  Bytes capacity;              // total as nvidia-smi (rocm-smi, Metal) reports it
+  Bytes cuda_total;            // what cudaMemGetInfo reports; 0 if unknown
+  double bandwidth_gb_s = 0;   // peak memory bandwidth, 1e9 B/s
+  double bf16_tflops = 0;      // dense bf16/fp16 tensor TFLOPS
+  double fp8_tflops = 0;       // dense fp8, 0 if none
+  std::string compute_capability;
+  std::string arch;
+  bool unified_memory = false;
+  std::vector<std::string> aliases;
+  std::string memory_note;
+};
+
+// The devices a job runs on: one entry per physical device.
+struct DeviceSet {
+  std::vector<GpuSpec> gpus;  // empty: no --gpu given (no verdict)
+  bool empty() const { return gpus.empty(); }
+  size_t size() const { return gpus.size(); }
+};
+
+}  // namespace vramfit
+
+#endif  // VRAMFIT_DEVICE_H_

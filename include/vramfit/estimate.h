@@ -1,0 +1,66 @@
+// Estimate(model, workload, devices): the memory a job takes, per device
+// and per component. Pure: no I/O, no printing; errors come back as Error.
+#ifndef VRAMFIT_ESTIMATE_H_
+#define VRAMFIT_ESTIMATE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "vramfit/breakdown.h"
+#include "vramfit/device.h"
+#include "vramfit/error.h"
+#include "vramfit/model.h"
+#include "vramfit/workload.h"
+
+namespace vramfit {
+
+// One echoed setting of the resolved workload ("batch": 1).
+using EchoValue = std::variant<int64_t, double, bool, std::string>;
+using Echo = std::vector<std::pair<std::string, EchoValue>>;
+
+struct DeviceEstimate {
+  std::string name;                   // "gpu0"
+  std::optional<GpuSpec> gpu;         // nullopt: no --gpu given
+  std::vector<Component> components;  // top-level names per DESIGN.md
+  Bytes total;                        // what nvidia-smi would show
+  std::optional<Bytes> reserved_peak;   // torch max_memory_reserved (PyTorch runtimes)
+  std::optional<Bytes> allocated_peak;  // torch max_memory_allocated (PyTorch runtimes)
+  std::string peak_phase;             // "prefill", "decode", ...
+  std::optional<Bytes> capacity() const {
+    return gpu ? std::optional<Bytes>(gpu->capacity) : std::nullopt;
+  }
+};
+
+struct Estimate {
+  // Model summary.
+  std::string model_id;
+  int64_t params = 0;
+  int64_t active_params = 0;
+  Bytes weight_bytes;              // all weights as stored for this job
+  Bytes kv_bytes_per_token;        // all layers, one token, this job's KV dtype/layout
+
+  Echo workload;
+  std::vector<DeviceEstimate> devices;
+  std::vector<Component> host;     // host (CPU) memory the job keeps
+  std::optional<int64_t> kv_capacity_tokens;
+  std::optional<int64_t> kv_max_concurrency;
+  Bytes total;                     // largest device total
+  std::optional<bool> fits;        // nullopt without --gpu
+  std::vector<std::string> notes;
+};
+
+// Estimates an inference job. REQUIRES: workload came from ResolveInference
+// for this model and devices.
+Result<Estimate> EstimateInference(const Model& model, const InferenceWorkload& w,
+                                   const DeviceSet& devices);
+
+// Fills fits/total from the device totals (shared by every runtime).
+void FinishVerdict(Estimate& e);
+
+}  // namespace vramfit
+
+#endif  // VRAMFIT_ESTIMATE_H_

@@ -1,0 +1,177 @@
+// ModelSpec: the architecture numbers of a decoder LLM, and its exact
+// parameter inventory.
+//
+// Field names follow Hugging Face config.json keys where one exists. The
+// config reader (io/hf_config.h) resolves each model_type's conventions
+// (fused projections, bias flags, norm placement, layer patterns) into these
+// generic fields, so the core never looks at a model_type string.
+#ifndef VRAMFIT_MODEL_H_
+#define VRAMFIT_MODEL_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vramfit/dtype.h"
+#include "vramfit/units.h"
+
+namespace vramfit {
+
+enum class NormKind { kRms, kLayerNorm, kLayerNormNoBias };
+enum class MlpKind { kGated, kPlain };  // gate/up/down (SwiGLU, GeGLU) vs fc1/fc2
+enum class AttnKind { kStandard, kMla };
+enum class QkNorm { kNone, kPerHead, kFull };  // weight [head_dim] or [heads*head_dim]
+enum class LayerAttention { kFull, kSliding };
+
+// One decoder layer's variable traits.
+struct LayerSpec {
+  LayerAttention attention = LayerAttention::kFull;
+  bool moe = false;  // routed experts in place of the dense MLP
+};
+
+// Quantization a checkpoint already has (config.json quantization_config).
+struct CheckpointQuant {
+  std::string method;          // "fp8", "mxfp4", "gptq", "awq", "bitsandbytes", ...
+  int64_t bits = 0;            // 4 for gptq/awq, 8 for fp8
+  int64_t group_size = 0;      // gptq/awq group size, -1 = per channel
+  int64_t block_rows = 0;      // fp8 block scale (DeepSeek: 128 x 128); 0 = per tensor
+  int64_t block_cols = 0;
+  bool double_quant = false;   // bnb 4-bit
+  bool nf4 = true;             // bnb 4-bit type
+};
+
+struct ModelSpec {
+  std::string id;            // catalog id, file path or hf: reference
+  std::string architecture;  // config "architectures"[0]
+  std::string model_type;    // config "model_type"
+  DType torch_dtype = DType::kBF16;  // config "torch_dtype" (default bf16)
+
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t num_hidden_layers = 0;
+  int64_t max_position_embeddings = 0;
+
+  // Attention.
+  AttnKind attn_kind = AttnKind::kStandard;
+  int64_t num_attention_heads = 0;
+  int64_t num_key_value_heads = 0;
+  int64_t head_dim = 0;        // q/k head size (explicit or hidden/heads)
+  int64_t v_head_dim = 0;      // v head size (= head_dim unless MLA)
+  bool q_bias = false, k_bias = false, v_bias = false, o_bias = false;
+  bool fused_qkv = false;      // one qkv tensor (Phi-3, Falcon, GPT-2, BLOOM)
+  QkNorm qk_norm = QkNorm::kNone;
+  bool qk_norm_bias = false;
+  bool attention_sinks = false;  // gpt-oss: one learned logit per head
+  int64_t sliding_window = 0;  // tokens, for kSliding layers
+
+  // Multi-head latent attention (DeepSeek-V2/V3).
+  int64_t q_lora_rank = 0;     // 0 = plain q_proj
+  int64_t kv_lora_rank = 0;
+  int64_t qk_nope_head_dim = 0;
+  int64_t qk_rope_head_dim = 0;
+
+  // Dense MLP.
+  MlpKind mlp_kind = MlpKind::kGated;
+  int64_t intermediate_size = 0;
+  bool mlp_bias = false;
+  bool fused_gate_up = false;
+
+  // Mixture of experts (num_experts == 0: dense model).
+  int64_t num_experts = 0;
+  int64_t num_experts_per_tok = 0;
+  int64_t moe_intermediate_size = 0;
+  int64_t num_shared_experts = 0;             // DeepSeek n_shared_experts
+  int64_t shared_expert_intermediate_size = 0;  // total width of the shared MLP
+  bool shared_expert_gate = false;            // Qwen2-MoE sigmoid gate [1, h]
+  bool router_bias = false;                   // gpt-oss router bias
+  bool router_score_bias = false;             // DeepSeek-V3 e_score_correction_bias
+  bool expert_bias = false;                   // gpt-oss expert biases
+
+  // Norms and embeddings.
+  NormKind norm_kind = NormKind::kRms;
+  int64_t norms_per_layer = 2;
+  bool final_norm = true;
+  bool embed_norm = false;            // BLOOM word_embeddings_layernorm
+  bool tie_word_embeddings = false;
+  bool lm_head_bias = false;          // Phi-1/2
+  int64_t learned_positions = 0;      // rows of a learned position table (GPT-2, OPT)
+  int64_t word_embed_proj_dim = 0;    // OPT-350m: embeddings narrower than hidden
+
+  // Per-layer pattern; size() == num_hidden_layers.
+  std::vector<LayerSpec> layers;
+
+  // DeepSeek-V3 multi-token-prediction modules (not part of the main model).
+  int64_t num_nextn_predict_layers = 0;
+
+  // Multimodal checkpoints: parameters of the parts vramfit does not decode
+  // (vision tower, projector), counted from vision_config when possible.
+  int64_t vision_params = 0;
+  std::string vision_note;
+
+  std::optional<CheckpointQuant> checkpoint_quant;
+
+  // Published exact parameter count (catalog), for checks; 0 if unknown.
+  int64_t published_params = 0;
+  std::string published_params_note;
+};
+
+// What a tensor does, for per-role breakdowns and quantization rules.
+enum class Role {
+  kEmbed, kPosEmbed, kAttention, kMlp, kExperts, kSharedExperts, kRouter,
+  kNorm, kLmHead, kVision, kMtp,
+};
+const char* RoleName(Role r);  // "embed", "attention", ...
+
+// A set of identical tensors ("model.layers.*.self_attn.q_proj.weight").
+struct TensorGroup {
+  std::string name;    // a readable pattern, * for the layer/expert index
+  Role role;
+  int64_t rows = 0;    // out_features for a linear weight; length for 1-D
+  int64_t cols = 1;    // in_features for a linear weight; 1 for 1-D
+  int64_t count = 1;   // how many tensors of this shape (layers x experts)
+  bool linear = false; // a 2-D projection weight a quantizer may pack
+  DType stored = DType::kBF16;  // dtype as stored in the checkpoint
+  int64_t layers = 0;           // decoder layers this group spans (0: not per layer)
+  bool moe_layer = false;       // the group belongs to MoE layers (else dense layers)
+
+  int64_t elements_each() const { return CheckedMul(rows, cols); }
+  int64_t elements() const { return CheckedMul(elements_each(), count); }
+};
+
+struct Inventory {
+  std::vector<TensorGroup> groups;  // main model (no MTP, no vision)
+  std::vector<TensorGroup> extra;   // MTP modules and vision tower, if any
+  int64_t params = 0;               // sum over groups
+  int64_t extra_params = 0;         // sum over extra
+  int64_t active_params = 0;        // params touched per token (MoE: top-k experts)
+  int64_t params_by_role[11] = {};  // indexed by Role
+};
+
+// Builds the exact inventory. REQUIRES: spec passed ValidateSpec.
+Inventory BuildInventory(const ModelSpec& spec);
+
+// A model ready for estimation: spec plus its inventory.
+struct Model {
+  ModelSpec spec;
+  Inventory inventory;
+};
+
+// Per-token KV-cache elements of one layer, for the given layout.
+// kLatent is the MLA compressed cache (kv_lora_rank + qk_rope_head_dim, one
+// tensor); kExpanded is what a runtime without MLA support stores (per-head
+// K and V). For non-MLA models both are the same.
+enum class KvLayout { kLatent, kExpanded };
+struct KvElements {
+  int64_t k = 0;  // elements per token for K (or the latent)
+  int64_t v = 0;  // elements per token for V (0 for a latent cache)
+};
+KvElements KvElementsPerToken(const ModelSpec& spec, KvLayout layout);
+
+// Bytes per token over all layers (every layer holding the token), for a KV
+// dtype. This is vramfit's "kv_bytes_per_token".
+Bytes KvBytesPerToken(const ModelSpec& spec, DType kv_dtype, KvLayout layout);
+
+}  // namespace vramfit
+
+#endif  // VRAMFIT_MODEL_H_

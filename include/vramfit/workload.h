@@ -1,0 +1,73 @@
+// Workloads: the settings of a job, as given (Settings, with "auto" left
+// open) and fully resolved (Workload, nothing left to decide).
+#ifndef VRAMFIT_WORKLOAD_H_
+#define VRAMFIT_WORKLOAD_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vramfit/device.h"
+#include "vramfit/dtype.h"
+#include "vramfit/error.h"
+#include "vramfit/model.h"
+#include "vramfit/quant.h"
+
+namespace vramfit {
+
+enum class Runtime { kHf, kVllm, kLlamaCpp };
+enum class AttnImpl { kEager, kSdpa, kFlash };
+
+const char* RuntimeName(Runtime r);  // "hf", "vllm", "llamacpp"
+const char* AttnName(AttnImpl a);    // "eager", "sdpa", "flash"
+Result<Runtime> ParseRuntime(std::string_view s);
+Result<AttnImpl> ParseAttn(std::string_view s);
+
+// Inference settings as the user gave them. nullopt = the default.
+struct InferenceSettings {
+  Runtime runtime = Runtime::kHf;
+  std::optional<DType> dtype;            // Default: the model's torch_dtype (fp32 -> bf16)
+  std::optional<WeightFormat> quant;     // Default: the checkpoint's own format, else none
+  int64_t batch = 1;                     // concurrent sequences
+  std::optional<int64_t> ctx;            // tokens held in KV per sequence
+  std::optional<int64_t> prompt;         // prefill tokens
+  std::optional<int64_t> new_tokens;     // generated tokens
+  std::optional<DType> kv_dtype;         // Default: the compute dtype
+  AttnImpl attn = AttnImpl::kSdpa;
+  int64_t tp = 1;
+  int64_t pp = 1;
+};
+
+// Fully resolved inference job.
+struct InferenceWorkload {
+  Runtime runtime = Runtime::kHf;
+  DType dtype = DType::kBF16;
+  WeightFormat quant;
+  bool quant_from_checkpoint = false;
+  int64_t batch = 1;
+  int64_t prompt = 0;       // prefill tokens per sequence
+  int64_t new_tokens = 0;   // generated tokens per sequence
+  int64_t ctx = 0;          // prompt + new_tokens
+  DType kv_dtype = DType::kBF16;
+  AttnImpl attn = AttnImpl::kSdpa;
+  int64_t tp = 1;
+  int64_t pp = 1;
+};
+
+// Largest values accepted, far above any real job; they keep every product
+// in the estimators inside int64.
+constexpr int64_t kMaxBatch = 1 << 20;
+constexpr int64_t kMaxTokens = int64_t{1} << 26;  // 67M tokens per sequence
+constexpr int64_t kMaxParallel = 4096;
+
+// Resolves defaults and checks the settings against the model and devices.
+// Errors name the flag ("--ctx: ..."). Assumptions go to *notes.
+Result<InferenceWorkload> ResolveInference(const Model& model, const InferenceSettings& s,
+                                           const DeviceSet& devices,
+                                           std::vector<std::string>* notes);
+
+}  // namespace vramfit
+
+#endif  // VRAMFIT_WORKLOAD_H_

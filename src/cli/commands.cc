@@ -1,0 +1,201 @@
+// Subcommands: a table of names, a parser per command, one error path.
+#include <algorithm>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/cli.h"
+#include "vramfit/estimate.h"
+#include "vramfit/io/source.h"
+
+namespace vramfit::cli {
+namespace {
+
+struct Ctx {
+  std::ostream& out;
+  std::ostream& err;
+  RawFlags flags;
+  std::string model;
+  std::string query;
+};
+
+int Fail(Ctx& c, const Error& e) {
+  if (c.flags.json) c.out << RenderErrorJson(e);
+  c.err << "vramfit: error: " << e.message << "\n";
+  return e.kind == ErrorKind::kInvalidArgument || e.kind == ErrorKind::kNotFound ? 2 : 1;
+}
+
+int RunInspect(Ctx& c) {
+  auto units = ToUnits(c.flags.units);
+  if (!units.ok()) return Fail(c, units.error());
+  std::vector<std::string> notes;
+  auto m = LoadModel(c.model, ModelCatalog::Builtin(), &notes);
+  if (!m.ok()) return Fail(c, m.error());
+  c.out << (c.flags.json ? RenderInspectJson(*m, notes) : RenderInspectText(*m, notes, *units));
+  return 0;
+}
+
+int RunInfer(Ctx& c) {
+  auto units = ToUnits(c.flags.units);
+  if (!units.ok()) return Fail(c, units.error());
+  auto settings = ToInferenceSettings(c.flags);
+  if (!settings.ok()) return Fail(c, settings.error());
+  auto devices = ToDevices(c.flags, GpuCatalog::Builtin());
+  if (!devices.ok()) return Fail(c, devices.error());
+  std::vector<std::string> notes;
+  auto m = LoadModel(c.model, ModelCatalog::Builtin(), &notes);
+  if (!m.ok()) return Fail(c, m.error());
+  auto w = ResolveInference(*m, *settings, *devices, &notes);
+  if (!w.ok()) return Fail(c, w.error());
+  auto e = EstimateInference(*m, *w, *devices);
+  if (!e.ok()) return Fail(c, e.error());
+  e->notes.insert(e->notes.begin(), notes.begin(), notes.end());
+  c.out << (c.flags.json ? RenderEstimateJson(*e) : RenderEstimateText(*e, *units));
+  // Exit status: 0 fits (or no GPU given), 3 does not fit.
+  return e->fits && !*e->fits ? 3 : 0;
+}
+
+int RunModels(Ctx& c) {
+  auto list = ModelCatalog::Builtin().Search(c.query);
+  c.out << (c.flags.json ? RenderModelsJson(list) : RenderModelsText(list));
+  return 0;
+}
+
+int RunGpus(Ctx& c) {
+  auto units = ToUnits(c.flags.units);
+  if (!units.ok()) return Fail(c, units.error());
+  auto list = GpuCatalog::Builtin().Search(c.query);
+  c.out << (c.flags.json ? RenderGpusJson(list) : RenderGpusText(list, *units));
+  return 0;
+}
+
+struct Command {
+  const char* name;
+  const char* help;
+  int (*run)(Ctx&);
+  bool model_arg;   // takes MODEL
+  bool query_arg;   // takes an optional QUERY
+  bool infer_flags; // takes the inference flags
+};
+
+const Command kCommands[] = {
+    {"infer", "memory to serve / generate with MODEL", RunInfer, true, false, true},
+    {"inspect", "architecture, exact parameter inventory, KV bytes per token", RunInspect, true, false, false},
+    {"models", "list catalog models matching QUERY", RunModels, false, true, false},
+    {"gpus", "list catalog GPUs matching QUERY", RunGpus, false, true, false},
+};
+// Commands in DESIGN.md that this build does not have yet.
+const char* kPlanned[] = {"train", "fit", "serve"};
+
+void AddCommon(CLI::App* app, Ctx& c) {
+  app->add_flag("--json", c.flags.json, "print JSON (schema vramfit.*/1)");
+  app->add_option("--units", c.flags.units, "gib (default) or gb");
+}
+
+void AddInferFlags(CLI::App* app, Ctx& c) {
+  RawFlags& f = c.flags;
+  app->add_option("--gpu", f.gpus, "GPU from the catalog, NAME[xN]; repeatable");
+  app->add_option("--runtime", f.runtime, "hf (default); vllm and llamacpp are planned");
+  app->add_option("--dtype", f.dtype, "compute dtype: fp32, fp16, bf16 (model's own)");
+  app->add_option("--quant", f.quant, "weight format: none, int8, nf4, nf4-dq, fp4, fp4-dq, gptq-int4, awq-int4, fp8, fp8-block, mxfp4");
+  app->add_option("--batch", f.batch, "concurrent sequences (1)");
+  app->add_option("--ctx", f.ctx, "tokens per sequence held in KV (4096, capped at the model's max)");
+  app->add_option("--prompt", f.prompt, "prefill tokens per sequence");
+  app->add_option("--new", f.new_tokens, "generated tokens per sequence");
+  app->add_option("--kv-dtype", f.kv_dtype, "KV cache dtype: auto, fp16, bf16, fp8");
+  app->add_option("--attn", f.attn, "attention kernel: eager, sdpa (default), flash");
+  app->add_option("--tp", f.tp, "tensor-parallel degree (1)");
+  app->add_option("--pp", f.pp, "pipeline (layer split) degree (1)");
+}
+
+std::string Suggest(const std::string& word, const std::vector<std::string>& options) {
+  std::string best;
+  size_t bd = 3;
+  for (const std::string& o : options) {
+    const size_t d = EditDistance(word, o);
+    if (d < bd) { bd = d; best = o; }
+  }
+  return best;
+}
+
+std::string Usage() {
+  std::string u = "usage: vramfit <command> [options]\n\ncommands:\n";
+  for (const Command& c : kCommands) u += fmt::format("  {:<9} {}\n", c.name, c.help);
+  u += "\nRun 'vramfit <command> --help' for its options.\n";
+  return u;
+}
+
+}  // namespace
+
+int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  Ctx c{out, err, {}, {}, {}};
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    out << Usage();
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    out << "vramfit 0.1.0\n";
+    return 0;
+  }
+  const Command* cmd = nullptr;
+  for (const Command& k : kCommands) {
+    if (args[0] == k.name) cmd = &k;
+  }
+  if (cmd == nullptr) {
+    for (const char* p : kPlanned) {
+      if (args[0] == p) {
+        return Fail(c, Unsupported(fmt::format("{}: this command is not available in this build yet", p)));
+      }
+    }
+    std::vector<std::string> names;
+    for (const Command& k : kCommands) names.push_back(k.name);
+    for (const char* p : kPlanned) names.push_back(p);
+    const std::string s = Suggest(args[0], names);
+    return Fail(c, InvalidArgument(fmt::format("unknown command '{}'{}", args[0],
+                                               s.empty() ? " (see 'vramfit --help')" : " (did you mean " + s + "?)")));
+  }
+
+  CLI::App app{cmd->help, std::string("vramfit ") + cmd->name};
+  app.set_help_flag("-h,--help", "show this help");
+  AddCommon(&app, c);
+  if (cmd->infer_flags) AddInferFlags(&app, c);
+  if (cmd->model_arg) app.add_option("MODEL", c.model, "catalog id or alias, config.json, or model directory")->required();
+  if (cmd->query_arg) app.add_option("QUERY", c.query, "words to match");
+
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  std::reverse(rest.begin(), rest.end());  // CLI11 takes the vector reversed
+  try {
+    app.parse(rest);
+  } catch (const CLI::CallForHelp&) {
+    out << app.help();
+    return 0;
+  } catch (const CLI::ExtrasError& e) {
+    // "The following arguments were not expected: --foo"
+    std::string extra = e.what();
+    const size_t colon = extra.find(": ");
+    if (colon != std::string::npos) extra = extra.substr(colon + 2);
+    const size_t space = extra.find(' ');
+    const std::string first = extra.substr(0, space);
+    std::vector<std::string> names;
+    for (const CLI::Option* o : app.get_options()) {
+      for (const std::string& l : o->get_lnames()) names.push_back("--" + l);
+    }
+    const std::string s = first.rfind("--", 0) == 0 ? Suggest(first, names) : std::string();
+    if (first.rfind("-", 0) == 0) {
+      return Fail(c, InvalidArgument(fmt::format("{}: unknown option '{}'{}", cmd->name, first,
+                                                 s.empty() ? "" : " (did you mean " + s + "?)")));
+    }
+    return Fail(c, InvalidArgument(fmt::format("{}: unexpected argument '{}'", cmd->name, first)));
+  } catch (const CLI::RequiredError&) {
+    return Fail(c, InvalidArgument(fmt::format("{}: MODEL is required (e.g. vramfit {} meta-llama/Llama-3.1-8B)",
+                                               cmd->name, cmd->name)));
+  } catch (const CLI::ArgumentMismatch& e) {
+    return Fail(c, InvalidArgument(fmt::format("{}: {}", cmd->name, e.what())));
+  } catch (const CLI::ParseError& e) {
+    return Fail(c, InvalidArgument(fmt::format("{}: {}", cmd->name, e.what())));
+  }
+  return cmd->run(c);
+}
+
+}  // namespace vramfit::cli

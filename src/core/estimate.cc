@@ -1,0 +1,129 @@
+#include "vramfit/estimate.h"
+
+#include <fmt/format.h>
+
+#include "runtimes/runtimes.h"
+
+namespace vramfit {
+namespace runtimes {
+
+LayerRange StageLayers(int64_t num_layers, int64_t stages, int64_t stage) {
+  // Even split, the remainder spread over the first stages.
+  const int64_t base = num_layers / stages;
+  const int64_t extra = num_layers % stages;
+  LayerRange r;
+  r.first = stage * base + std::min(stage, extra);
+  r.last = r.first + base + (stage < extra ? 1 : 0);
+  return r;
+}
+
+Component WeightsComponent(const Model& model, const WeightFormat& fmt, DType dense,
+                           LayerRange range, bool first_stage, bool last_stage, int64_t tp) {
+  const ModelSpec& s = model.spec;
+  // Layers of each kind (dense / MoE) inside the range.
+  int64_t dense_in = 0, moe_in = 0;
+  for (int64_t i = range.first; i < range.last; ++i) (s.layers[i].moe ? moe_in : dense_in)++;
+
+  struct RoleAcc {
+    Bytes bytes;
+    std::vector<StoragePart> parts;  // summed by part name
+  };
+  std::vector<RoleAcc> acc(11);
+  for (const TensorGroup& g : model.inventory.groups) {
+    int64_t copies = g.count;
+    if (g.layers > 0) {
+      const int64_t held = g.moe_layer ? moe_in : dense_in;
+      copies = g.count / g.layers * held;
+    } else if (g.role == Role::kLmHead || (g.role == Role::kNorm && g.name == "norm.weight") ||
+               (g.role == Role::kNorm && g.name == "norm.bias")) {
+      // The final norm and the head sit with the last layers.
+      if (!last_stage) copies = 0;
+    } else if (!first_stage) {
+      copies = 0;
+    }
+    if (copies == 0) continue;
+    const bool split = tp > 1 && (g.linear || g.role == Role::kEmbed);
+    RoleAcc& a = acc[static_cast<size_t>(g.role)];
+    for (StoragePart& p : TensorStorage(g, fmt, dense)) {
+      Bytes b = p.bytes * copies;
+      if (split) b = Bytes(CeilDiv(b.value(), tp));
+      a.bytes += b;
+      bool merged = false;
+      for (StoragePart& q : a.parts) {
+        if (q.what == p.what) { q.bytes += b; merged = true; break; }
+      }
+      if (!merged) a.parts.push_back({p.what, b});
+    }
+  }
+  std::vector<Component> children;
+  for (size_t r = 0; r < acc.size(); ++r) {
+    if (acc[r].bytes.value() == 0) continue;
+    std::vector<Component> parts;
+    std::string formula;
+    if (acc[r].parts.size() > 1) {
+      for (const StoragePart& p : acc[r].parts) parts.push_back(Leaf(p.what, p.bytes));
+    } else {
+      formula = acc[r].parts[0].what;
+    }
+    Component c = parts.empty() ? Leaf(RoleName(static_cast<Role>(r)), acc[r].bytes, formula)
+                                : Parent(RoleName(static_cast<Role>(r)), std::move(parts));
+    children.push_back(std::move(c));
+  }
+  return Parent("weights", std::move(children),
+                fmt::format("{} layers{}", range.size(), tp > 1 ? fmt::format(" / tp {}", tp) : ""));
+}
+
+int64_t CachedTokens(const ModelSpec& spec, int64_t layer, int64_t ctx, bool window_aware) {
+  if (window_aware && spec.sliding_window > 0 &&
+      spec.layers[layer].attention == LayerAttention::kSliding) {
+    return std::min(ctx, spec.sliding_window);
+  }
+  return ctx;
+}
+
+}  // namespace runtimes
+
+void FinishVerdict(Estimate& e) {
+  e.total = Bytes(0);
+  bool any_gpu = false;
+  bool all_fit = true;
+  for (const DeviceEstimate& d : e.devices) {
+    if (d.total > e.total) e.total = d.total;
+    if (d.gpu) {
+      any_gpu = true;
+      if (d.total > d.gpu->capacity) all_fit = false;
+    }
+  }
+  if (any_gpu) e.fits = all_fit;
+}
+
+Result<Estimate> EstimateInference(const Model& model, const InferenceWorkload& w,
+                                   const DeviceSet& devices) {
+  Estimate e;
+  try {
+    e.model_id = model.spec.id;
+    e.params = model.inventory.params;
+    e.active_params = model.inventory.active_params;
+    switch (w.runtime) {
+      case Runtime::kHf:
+        runtimes::EstimateHf(model, w, devices, e);
+        break;
+      case Runtime::kVllm:
+      case Runtime::kLlamaCpp:
+        return Unsupported(fmt::format(
+            "--runtime {}: this runtime's allocation profile is not implemented yet; use --runtime hf",
+            RuntimeName(w.runtime)));
+    }
+    for (const DeviceEstimate& d : e.devices) {
+      Status st = CheckTree(d.components);
+      if (!st.ok()) return st.error();
+    }
+    FinishVerdict(e);
+  } catch (const OverflowError& ex) {
+    return Error{ErrorKind::kInvalidArgument,
+                 fmt::format("estimate: the settings overflow 64-bit byte counts ({})", ex.what())};
+  }
+  return e;
+}
+
+}  // namespace vramfit

@@ -1,0 +1,38 @@
+// Runtime profiles: each turns (model, workload, devices) into per-device
+// breakdowns. Internal to the core; Estimate* in estimate.h dispatches here.
+#ifndef VRAMFIT_SRC_CORE_RUNTIMES_RUNTIMES_H_
+#define VRAMFIT_SRC_CORE_RUNTIMES_RUNTIMES_H_
+
+#include <vector>
+
+#include "vramfit/estimate.h"
+
+namespace vramfit::runtimes {
+
+// transformers + PyTorch generate(). Fills e.devices and notes.
+void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
+                Estimate& e);
+
+// Shared building blocks.
+
+// Which decoder layers stage `stage` of `stages` holds: [first, last).
+struct LayerRange {
+  int64_t first = 0;
+  int64_t last = 0;
+  int64_t size() const { return last - first; }
+};
+LayerRange StageLayers(int64_t num_layers, int64_t stages, int64_t stage);
+
+// Weights of one device as a "weights" component with a child per role.
+// Per-layer groups are taken for the layers in `range`; embeddings go to the
+// first stage, the final norm and lm_head to the last; linear weights and
+// embedding tables are divided by tp (norms replicated).
+Component WeightsComponent(const Model& model, const WeightFormat& fmt, DType dense,
+                           LayerRange range, bool first_stage, bool last_stage, int64_t tp);
+
+// Tokens a layer keeps in the KV cache for a sequence of ctx tokens.
+int64_t CachedTokens(const ModelSpec& spec, int64_t layer, int64_t ctx, bool window_aware);
+
+}  // namespace vramfit::runtimes
+
+#endif  // VRAMFIT_SRC_CORE_RUNTIMES_RUNTIMES_H_

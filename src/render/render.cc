@@ -1,0 +1,186 @@
+// Human-readable tables.
+#include "vramfit/render.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace vramfit {
+
+std::string FormatBytes(Bytes b, Units u) {
+  const double v = static_cast<double>(b.value());
+  const double a = std::fabs(v);
+  if (u == Units::kGB) {
+    if (a >= 1e9) return fmt::format("{:.2f} GB", v / 1e9);
+    if (a >= 1e6) return fmt::format("{:.1f} MB", v / 1e6);
+    if (a >= 1e3) return fmt::format("{:.1f} kB", v / 1e3);
+    return fmt::format("{} B", b.value());
+  }
+  if (a >= static_cast<double>(kGiB)) return fmt::format("{:.2f} GiB", v / kGiB);
+  if (a >= static_cast<double>(kMiB)) return fmt::format("{:.1f} MiB", v / kMiB);
+  if (a >= static_cast<double>(kKiB)) return fmt::format("{:.1f} KiB", v / kKiB);
+  return fmt::format("{} B", b.value());
+}
+
+std::string FormatCount(int64_t n) {
+  const double v = static_cast<double>(n);
+  if (v >= 1e9) return fmt::format("{:.2f} B", v / 1e9);
+  if (v >= 1e6) return fmt::format("{:.1f} M", v / 1e6);
+  if (v >= 1e3) return fmt::format("{:.1f} K", v / 1e3);
+  return fmt::format("{}", n);
+}
+
+namespace {
+
+constexpr int kBarWidth = 28;
+
+std::string Bar(Bytes part, Bytes scale) {
+  if (scale.value() <= 0) return std::string();
+  const double f = std::clamp(static_cast<double>(part.value()) / static_cast<double>(scale.value()), 0.0, 1.0);
+  const int eighths = static_cast<int>(std::lround(f * kBarWidth * 8));
+  static const char* kParts[] = {"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"};
+  std::string s;
+  for (int i = 0; i < eighths / 8; ++i) s += "█";
+  s += kParts[eighths % 8];
+  return s;
+}
+
+void Rows(std::string& out, const Component& c, int depth, Bytes scale, Units u, int max_depth) {
+  const std::string indent(static_cast<size_t>(2 + 2 * depth), ' ');
+  const std::string label = indent + c.name;
+  std::string line = fmt::format("{:<34}{:>11}", label, FormatBytes(c.bytes, u));
+  if (depth == 0) line += "  " + fmt::format("{:<{}}", Bar(c.bytes, scale), 0);
+  if (!c.formula.empty()) line += (depth == 0 ? "  " : "    ") + c.formula;
+  out += line;
+  out += '\n';
+  if (depth + 1 > max_depth) return;
+  for (const Component& ch : c.children) Rows(out, ch, depth + 1, scale, u, max_depth);
+}
+
+}  // namespace
+
+std::string RenderEstimateText(const Estimate& e, Units u) {
+  std::string out;
+  std::string settings;
+  for (const auto& [k, v] : e.workload) {
+    if (!settings.empty()) settings += ", ";
+    settings += k + " ";
+    std::visit([&](const auto& x) {
+      using T = std::decay_t<decltype(x)>;
+      if constexpr (std::is_same_v<T, bool>) settings += x ? "on" : "off";
+      else settings += fmt::format("{}", x);
+    }, v);
+  }
+  out += fmt::format("{}\n  {}\n", e.model_id, settings);
+  out += fmt::format("  params {}{}, weights {}, KV {} per token\n\n", FormatCount(e.params),
+                     e.active_params != e.params ? fmt::format(" ({} active)", FormatCount(e.active_params)) : "",
+                     FormatBytes(e.weight_bytes, u), FormatBytes(e.kv_bytes_per_token, u));
+  for (const DeviceEstimate& d : e.devices) {
+    const Bytes scale = d.gpu ? std::max(d.gpu->capacity, d.total) : d.total;
+    out += fmt::format("{}{}\n", d.name,
+                       d.gpu ? fmt::format("  {} ({})", d.gpu->name, FormatBytes(d.gpu->capacity, u)) : "");
+    for (const Component& c : d.components) Rows(out, c, 0, scale, u, 1);
+    out += fmt::format("  {:<32}{:>11}\n", "total (as nvidia-smi shows)", FormatBytes(d.total, u));
+    if (d.allocated_peak) {
+      out += fmt::format("  {:<32}{:>11}   reserved peak {}   peak at {}\n", "allocated peak",
+                         FormatBytes(*d.allocated_peak, u),
+                         d.reserved_peak ? FormatBytes(*d.reserved_peak, u) : "-", d.peak_phase);
+    }
+    if (d.gpu) {
+      const Bytes cap = d.gpu->capacity;
+      const double used = 100.0 * static_cast<double>(d.total.value()) / static_cast<double>(cap.value());
+      if (d.total <= cap) {
+        out += fmt::format("  fits: {} headroom ({:.0f}% of {} used)\n", FormatBytes(cap - d.total, u), used,
+                           d.gpu->name);
+      } else {
+        out += fmt::format("  DOES NOT FIT: {} over the {} {} ({:.0f}%)\n", FormatBytes(d.total - cap, u),
+                           FormatBytes(cap, u), d.gpu->name, used);
+      }
+    }
+    out += '\n';
+  }
+  if (e.fits) out += *e.fits ? "verdict: fits\n" : "verdict: does not fit\n";
+  if (!e.notes.empty()) {
+    out += "notes:\n";
+    for (const std::string& n : e.notes) out += "  - " + n + "\n";
+  }
+  return out;
+}
+
+std::string RenderInspectText(const Model& m, const std::vector<std::string>& notes, Units u) {
+  const ModelSpec& s = m.spec;
+  const Inventory& inv = m.inventory;
+  std::string out;
+  out += fmt::format("{}\n  {} (model_type {}), {}\n", s.id, s.architecture.empty() ? "?" : s.architecture,
+                     s.model_type, Name(s.torch_dtype));
+  int64_t sliding = 0, moe = 0;
+  for (const LayerSpec& l : s.layers) {
+    sliding += l.attention == LayerAttention::kSliding ? 1 : 0;
+    moe += l.moe ? 1 : 0;
+  }
+  out += fmt::format("  layers {}, hidden {}, heads {} (kv {}), head_dim {}, vocab {}, max context {}\n",
+                     s.num_hidden_layers, s.hidden_size, s.num_attention_heads, s.num_key_value_heads,
+                     s.head_dim, s.vocab_size, s.max_position_embeddings);
+  if (s.attn_kind == AttnKind::kMla) {
+    out += fmt::format("  MLA: q_lora_rank {}, kv_lora_rank {}, rope {}, nope {}, v {}\n", s.q_lora_rank,
+                       s.kv_lora_rank, s.qk_rope_head_dim, s.qk_nope_head_dim, s.v_head_dim);
+  }
+  if (s.num_experts > 0) {
+    out += fmt::format("  MoE: {} experts, top {}, expert width {}, shared width {}, {} MoE layers\n",
+                       s.num_experts, s.num_experts_per_tok, s.moe_intermediate_size,
+                       s.shared_expert_intermediate_size, moe);
+  }
+  if (sliding > 0) out += fmt::format("  sliding window {} tokens on {} of {} layers\n", s.sliding_window, sliding, s.num_hidden_layers);
+  out += fmt::format("\nparameters {} ({}){}\n", FormatCount(inv.params), inv.params,
+                     inv.active_params != inv.params ? fmt::format(", active per token {} ({})", FormatCount(inv.active_params), inv.active_params) : "");
+  if (s.published_params > 0) {
+    out += fmt::format("  published count {} ({})\n", s.published_params,
+                       s.published_params == inv.params ? "matches" : "differs: " + s.published_params_note);
+  }
+  if (inv.extra_params > 0) {
+    out += fmt::format("  outside the text decoder: {} ({})\n", FormatCount(inv.extra_params), inv.extra_params);
+  }
+  out += fmt::format("\n{:<16}{:>16}{:>12}   ({})\n", "role", "params", "bytes", Name(s.torch_dtype));
+  for (int r = 0; r < 11; ++r) {
+    const int64_t p = inv.params_by_role[r];
+    if (p == 0) continue;
+    out += fmt::format("{:<16}{:>16}{:>12}\n", RoleName(static_cast<Role>(r)), p,
+                       FormatBytes(StorageBytes(s.torch_dtype, p), u));
+  }
+  out += "\nKV cache per token (all layers):\n";
+  for (DType d : {DType::kBF16, DType::kF8E4M3, DType::kQ8_0, DType::kQ4_0}) {
+    const KvLayout layout = KvLayout::kLatent;
+    std::string line = fmt::format("  {:<10}{:>12}", Name(d), FormatBytes(KvBytesPerToken(s, d, layout), u));
+    if (s.attn_kind == AttnKind::kMla) {
+      line += fmt::format("   (latent; per-head K/V {})", FormatBytes(KvBytesPerToken(s, d, KvLayout::kExpanded), u));
+    }
+    out += line + "\n";
+  }
+  if (!notes.empty()) {
+    out += "notes:\n";
+    for (const std::string& n : notes) out += "  - " + n + "\n";
+  }
+  return out;
+}
+
+std::string RenderModelsText(const std::vector<const CatalogModel*>& models) {
+  std::string out = fmt::format("{:<52}{:<26}{}\n", "id", "alias", "display");
+  for (const CatalogModel* m : models) {
+    out += fmt::format("{:<52}{:<26}{}\n", m->id, m->aliases.empty() ? "" : m->aliases[0], m->display);
+  }
+  out += fmt::format("{} models\n", models.size());
+  return out;
+}
+
+std::string RenderGpusText(const std::vector<const GpuSpec*>& gpus, Units u) {
+  std::string out = fmt::format("{:<18}{:>12}{:>12}{:>12}  {}\n", "name", "memory", "GB/s", "bf16 TFLOPS", "nvidia-smi name");
+  for (const GpuSpec* g : gpus) {
+    out += fmt::format("{:<18}{:>12}{:>12.0f}{:>12.1f}  {}\n", g->name, FormatBytes(g->capacity, u), g->bandwidth_gb_s,
+                       g->bf16_tflops, g->aliases.empty() ? "" : g->aliases[0]);
+  }
+  out += fmt::format("{} GPUs\n", gpus.size());
+  return out;
+}
+
+}  // namespace vramfit

@@ -20,33 +20,34 @@ namespace {
 
 // CUDA context + kernel images a PyTorch process pays per device (lazy
 // module loading, CUDA >= 11.7): 274-426 MiB measured before any kernel
-// runs, plus cuBLAS/cuDNN modules loaded on first use. docs/estimation.md.
-constexpr int64_t kTorchCudaContextMiB = 500;
-// cuBLAS workspace PyTorch allocates through its caching allocator
-// (CUBLAS_WORKSPACE_CONFIG default ":4096:8" = 8 x 4 MiB).
-constexpr int64_t kCublasWorkspaceMiB = 32;
+// runs, plus cuBLAS/attention modules loaded on first use.
+constexpr int64_t kTorchCudaContextMiB = 512;
+// cuBLAS workspace, allocated through the caching allocator
+// (CublasHandlePool.cpp parseChosenWorkspaceSize): ":4096:2:16:8" =
+// 8.125 MiB by default, 32 MiB on Hopper and Blackwell (sm >= 9.0).
+constexpr int64_t kCublasWorkspace = 4096 * kKiB * 2 + 16 * kKiB * 8;
+constexpr int64_t kCublasWorkspaceSm90 = 32 * kMiB;
 // CUDACachingAllocator: allocations above 10 MiB get their own segment
 // rounded to 2 MiB (kRoundLarge); 1-10 MiB share 20 MiB segments; up to
 // 1 MiB come from 2 MiB small-pool segments. Sizes round to 512 B.
 constexpr int64_t kRoundLarge = 2 * kMiB;
 constexpr int64_t kLargeBuffer = 20 * kMiB;
-constexpr int64_t kSmallSize = kMiB;
+constexpr int64_t kMinLargeAlloc = 10 * kMiB;
 constexpr int64_t kMinBlock = 512;
 
-std::string Gib(Bytes b) { return fmt::format("{:.2f} GiB", static_cast<double>(b.value()) / kGiB); }
-
-// Segment bytes the caching allocator reserves for one allocation of x bytes
-// when nothing can be reused.
+// Segment bytes the caching allocator reserves for one allocation of x
+// bytes that gets its own segment (x > 10 MiB); smaller ones share
+// segments and cost only their 512 B rounding.
 int64_t SegmentBytes(int64_t x) {
   const int64_t r = RoundUp(std::max<int64_t>(x, 1), kMinBlock);
-  if (r <= kSmallSize) return r;  // packed into shared 2 MiB segments
-  if (r <= 10 * kMiB) return r;   // packed into shared 20 MiB segments
+  if (r < kMinLargeAlloc) return r;
   return RoundUp(r, kRoundLarge);
 }
 
-struct Dims {
-  int64_t b, h, heads, kv_heads, head_dim, v_head_dim, inter, vocab, dt;
-};
+bool IsSm90OrNewer(const std::optional<GpuSpec>& gpu) {
+  if (!gpu || gpu->vendor != "nvidia" || gpu->compute_capability.empty()) return false;
+  return std::atof(gpu->compute_capability.c_str()) >= 9.0;
+}
 
 }  // namespace
 
@@ -56,8 +57,7 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
   const int64_t tp = w.tp;
   const int64_t stages = w.pp;
   const int64_t dt = Info(w.dtype).block_bytes;
-  const DType kv_dtype = w.kv_dtype;
-  const int64_t kvb = Info(kv_dtype).block_bytes;
+  const int64_t kvb = Info(w.kv_dtype).block_bytes;
   // transformers' DeepSeek-V2/V3 attention caches per-head K and V, not
   // the latent (modeling_deepseek_v3.py: key_states/value_states to update).
   const KvLayout layout = KvLayout::kExpanded;
@@ -67,22 +67,38 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
   const int64_t kv_split = mla ? tp : std::min(tp, s.num_key_value_heads);
   const int64_t kv_k = CeilDiv(kv.k, kv_split);
   const int64_t kv_v = CeilDiv(kv.v, kv_split);
+  // DynamicSlidingWindowLayer keeps the last W-1 tokens (cache_utils.py).
+  const auto cached = [&](int64_t layer, int64_t tokens) {
+    if (s.sliding_window > 0 && s.layers[layer].attention == LayerAttention::kSliding) {
+      return std::min(tokens, s.sliding_window - 1);
+    }
+    return tokens;
+  };
 
-  e.kv_bytes_per_token = KvBytesPerToken(s, kv_dtype, layout);
+  e.kv_bytes_per_token = KvBytesPerToken(s, w.kv_dtype, layout);
   e.weight_bytes = Bytes(0);
   for (const TensorGroup& g : model.inventory.groups) {
     e.weight_bytes += TensorBytes(g, w.quant, w.dtype) * g.count;
   }
 
   const int64_t b = w.batch;
-  const int64_t heads = (mla ? s.num_attention_heads : s.num_attention_heads) / tp;
+  const int64_t heads = s.num_attention_heads / tp;
   const int64_t kvh = mla ? heads : std::max<int64_t>(1, s.num_key_value_heads / tp);
   const int64_t hd = s.head_dim;
   const int64_t vhd = s.v_head_dim;
   const int64_t h = s.hidden_size;
   const bool moe = s.num_experts > 0;
-  const int64_t inter = CeilDiv(std::max(s.intermediate_size, moe ? s.moe_intermediate_size : 0), tp);
   const int64_t vocab = CeilDiv(s.vocab_size, tp);
+  const bool bnb4 = w.quant.method == QuantMethod::kNf4 || w.quant.method == QuantMethod::kFp4;
+  const bool bnb8 = w.quant.method == QuantMethod::kInt8;
+
+  // Largest quantized linear (elements, and its out_features), per rank.
+  int64_t n_max = 0, out_max = 0;
+  for (const TensorGroup& g : model.inventory.groups) {
+    if (!IsQuantized(g, w.quant)) continue;
+    n_max = std::max(n_max, CeilDiv(g.elements_each(), tp));
+    out_max = std::max(out_max, CeilDiv(g.rows, tp));
+  }
 
   for (int64_t stage = 0; stage < stages; ++stage) {
     for (int64_t rank = 0; rank < tp; ++rank) {
@@ -92,18 +108,20 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       // A tied head runs where the embedding lives (accelerate keeps tied
       // parameters on one device); otherwise on the last stage.
       const bool has_head = s.tie_word_embeddings ? first : last;
+      const bool has_layers = range.size() > 0;
       DeviceEstimate d;
       d.name = fmt::format("gpu{}", stage * tp + rank);
       const size_t idx = static_cast<size_t>(stage * tp + rank);
       if (idx < devices.gpus.size()) d.gpu = devices.gpus[idx];
 
       Component weights = WeightsComponent(model, w.quant, w.dtype, range, first, last, tp);
+      const Bytes weight_bytes = weights.bytes;
 
-      // --- KV cache: per layer, sliding layers keep min(ctx, window) tokens.
-      auto kv_bytes = [&](int64_t tokens_per_seq) {
+      // --- KV cache for T tokens per sequence, per layer.
+      auto kv_bytes = [&](int64_t tokens) {
         Bytes k, v;
         for (int64_t i = range.first; i < range.last; ++i) {
-          const int64_t t = CachedTokens(s, i, tokens_per_seq, /*window_aware=*/true);
+          const int64_t t = cached(i, tokens);
           k += Bytes(CheckedMul(CheckedMul(b, t), kv_k) * kvb);
           v += Bytes(CheckedMul(CheckedMul(b, t), kv_v) * kvb);
         }
@@ -112,156 +130,200 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       const auto [k_prefill, v_prefill] = kv_bytes(w.prompt);
       const auto [k_full, v_full] = kv_bytes(w.ctx);
 
-      // --- Prefill temporaries of one layer (no grad: freed as soon as
-      // unreferenced). Residual stream + normed input live throughout.
+      // --- Prefill: one forward over the prompt, no grad (temporaries die
+      // as soon as unreferenced). Residual stream + normed input persist.
       const int64_t bs = CheckedMul(b, w.prompt);
-      const Bytes hidden = Bytes(CheckedMul(bs, h) * dt * 2);
-      // Attention: q, k, v projections after RoPE, and the output.
-      Bytes attn = Bytes(CheckedMul(bs, heads * hd + kvh * hd + kvh * vhd + heads * vhd) * dt);
-      std::string attn_formula = fmt::format("q,k,v,out {}x{} tok", b, w.prompt);
+      const Bytes hidden = has_layers ? Bytes(CheckedMul(bs, h) * dt * 2) : Bytes(0);
+      // Attention: q, k, v, their RoPE copies and the output.
+      Bytes attn = Bytes(CheckedMul(bs, 3 * heads * hd + 3 * kvh * hd) * dt);
+      std::string attn_formula = fmt::format("q,k,v + RoPE copies + out, {} tok", bs);
+      Bytes mask;
       if (w.attn == AttnImpl::kEager) {
-        // repeat_kv expands K and V to all heads; scores [b, heads, s, s] in
-        // the compute dtype, softmax in fp32, cast back; the 4-D mask.
+        // repeat_kv materialises K and V at all heads; scores in the compute
+        // dtype, + mask, softmax in fp32, cast back: (2e + 4) B per score.
         const int64_t ss = CheckedMul(w.prompt, w.prompt);
         attn += Bytes(CheckedMul(bs, heads * (hd + vhd)) * dt);
         attn += Bytes(CheckedMul(CheckedMul(b * heads, ss), 2 * dt + 4));
-        attn += Bytes(CheckedMul(CheckedMul(b, ss), dt));
-        attn_formula = fmt::format("eager scores {} heads x {}^2 x (2x{} B + fp32)", heads,
+        mask = Bytes(CheckedMul(CheckedMul(b, ss), dt));  // float [b,1,s,s] shared by layers
+        attn_formula = fmt::format("eager scores {} x {} heads x {}^2 x (2x{} + 4) B", b, heads,
                                    w.prompt, dt);
       }
-      // MLP: act(gate), up and their product live at once (3 x inter); fused
-      // gate_up adds the 2 x inter projection; a plain MLP keeps fc1 + act.
-      int64_t mlp_width = s.mlp_kind == MlpKind::kPlain ? 2 * inter : (s.fused_gate_up ? 4 : 3) * inter;
-      Bytes mlp = Bytes(CheckedMul(bs, mlp_width) * dt);
-      std::string mlp_formula = fmt::format("{} x {} inter x {} tok", mlp_width / std::max<int64_t>(inter, 1), inter, bs);
+      // MLP: act(gate), up and their product live together (3 x inter);
+      // a fused gate_up keeps the 2 x inter projection alive (4); a GELU
+      // MLP keeps fc1 output + activation (2).
+      int64_t inter = CeilDiv(s.intermediate_size, tp);
+      int64_t width = s.mlp_kind == MlpKind::kPlain ? 2 : (s.fused_gate_up ? 4 : 3);
+      Bytes mlp = Bytes(CheckedMul(bs, width * inter) * dt);
+      std::string mlp_formula = fmt::format("{} x {} inter x {} tok x {} B", width, inter, bs, dt);
       if (moe) {
-        // Experts run one at a time on their routed tokens (worst case all
-        // tokens to one expert); plus the fp32 router logits and the output
-        // accumulator.
+        // Experts run one after another on their routed tokens (worst case:
+        // every token to one expert), plus the fp32 router logits and the
+        // output accumulator.
+        const int64_t mi = CeilDiv(s.moe_intermediate_size, tp);
         const int64_t shared = CeilDiv(s.shared_expert_intermediate_size, tp);
-        mlp = Bytes(CheckedMul(bs, 3 * CeilDiv(s.moe_intermediate_size, tp) + 3 * shared + h) * dt) +
-              Bytes(CheckedMul(bs, s.num_experts) * 4);
-        mlp_formula = fmt::format("expert 3 x {} + router fp32 x {} experts, {} tok",
-                                  s.moe_intermediate_size, s.num_experts, bs);
+        const int64_t ew = s.fused_gate_up ? 4 : 3;
+        Bytes moe_mlp = Bytes(CheckedMul(bs, ew * mi + 3 * shared + h) * dt) +
+                        Bytes(CheckedMul(bs, s.num_experts) * 4);
+        if (moe_mlp > mlp || s.intermediate_size == 0) {
+          mlp = moe_mlp;
+          mlp_formula = fmt::format("expert {} x {} + router fp32 x {} experts, {} tok", ew, mi,
+                                    s.num_experts, bs);
+        }
+        inter = std::max(inter, mi);
       }
-      const Bytes layer_peak = std::max(attn, mlp);
-      const Bytes prefill_act = range.size() > 0 ? hidden + layer_peak : Bytes(0);
-      // Last-token logits (generate passes logits_to_keep=1): lm_head output
-      // in the compute dtype, the fp32 copy generate takes, and the fp32
-      // scores after the logits processors.
-      const Bytes logits = has_head ? Bytes(CheckedMul(b, vocab) * (dt + 4 + 4)) : Bytes(0);
-
-      // --- Last decode step: one new token per sequence.
-      const Bytes decode_act =
-          range.size() > 0 ? Bytes(CheckedMul(b, 2 * h + mlp_width + heads * hd * 2) * dt) : Bytes(0);
-      // DynamicCache.update: torch.cat allocates the grown K (then V) of one
-      // layer before the old one is freed.
-      int64_t max_layer_tokens = 0;
-      for (int64_t i = range.first; i < range.last; ++i) {
-        max_layer_tokens = std::max(max_layer_tokens, CachedTokens(s, i, w.ctx, true));
+      if (bnb8) {
+        // MatMul8bitLt: int32 accumulator [t, out] + int8 copy of the input.
+        mlp += Bytes(CheckedMul(bs, 4 * out_max + std::max(inter, h)));
+        mlp_formula += " + int8 matmul int32 accumulator";
       }
-      const Bytes cat_copy = w.new_tokens > 0
-          ? Bytes(CheckedMul(CheckedMul(b, max_layer_tokens), std::max(kv_k, kv_v)) * kvb)
-          : Bytes(0);
-      const Bytes cublas = MiB(kCublasWorkspaceMiB);
+      const bool attn_peak = attn >= mlp;
+      Bytes layer_peak = attn_peak ? attn : mlp;
+      // bitsandbytes 4-bit (0.41-0.49) dequantizes the weight for a
+      // prefill matmul: the stored-dtype copy and the compute-dtype copy of
+      // the largest quantized linear.
+      const Bytes dequant = bnb4 && has_layers ? Bytes(CheckedMul(n_max, 2 + dt)) : Bytes(0);
+      // GPTQ exllama kernels keep a temp_dq buffer of max(in x out) fp16.
+      const Bytes gptq_buf =
+          w.quant.method == QuantMethod::kGptq ? Bytes(CheckedMul(n_max, 2)) : Bytes(0);
+      const Bytes prefill_act = has_layers ? hidden + mask + layer_peak + dequant : Bytes(0);
+      // Logits: the model computes the last position only (logits_to_keep=1)
+      // in the compute dtype; generate copies it to fp32.
+      const Bytes logits = has_head ? Bytes(CheckedMul(b, vocab) * (dt + 4)) : Bytes(0);
 
-      const Bytes prefill_total = k_prefill + v_prefill + prefill_act + logits;
-      const Bytes decode_total = k_full + v_full + decode_act + cat_copy + logits;
-      const bool decode_peak = w.new_tokens > 0 && decode_total > prefill_total;
-      d.peak_phase = decode_peak ? "decode" : "prefill";
+      // --- Last decode step, one token per sequence.
+      Bytes decode_act;
+      Bytes cat_copy;
+      if (has_layers && w.new_tokens > 0) {
+        decode_act = Bytes(CheckedMul(b, 2 * h + width * inter + 3 * heads * hd) * dt);
+        int64_t max_t = 0;
+        for (int64_t i = range.first; i < range.last; ++i) max_t = std::max(max_t, cached(i, w.ctx));
+        if (w.attn == AttnImpl::kEager) {
+          decode_act += Bytes(CheckedMul(CheckedMul(b, heads), max_t) * (2 * dt + 4 + 2 * hd * dt));
+        }
+        // DynamicCache.update: torch.cat builds the grown K of one layer
+        // before the old one is freed.
+        cat_copy = Bytes(CheckedMul(CheckedMul(b, max_t), std::max(kv_k, kv_v)) * kvb);
+      }
+      const Bytes cublas = Bytes(IsSm90OrNewer(d.gpu) ? kCublasWorkspaceSm90 : kCublasWorkspace);
+      // Loading: bnb quantizes each weight from a 16-bit copy on the GPU.
+      const Bytes load_transient = (bnb4 || bnb8) ? Bytes(CheckedMul(n_max, 2)) : Bytes(0);
+
+      const Bytes fixed = weight_bytes + cublas + gptq_buf;
+      const Bytes load_total = weight_bytes + load_transient;
+      const Bytes prefill_total = fixed + k_prefill + v_prefill + prefill_act + logits;
+      const Bytes decode_total = fixed + k_full + v_full + decode_act + cat_copy + logits;
+      std::string phase = "prefill";
+      if (w.new_tokens > 0 && decode_total > prefill_total) phase = "decode";
+      if (load_total > std::max(prefill_total, decode_total)) phase = "load";
+      d.peak_phase = phase;
 
       std::vector<Component> comps;
       comps.push_back(std::move(weights));
-      const Bytes kk = decode_peak ? k_full : k_prefill;
-      const Bytes vv = decode_peak ? v_full : v_prefill;
-      const int64_t tokens = decode_peak ? w.ctx : w.prompt;
+      const bool at_decode = phase == "decode";
+      const Bytes kk = at_decode ? k_full : k_prefill;
+      const Bytes vv = at_decode ? v_full : v_prefill;
+      const int64_t tokens = at_decode ? w.ctx : w.prompt;
       std::vector<Component> kv_children;
-      if (kk.value() > 0 || vv.value() > 0) {
-        kv_children.push_back(Leaf(mla ? "K (per-head, expanded)" : "K", kk,
-                                   fmt::format("{} seq x {} tok x {} layers x {} x {} B", b, tokens,
-                                               range.size(), kv_k, kvb)));
-        kv_children.push_back(Leaf("V", vv,
-                                   fmt::format("{} seq x {} tok x {} layers x {} x {} B", b, tokens,
-                                               range.size(), kv_v, kvb)));
+      if (phase != "load" && (kk.value() > 0 || vv.value() > 0)) {
+        kv_children.push_back(Leaf(mla ? "K (per head)" : "K", kk,
+                                   fmt::format("{} seq x {} tok x {} layers x {} x {} B", b,
+                                               tokens, range.size(), kv_k, kvb)));
+        kv_children.push_back(Leaf(mla ? "V (per head)" : "V", vv,
+                                   fmt::format("{} seq x {} tok x {} layers x {} x {} B", b,
+                                               tokens, range.size(), kv_v, kvb)));
       }
-      comps.push_back(Parent("kv_cache", std::move(kv_children),
-                             s.sliding_window > 0 ? fmt::format("sliding layers hold {} tok", s.sliding_window)
-                                                  : std::string()));
+      std::string kv_formula;
+      if (s.sliding_window > 0 && phase != "load") {
+        kv_formula = fmt::format("sliding layers keep {} tok", s.sliding_window - 1);
+      }
+      comps.push_back(Parent("kv_cache", std::move(kv_children), kv_formula));
+
       std::vector<Component> act;
-      if (decode_peak) {
+      if (phase == "load") {
+        act.push_back(Leaf("load transient", load_transient, "16-bit copy of the largest weight"));
+      } else if (at_decode) {
         act.push_back(Leaf("decode temporaries", decode_act, "one token per sequence"));
         act.push_back(Leaf("cache growth copy", cat_copy, "torch.cat of one layer's K"));
-      } else if (range.size() > 0) {
+      } else if (has_layers) {
         act.push_back(Leaf("hidden states", hidden, fmt::format("2 x {} tok x {} x {} B", bs, h, dt)));
-        act.push_back(Leaf(attn >= mlp ? "attention" : "mlp", layer_peak,
-                           attn >= mlp ? attn_formula : mlp_formula));
+        if (mask.value() > 0) act.push_back(Leaf("attention mask", mask, "float [b,1,s,s]"));
+        act.push_back(Leaf(attn_peak ? "attention" : "mlp", layer_peak,
+                           attn_peak ? attn_formula : mlp_formula));
+        if (dequant.value() > 0) {
+          act.push_back(Leaf("4-bit dequant", dequant,
+                             fmt::format("largest linear {} x (2 + {}) B", n_max, dt)));
+        }
       }
+      if (gptq_buf.value() > 0) act.push_back(Leaf("exllama temp_dq", gptq_buf, "2 x largest in x out"));
       act.push_back(Leaf("cublas workspace", cublas));
       comps.push_back(Parent("activations", std::move(act)));
-      comps.push_back(Leaf("logits", logits,
-                           has_head ? fmt::format("{} seq x {} vocab x ({} + 4 + 4) B, last token", b, vocab, dt)
+      comps.push_back(Leaf("logits", phase == "load" ? Bytes(0) : logits,
+                           has_head ? fmt::format("{} seq x {} vocab x ({} + 4) B, last position", b, vocab, dt)
                                     : std::string()));
+      const Bytes allocated = Total(comps);
 
-      Bytes allocated = Total(comps);
-
-      // --- Caching-allocator slack: segment rounding of every weight tensor
-      // (each is its own allocation) and of the KV tensors, plus segments
-      // DynamicCache outgrows while it grows by torch.cat (never reused by
-      // the larger tensors that follow, released only when memory runs out).
+      // --- Caching-allocator slack. Every weight is its own allocation,
+      // rounded up to a 2 MiB segment when over 10 MiB. Freed prefill
+      // temporaries stay cached. DynamicCache outgrows its segments while it
+      // grows by torch.cat: each 2 MiB size a layer's K or V passes leaves a
+      // segment no larger tensor can reuse (freed only when memory runs out).
       Bytes rounding;
       for (const TensorGroup& g : model.inventory.groups) {
-        const int64_t x = TensorBytes(g, w.quant, w.dtype).value();
-        const int64_t per = SegmentBytes(tp > 1 && g.linear ? CeilDiv(x, tp) : x) -
-                            (tp > 1 && g.linear ? CeilDiv(x, tp) : x);
-        int64_t copies = g.layers > 0 ? g.count / g.layers * range.size() : (first || last ? g.count : 0);
-        rounding += Bytes(CheckedMul(per, copies));
+        const int64_t x = CeilDiv(TensorBytes(g, w.quant, w.dtype).value(), g.linear ? tp : 1);
+        int64_t copies = 0;
+        if (g.layers > 0) {
+          int64_t held = 0;
+          for (int64_t i = range.first; i < range.last; ++i) held += s.layers[i].moe == g.moe_layer ? 1 : 0;
+          copies = g.count / g.layers * held;
+        } else if (first || last) {
+          copies = g.count;
+        }
+        rounding += Bytes(CheckedMul(SegmentBytes(x) - x, copies));
       }
       Bytes growth;
       if (w.new_tokens > 0) {
-        // Per K or V tensor of a layer: segments of every 2 MiB size passed
-        // between the prompt and the full context are left behind.
         for (int64_t i = range.first; i < range.last; ++i) {
-          for (int64_t e_per : {kv_k, kv_v}) {
-            if (e_per == 0) continue;
-            const int64_t t0 = CachedTokens(s, i, w.prompt, true);
-            const int64_t t1 = CachedTokens(s, i, w.ctx, true);
-            const int64_t per_tok = CheckedMul(b, e_per) * kvb;
-            const int64_t lo = SegmentBytes(CheckedMul(per_tok, t0));
-            const int64_t hi = SegmentBytes(CheckedMul(per_tok, t1));
-            if (hi <= kLargeBuffer) continue;  // small tensors share segments
-            // Sum of the 2 MiB-spaced sizes from lo up to (hi - 2 MiB).
-            const int64_t first_sz = std::max(lo, kLargeBuffer);
-            if (hi <= first_sz) continue;
-            const int64_t n = (hi - first_sz) / kRoundLarge;
-            const int64_t sum = CheckedMul(n, first_sz) + CheckedMul(kRoundLarge, n * (n - 1) / 2);
-            growth += Bytes(sum);
+          for (int64_t per : {kv_k, kv_v}) {
+            if (per == 0) continue;
+            const int64_t per_tok = CheckedMul(b, per) * kvb;
+            const int64_t lo = SegmentBytes(CheckedMul(per_tok, cached(i, w.prompt)));
+            const int64_t hi = SegmentBytes(CheckedMul(per_tok, cached(i, w.ctx)));
+            const int64_t from = std::max(lo, kLargeBuffer);
+            if (hi <= from) continue;
+            // Segments of from, from + 2 MiB, ..., hi - 2 MiB are left behind.
+            const int64_t n = (hi - from) / kRoundLarge;
+            growth += Bytes(CheckedAdd(CheckedMul(n, from), CheckedMul(kRoundLarge, n * (n - 1) / 2)));
           }
         }
       }
-      Bytes reserve = rounding + growth;
+      // Freed segments are partly reused: large cached blocks (the freed
+      // prefill temporaries) are split for the growing tensors and coalesce
+      // again when freed. Until measured on a GPU, the slack is bounded by
+      // the cache growth during decode.
+      growth = std::min(growth, (k_full + v_full) - (k_prefill + v_prefill));
       const Bytes context = MiB(kTorchCudaContextMiB);
-      std::string growth_note;
+      std::string growth_note = "DynamicCache torch.cat growth, at most the decode-time KV growth";
       if (d.gpu && growth.value() > 0) {
         // The allocator frees cached blocks and retries before it reports an
-        // OOM, so outgrown segments never push the job over the top.
-        const Bytes usable = d.gpu->capacity - context - allocated - rounding;
-        if (growth > usable) {
-          growth = std::max(Bytes(0), usable);
-          growth_note = " (capped: cached blocks are released before an OOM)";
+        // OOM, so outgrown segments never push a job that fits over the top.
+        const Bytes room = d.gpu->capacity - context - allocated - rounding;
+        if (growth > room) {
+          growth = std::max(Bytes(0), room);
+          growth_note += " (capped: cached blocks are released before an OOM)";
         }
-        reserve = rounding + growth;
       }
+      // Freed prefill temporaries stay reserved when the peak is later.
+      const Bytes freed = phase == "prefill" ? Bytes(0)
+                                             : std::max(Bytes(0), prefill_total - allocated);
       std::vector<Component> slack;
-      slack.push_back(Leaf("segment rounding", rounding, "weights and buffers rounded to 2 MiB segments"));
-      if (w.new_tokens > 0) {
-        slack.push_back(Leaf("outgrown cache segments", growth,
-                             "DynamicCache torch.cat growth" + growth_note));
-      }
+      slack.push_back(Leaf("segment rounding", rounding, "tensors over 10 MiB rounded to 2 MiB segments"));
+      if (freed.value() > 0) slack.push_back(Leaf("cached prefill temporaries", freed));
+      if (growth.value() > 0) slack.push_back(Leaf("outgrown cache segments", growth, growth_note));
       comps.push_back(Parent("allocator_reserve", std::move(slack)));
-      comps.push_back(Leaf("cuda_context", context, "CUDA context + kernel images, lazy loading"));
+      comps.push_back(Leaf("cuda_context", context, "CUDA context + kernel images (lazy loading)"));
 
       d.allocated_peak = allocated;
-      d.reserved_peak = allocated + reserve;
+      d.reserved_peak = allocated + rounding + freed + growth;
       d.total = *d.reserved_peak + context;
       d.components = std::move(comps);
       e.devices.push_back(std::move(d));
@@ -285,18 +347,18 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
     e.workload.push_back({"group_size", w.quant.group_size});
   }
   if (mla) {
-    e.notes.push_back("transformers caches DeepSeek MLA as per-head K and V (not the latent), "
-                      "so its KV cache is much larger than in vLLM or llama.cpp");
+    e.notes.push_back("transformers caches DeepSeek MLA as per-head K and V (not the latent), so "
+                      "its KV cache is far larger than in vLLM or llama.cpp");
   }
-  if (w.new_tokens > 0) {
-    e.notes.push_back(fmt::format(
-        "KV cache is transformers' DynamicCache (grows by torch.cat each step); peak at the {}",
-        e.devices.empty() ? "prefill" : e.devices[0].peak_phase));
+  if (bnb4) {
+    e.notes.push_back("bitsandbytes 4-bit: prefill dequantizes the largest linear (bitsandbytes "
+                      "0.41-0.49 behaviour)");
   }
+  e.notes.push_back("modelled stack: transformers >= 4.56 generate() with DynamicCache, "
+                    "last-position logits; PyTorch caching allocator without expandable_segments");
   e.notes.push_back(fmt::format(
       "cuda_context is {} MiB per process (CUDA >= 11.7 lazy loading); older stacks take up to 1.3 GiB",
       kTorchCudaContextMiB));
-  (void)Gib;
 }
 
 }  // namespace vramfit::runtimes

@@ -1,0 +1,62 @@
+// Shared helpers for the unit tests.
+#ifndef VRAMFIT_TESTS_TEST_UTIL_H_
+#define VRAMFIT_TESTS_TEST_UTIL_H_
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "vramfit/catalog.h"
+#include "vramfit/estimate.h"
+#include "vramfit/io/source.h"
+
+namespace vramfit::testing {
+
+// A catalog model; fails the test if it does not load.
+inline Model CatalogModelOrDie(const std::string& id) {
+  const CatalogModel* m = ModelCatalog::Builtin().Find(id);
+  EXPECT_NE(m, nullptr) << id;
+  if (m == nullptr) return {};
+  auto r = ModelFromCatalog(*m, nullptr);
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+  return r.ok() ? r.value() : Model{};
+}
+
+inline DeviceSet Gpus(const std::string& spec) {
+  DeviceSet set;
+  if (spec.empty()) return set;
+  Status st = AddGpus(spec, GpuCatalog::Builtin(), &set);
+  EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().message);
+  return set;
+}
+
+// Resolves and estimates; checks parent == sum(children) on every device.
+inline Estimate EstimateOrDie(const Model& m, const InferenceSettings& s,
+                              const DeviceSet& devices = {}) {
+  auto w = ResolveInference(m, s, devices, nullptr);
+  EXPECT_TRUE(w.ok()) << (w.ok() ? "" : w.error().message);
+  if (!w.ok()) return {};
+  auto e = EstimateInference(m, *w, devices);
+  EXPECT_TRUE(e.ok()) << (e.ok() ? "" : e.error().message);
+  if (!e.ok()) return {};
+  for (const DeviceEstimate& d : e->devices) {
+    Status st = CheckTree(d.components);
+    EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().message);
+    EXPECT_EQ(Total(d.components), d.total) << d.name << ": components must add up to total";
+    if (d.allocated_peak && d.reserved_peak) {
+      EXPECT_LE(*d.allocated_peak, *d.reserved_peak);
+      EXPECT_LE(*d.reserved_peak, d.total);
+    }
+  }
+  return e.value();
+}
+
+inline int64_t ComponentBytes(const DeviceEstimate& d, const std::string& name) {
+  const Component* c = Find(d.components, name);
+  return c ? c->bytes.value() : -1;
+}
+
+}  // namespace vramfit::testing
+
+#endif  // VRAMFIT_TESTS_TEST_UTIL_H_

@@ -122,8 +122,8 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
         Bytes k, v;
         for (int64_t i = range.first; i < range.last; ++i) {
           const int64_t t = cached(i, tokens);
-          k += Bytes(CheckedMul(CheckedMul(b, t), kv_k) * kvb);
-          v += Bytes(CheckedMul(CheckedMul(b, t), kv_v) * kvb);
+          k += Bytes(CheckedMul(CheckedMul(b, t), kv_k)) * kvb;
+          v += Bytes(CheckedMul(CheckedMul(b, t), kv_v)) * kvb;
         }
         return std::pair<Bytes, Bytes>{k, v};
       };
@@ -133,16 +133,16 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       // --- Prefill: one forward over the prompt, no grad (temporaries die
       // as soon as unreferenced). Residual stream + normed input persist.
       const int64_t bs = CheckedMul(b, w.prompt);
-      const Bytes hidden = has_layers ? Bytes(CheckedMul(bs, h) * dt * 2) : Bytes(0);
+      const Bytes hidden = has_layers ? Bytes(CheckedMul(bs, h)) * (dt * 2) : Bytes(0);
       // Attention: q, k, v, their RoPE copies and the output.
-      Bytes attn = Bytes(CheckedMul(bs, 3 * heads * hd + 3 * kvh * hd) * dt);
+      Bytes attn = Bytes(CheckedMul(bs, 3 * heads * hd + 3 * kvh * hd)) * dt;
       std::string attn_formula = fmt::format("q,k,v + RoPE copies + out, {} tok", bs);
       Bytes mask;
       if (w.attn == AttnImpl::kEager) {
         // repeat_kv materialises K and V at all heads; scores in the compute
         // dtype, + mask, softmax in fp32, cast back: (2e + 4) B per score.
         const int64_t ss = CheckedMul(w.prompt, w.prompt);
-        attn += Bytes(CheckedMul(bs, heads * (hd + vhd)) * dt);
+        attn += Bytes(CheckedMul(bs, heads * (hd + vhd))) * dt;
         attn += Bytes(CheckedMul(CheckedMul(b * heads, ss), 2 * dt + 4));
         mask = Bytes(CheckedMul(CheckedMul(b, ss), dt));  // float [b,1,s,s] shared by layers
         attn_formula = fmt::format("eager scores {} x {} heads x {}^2 x (2x{} + 4) B", b, heads,
@@ -153,7 +153,7 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       // MLP keeps fc1 output + activation (2).
       int64_t inter = CeilDiv(s.intermediate_size, tp);
       int64_t width = s.mlp_kind == MlpKind::kPlain ? 2 : (s.fused_gate_up ? 4 : 3);
-      Bytes mlp = Bytes(CheckedMul(bs, width * inter) * dt);
+      Bytes mlp = Bytes(CheckedMul(bs, width * inter)) * dt;
       std::string mlp_formula = fmt::format("{} x {} inter x {} tok x {} B", width, inter, bs, dt);
       if (moe) {
         // Experts run one after another on their routed tokens (worst case:
@@ -162,8 +162,8 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
         const int64_t mi = CeilDiv(s.moe_intermediate_size, tp);
         const int64_t shared = CeilDiv(s.shared_expert_intermediate_size, tp);
         const int64_t ew = s.fused_gate_up ? 4 : 3;
-        Bytes moe_mlp = Bytes(CheckedMul(bs, ew * mi + 3 * shared + h) * dt) +
-                        Bytes(CheckedMul(bs, s.num_experts) * 4);
+        Bytes moe_mlp = Bytes(CheckedMul(bs, ew * mi + 3 * shared + h)) * dt +
+                        Bytes(CheckedMul(bs, s.num_experts)) * 4;
         if (moe_mlp > mlp || s.intermediate_size == 0) {
           mlp = moe_mlp;
           mlp_formula = fmt::format("expert {} x {} + router fp32 x {} experts, {} tok", ew, mi,
@@ -188,21 +188,21 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       const Bytes prefill_act = has_layers ? hidden + mask + layer_peak + dequant : Bytes(0);
       // Logits: the model computes the last position only (logits_to_keep=1)
       // in the compute dtype; generate copies it to fp32.
-      const Bytes logits = has_head ? Bytes(CheckedMul(b, vocab) * (dt + 4)) : Bytes(0);
+      const Bytes logits = has_head ? Bytes(CheckedMul(b, vocab)) * (dt + 4) : Bytes(0);
 
       // --- Last decode step, one token per sequence.
       Bytes decode_act;
       Bytes cat_copy;
       if (has_layers && w.new_tokens > 0) {
-        decode_act = Bytes(CheckedMul(b, 2 * h + width * inter + 3 * heads * hd) * dt);
+        decode_act = Bytes(CheckedMul(b, 2 * h + width * inter + 3 * heads * hd)) * dt;
         int64_t max_t = 0;
         for (int64_t i = range.first; i < range.last; ++i) max_t = std::max(max_t, cached(i, w.ctx));
         if (w.attn == AttnImpl::kEager) {
-          decode_act += Bytes(CheckedMul(CheckedMul(b, heads), max_t) * (2 * dt + 4 + 2 * hd * dt));
+          decode_act += Bytes(CheckedMul(CheckedMul(b, heads), max_t)) * (2 * dt + 4 + 2 * hd * dt);
         }
         // DynamicCache.update: torch.cat builds the grown K of one layer
         // before the old one is freed.
-        cat_copy = Bytes(CheckedMul(CheckedMul(b, max_t), std::max(kv_k, kv_v)) * kvb);
+        cat_copy = Bytes(CheckedMul(CheckedMul(b, max_t), std::max(kv_k, kv_v))) * kvb;
       }
       const Bytes cublas = Bytes(IsSm90OrNewer(d.gpu) ? kCublasWorkspaceSm90 : kCublasWorkspace);
       // Loading: bnb quantizes each weight from a 16-bit copy on the GPU.
@@ -285,14 +285,14 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
         for (int64_t i = range.first; i < range.last; ++i) {
           for (int64_t per : {kv_k, kv_v}) {
             if (per == 0) continue;
-            const int64_t per_tok = CheckedMul(b, per) * kvb;
+            const int64_t per_tok = CheckedMul(CheckedMul(b, per), kvb);
             const int64_t lo = SegmentBytes(CheckedMul(per_tok, cached(i, w.prompt)));
             const int64_t hi = SegmentBytes(CheckedMul(per_tok, cached(i, w.ctx)));
             const int64_t from = std::max(lo, kLargeBuffer);
             if (hi <= from) continue;
             // Segments of from, from + 2 MiB, ..., hi - 2 MiB are left behind.
             const int64_t n = (hi - from) / kRoundLarge;
-            growth += Bytes(CheckedAdd(CheckedMul(n, from), CheckedMul(kRoundLarge, n * (n - 1) / 2)));
+            growth += Bytes(CheckedAdd(CheckedMul(n, from), CheckedMul(kRoundLarge, CheckedMul(n, n - 1) / 2)));
           }
         }
       }

@@ -1,0 +1,733 @@
+// accuracy: vramfit's estimates against published measurements.
+//
+//   accuracy [TRUTH_DIR] [--cases FILE] [--json]
+//
+// Reads every case of TRUTH_DIR/*.jsonl (default ../shared/truth next to the
+// source tree) and bench/accuracy_cases.json, which says for each case either
+// how to express it (a catalog model, the CLI flags, which figure to compare)
+// or why it cannot be expressed yet. Measured values come only from the truth
+// files, converted to bytes by each file's unit convention
+// (../shared/truth/README.md). For every expressed case it runs the estimator
+// exactly as `vramfit infer` does and prints estimate vs measured, then the
+// median and worst |relative error| per runtime, task and source, the worst
+// cases, and every skipped case with its reason.
+//
+// A report, not a test: it exits 0 whatever the errors are, and 1 only when
+// an input cannot be read. Not registered with ctest.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli.h"
+#include "vramfit/catalog.h"
+#include "vramfit/estimate.h"
+#include "vramfit/io/source.h"
+#include "vramfit/workload.h"
+
+#ifndef VRAMFIT_TRUTH_DIR
+#define VRAMFIT_TRUTH_DIR "../shared/truth"
+#endif
+#ifndef VRAMFIT_ACCURACY_CASES
+#define VRAMFIT_ACCURACY_CASES "bench/accuracy_cases.json"
+#endif
+
+namespace vramfit::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+constexpr double kGiBd = 1024.0 * 1024.0 * 1024.0;  // 2^30 B
+constexpr double kMiBd = 1024.0 * 1024.0;           // 2^20 B
+
+// One truth file: its stem ("pytorch") and its cases in file order.
+struct TruthFile {
+  std::string name;
+  std::vector<Json> cases;
+};
+
+// One entry of accuracy_cases.json.
+struct CaseSpec {
+  std::string model;
+  Json args = Json::object();
+  std::string compare;
+  int64_t device = 0;
+  std::string why;
+  std::string skip;
+};
+
+// One expressed case with its estimate.
+struct Row {
+  std::string file, id, task, source, model, settings, compare, phase, why;
+  bool tokens = false;  // the figure is a token count, not bytes
+  double estimate = 0, measured = 0;
+  double rel_err = 0;   // (estimate - measured) / measured
+  std::vector<std::pair<std::string, double>> top;  // largest components, share of the figure
+  std::vector<std::string> notes;
+};
+
+struct Skipped {
+  std::string file, id, reason;
+};
+
+struct Failed {
+  std::string file, id, message;
+};
+
+struct Report {
+  std::vector<Row> rows;
+  std::vector<Skipped> skipped;
+  std::vector<Failed> failed;
+  std::vector<std::string> warnings;
+  size_t total_cases = 0;
+  std::vector<std::pair<std::string, size_t>> files;  // name, case count
+};
+
+// --- Input.
+
+Result<std::string> ReadText(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return Error{ErrorKind::kIo, fmt::format("{}: cannot read", p.string())};
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return Error{ErrorKind::kIo, fmt::format("{}: read failed", p.string())};
+  return ss.str();
+}
+
+Result<TruthFile> ReadTruthFile(const fs::path& p) {
+  auto text = ReadText(p);
+  if (!text.ok()) return text.error();
+  TruthFile f;
+  f.name = p.stem().string();
+  std::istringstream in(*text);
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("id") || !j["id"].is_string()) {
+      return Corrupt(fmt::format("{}:{}: not a JSON object with a string \"id\"", p.string(), n));
+    }
+    f.cases.push_back(std::move(j));
+  }
+  return f;
+}
+
+Result<std::vector<TruthFile>> ReadTruth(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return NotFound(fmt::format("{}: not a directory (pass the truth directory as the first argument)",
+                                dir.string()));
+  }
+  std::vector<fs::path> paths;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".jsonl") paths.push_back(entry.path());
+  }
+  if (ec) return Error{ErrorKind::kIo, fmt::format("{}: {}", dir.string(), ec.message())};
+  if (paths.empty()) return NotFound(fmt::format("{}: no *.jsonl files", dir.string()));
+  std::sort(paths.begin(), paths.end());
+  std::vector<TruthFile> files;
+  for (const fs::path& p : paths) {
+    auto f = ReadTruthFile(p);
+    if (!f.ok()) return f.error();
+    files.push_back(std::move(f.value()));
+  }
+  return files;
+}
+
+std::string Str(const Json& j, const char* key) {
+  if (!j.contains(key) || !j[key].is_string()) return {};
+  return j[key].get<std::string>();
+}
+
+// cases[file stem][id] -> spec.
+using CaseMap = std::map<std::string, std::map<std::string, CaseSpec>>;
+
+Result<CaseMap> ReadCases(const fs::path& p) {
+  auto text = ReadText(p);
+  if (!text.ok()) return text.error();
+  Json doc = Json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("files") ||
+      !doc["files"].is_object()) {
+    return Corrupt(fmt::format("{}: not a JSON object with a \"files\" object", p.string()));
+  }
+  CaseMap map;
+  for (const auto& [file, list] : doc["files"].items()) {
+    const std::string stem = fs::path(file).stem().string();
+    if (!list.is_array()) return Corrupt(fmt::format("{}: files.{}: not an array", p.string(), file));
+    for (size_t i = 0; i < list.size(); ++i) {
+      const Json& c = list[i];
+      const std::string where = fmt::format("{}: files.{}[{}]", p.string(), file, i);
+      if (!c.is_object() || Str(c, "id").empty()) {
+        return Corrupt(fmt::format("{}: not an object with a string \"id\"", where));
+      }
+      CaseSpec s;
+      s.skip = Str(c, "skip");
+      s.model = Str(c, "model");
+      s.compare = Str(c, "compare");
+      s.why = Str(c, "why");
+      if (c.contains("args")) s.args = c["args"];
+      if (c.contains("device") && c["device"].is_number_integer()) s.device = c["device"].get<int64_t>();
+      if (s.skip.empty() && (s.model.empty() || s.compare.empty() || !s.args.is_object())) {
+        return Corrupt(fmt::format("{} ({}): needs \"skip\", or \"model\", \"args\" and \"compare\"",
+                                   where, Str(c, "id")));
+      }
+      if (!map[stem].emplace(Str(c, "id"), std::move(s)).second) {
+        return Corrupt(fmt::format("{}: case '{}' is listed twice", where, Str(c, "id")));
+      }
+    }
+  }
+  return map;
+}
+
+// --- Measured values, in bytes (or tokens), by each file's convention.
+
+// README: "value_gib_normalized in pytorch.jsonl converts by the source's
+// convention" (GiB = 2^30 B).
+Result<double> MeasuredPytorch(const Json& t) {
+  const std::string kind = Str(t, "kind");
+  if (kind != "peak_memory") {
+    return InvalidArgument(fmt::format("kind '{}' has no measured peak to compare", kind));
+  }
+  if (!t.contains("value_gib_normalized") || !t["value_gib_normalized"].is_number()) {
+    return InvalidArgument("no numeric value_gib_normalized");
+  }
+  return t["value_gib_normalized"].get<double>() * kGiBd;
+}
+
+// vLLM logs print GiB (its "GB" is 2^30 B too).
+Result<double> MeasuredVllm(const Json& t, const std::string& compare, bool* tokens) {
+  if (compare == "kv_capacity_tokens") {
+    *tokens = true;
+    if (t.contains("gpu_kv_cache_tokens") && t["gpu_kv_cache_tokens"].is_number()) {
+      return t["gpu_kv_cache_tokens"].get<double>();
+    }
+    return InvalidArgument("no gpu_kv_cache_tokens in the case");
+  }
+  static const std::map<std::string, std::string> kField = {
+      {"weights", "weights_gib"},          {"kv_cache", "kv_cache_gib"},
+      {"non_torch", "non_torch_gib"},      {"activations", "activation_peak_gib"},
+      {"cuda_graphs", "cuda_graph_gib"},
+  };
+  const auto it = kField.find(compare);
+  if (it == kField.end()) return InvalidArgument(fmt::format("compare '{}' has no vLLM field", compare));
+  if (!t.contains(it->second) || !t[it->second].is_number()) {
+    return InvalidArgument(fmt::format("no {} in the case", it->second));
+  }
+  return t[it->second].get<double>() * kGiBd;
+}
+
+// llama.cpp buffers are printed in MiB (2^20 B) per backend buffer
+// ("CUDA0"); device N of the estimate is CUDA<N>.
+Result<double> MeasuredLlamaCpp(const Json& t, const std::string& compare, int64_t device) {
+  static const std::map<std::string, std::string> kField = {
+      {"weights", "model_buffers_mib"},
+      {"kv_cache", "kv_buffers_mib"},
+      {"compute_buffer", "compute_buffers_mib"},
+      {"output_buffer", "output_buffers_mib"},
+  };
+  const auto it = kField.find(compare);
+  if (it == kField.end()) {
+    return InvalidArgument(fmt::format("compare '{}' has no llama.cpp buffer", compare));
+  }
+  const std::string want = fmt::format("CUDA{}", device);
+  if (t.contains(it->second) && t[it->second].is_array()) {
+    for (const Json& pair : t[it->second]) {
+      if (pair.is_array() && pair.size() == 2 && pair[0] == want && pair[1].is_number()) {
+        return pair[1].get<double>() * kMiBd;
+      }
+    }
+  }
+  return InvalidArgument(fmt::format("no {} buffer in {}", want, it->second));
+}
+
+Result<double> Measured(const std::string& file, const Json& t, const CaseSpec& s, bool* tokens) {
+  if (file == "pytorch") return MeasuredPytorch(t);
+  if (file == "vllm") return MeasuredVllm(t, s.compare, tokens);
+  if (file == "llamacpp") return MeasuredLlamaCpp(t, s.compare, s.device);
+  return InvalidArgument(fmt::format("no unit convention known for {}.jsonl", file));
+}
+
+// --- Estimates.
+
+// The flags of a case, as strings, the way the CLI receives them.
+Result<cli::RawFlags> FlagsFromArgs(const Json& args) {
+  cli::RawFlags f;
+  for (const auto& [key, v] : args.items()) {
+    if (key == "gpu" && v.is_array()) {
+      for (const Json& g : v) f.gpus.push_back(g.is_string() ? g.get<std::string>() : g.dump());
+      continue;
+    }
+    const std::string s = v.is_string() ? v.get<std::string>() : v.dump();
+    if (key == "gpu") f.gpus.push_back(s);
+    else if (key == "runtime") f.runtime = s;
+    else if (key == "dtype") f.dtype = s;
+    else if (key == "quant") f.quant = s;
+    else if (key == "batch") f.batch = s;
+    else if (key == "ctx") f.ctx = s;
+    else if (key == "prompt") f.prompt = s;
+    else if (key == "new") f.new_tokens = s;
+    else if (key == "kv_dtype") f.kv_dtype = s;
+    else if (key == "attn") f.attn = s;
+    else if (key == "tp") f.tp = s;
+    else if (key == "pp") f.pp = s;
+    else return InvalidArgument(fmt::format("args: unknown flag '{}'", key));
+  }
+  return f;
+}
+
+// Top-level components that make up each compared figure (DESIGN.md):
+// allocated = everything below the allocator; reserved adds its slack;
+// total adds the CUDA context. "allocated+context" is allocated plus the
+// context, for sources that add (NVML - reserved) to the allocated peak.
+bool InFigure(const std::string& compare, const std::string& component) {
+  if (component == "allocator_reserve") return compare == "reserved" || compare == "total";
+  if (component == "cuda_context") return compare == "total" || compare == "allocated+context";
+  return true;
+}
+
+Result<double> EstimatedFigure(const Estimate& e, const CaseSpec& s, Row* row) {
+  if (s.compare == "kv_capacity_tokens") {
+    row->tokens = true;
+    if (!e.kv_capacity_tokens) return InvalidArgument("the estimate has no kv_cache.capacity_tokens");
+    return static_cast<double>(*e.kv_capacity_tokens);
+  }
+  if (s.device < 0 || static_cast<size_t>(s.device) >= e.devices.size()) {
+    return InvalidArgument(fmt::format("device {} not in the estimate ({} devices)", s.device,
+                                       e.devices.size()));
+  }
+  const DeviceEstimate& d = e.devices[static_cast<size_t>(s.device)];
+  row->phase = d.peak_phase;
+  const bool figure = s.compare == "allocated" || s.compare == "reserved" || s.compare == "total" ||
+                      s.compare == "allocated+context";
+  std::vector<std::pair<std::string, double>> parts;
+  if (figure) {
+    for (const Component& c : d.components) {
+      if (InFigure(s.compare, c.name)) parts.emplace_back(c.name, static_cast<double>(c.bytes.value()));
+    }
+  } else if (const Component* c = Find(d.components, s.compare)) {
+    for (const Component& ch : c->children) {
+      parts.emplace_back(ch.name, static_cast<double>(ch.bytes.value()));
+    }
+  }
+  std::optional<Bytes> value;
+  if (s.compare == "allocated") {
+    value = d.allocated_peak;
+  } else if (s.compare == "reserved") {
+    value = d.reserved_peak;
+  } else if (s.compare == "total") {
+    value = d.total;
+  } else if (s.compare == "allocated+context") {
+    const Component* ctx = Find(d.components, "cuda_context");
+    if (d.allocated_peak && ctx) value = *d.allocated_peak + ctx->bytes;
+  } else if (const Component* c = Find(d.components, s.compare)) {
+    value = c->bytes;
+  } else {
+    return InvalidArgument(fmt::format("compare '{}': no such figure or component", s.compare));
+  }
+  if (!value) {
+    return InvalidArgument(fmt::format("compare '{}': the {} runtime does not report it", s.compare,
+                                       row->file));
+  }
+  const double v = static_cast<double>(value->value());
+  std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  for (size_t i = 0; i < parts.size() && i < 2; ++i) {
+    if (v > 0) row->top.emplace_back(parts[i].first, parts[i].second / v);
+  }
+  return v;
+}
+
+std::string EchoText(const Echo& echo, const char* key) {
+  for (const auto& [k, v] : echo) {
+    if (k != key) continue;
+    if (const auto* s = std::get_if<std::string>(&v)) return *s;
+    if (const auto* i = std::get_if<int64_t>(&v)) return std::to_string(*i);
+    if (const auto* d = std::get_if<double>(&v)) return fmt::format("{}", *d);
+    if (const auto* b = std::get_if<bool>(&v)) return *b ? "true" : "false";
+  }
+  return "?";
+}
+
+// "fp16 gptq-int4 b16 512+512 eager A100-80GB", from the resolved workload.
+std::string Settings(const Estimate& e, const cli::RawFlags& f) {
+  std::string s = fmt::format("{} {} b{} {}+{} {}", EchoText(e.workload, "dtype"),
+                              EchoText(e.workload, "quant"), EchoText(e.workload, "batch"),
+                              EchoText(e.workload, "prompt"), EchoText(e.workload, "new"),
+                              EchoText(e.workload, "attn"));
+  for (const std::string& g : f.gpus) s += " " + g;
+  return s;
+}
+
+// Runs one expressed case the way `vramfit infer` does (cli/commands.cc).
+Status Evaluate(const std::string& file, const Json& truth, const CaseSpec& s, Row* row) {
+  row->file = file;
+  row->id = Str(truth, "id");
+  row->task = file == "pytorch" ? Str(truth, "task") : "inference";
+  row->compare = s.compare;
+  row->why = s.why;
+  const std::string source = file == "pytorch" ? Str(truth, "source") : Str(truth, "engine");
+  row->source = source.substr(0, source.find(' '));
+
+  auto measured = Measured(file, truth, s, &row->tokens);
+  if (!measured.ok()) return measured.error();
+  if (!(*measured > 0)) return InvalidArgument("the measured value is not positive");
+  row->measured = *measured;
+
+  auto flags = FlagsFromArgs(s.args);
+  if (!flags.ok()) return flags.error();
+  auto settings = cli::ToInferenceSettings(*flags);
+  if (!settings.ok()) return settings.error();
+  auto devices = cli::ToDevices(*flags, GpuCatalog::Builtin());
+  if (!devices.ok()) return devices.error();
+  const ModelCatalog& catalog = ModelCatalog::Builtin();
+  const CatalogModel* entry = catalog.Find(s.model);
+  if (entry == nullptr) {
+    std::string hint;
+    for (const std::string& n : catalog.Suggest(s.model)) hint += (hint.empty() ? "" : ", ") + n;
+    return NotFound(fmt::format("model '{}': not in the catalog{}", s.model,
+                                hint.empty() ? "" : " (did you mean " + hint + "?)"));
+  }
+  std::vector<std::string> notes;
+  auto model = ModelFromCatalog(*entry, &notes);
+  if (!model.ok()) return model.error();
+  row->model = entry->id;
+  auto w = ResolveInference(*model, *settings, *devices, &notes);
+  if (!w.ok()) return w.error();
+  auto e = EstimateInference(*model, *w, *devices);
+  if (!e.ok()) return e.error();
+  row->settings = Settings(*e, *flags);
+  row->notes = std::move(notes);
+  row->notes.insert(row->notes.end(), e->notes.begin(), e->notes.end());
+
+  auto estimate = EstimatedFigure(*e, s, row);
+  if (!estimate.ok()) return estimate.error();
+  row->estimate = *estimate;
+  row->rel_err = (row->estimate - row->measured) / row->measured;
+  return {};
+}
+
+Result<Report> BuildReport(const fs::path& truth_dir, const fs::path& cases_path) {
+  auto files = ReadTruth(truth_dir);
+  if (!files.ok()) return files.error();
+  auto cases = ReadCases(cases_path);
+  if (!cases.ok()) return cases.error();
+
+  Report r;
+  for (const TruthFile& f : *files) {
+    r.files.emplace_back(f.name, f.cases.size());
+    r.total_cases += f.cases.size();
+    const auto& specs = (*cases)[f.name];
+    std::set<std::string> seen;
+    for (const Json& t : f.cases) {
+      const std::string id = Str(t, "id");
+      if (!seen.insert(id).second) {
+        r.warnings.push_back(fmt::format("{}.jsonl: case '{}' appears twice; both counted", f.name, id));
+      }
+      const auto it = specs.find(id);
+      if (it == specs.end()) {
+        r.skipped.push_back({f.name, id, "not listed in accuracy_cases.json"});
+        continue;
+      }
+      if (!it->second.skip.empty()) {
+        r.skipped.push_back({f.name, id, it->second.skip});
+        continue;
+      }
+      Row row;
+      Status st = Evaluate(f.name, t, it->second, &row);
+      if (!st.ok()) {
+        r.failed.push_back({f.name, id, st.error().message});
+        continue;
+      }
+      r.rows.push_back(std::move(row));
+    }
+    for (const auto& [id, spec] : specs) {
+      if (!seen.count(id)) {
+        r.warnings.push_back(fmt::format("accuracy_cases.json: {}.jsonl has no case '{}'", f.name, id));
+      }
+    }
+  }
+  for (const auto& [file, specs] : *cases) {
+    const bool known = std::any_of(files->begin(), files->end(),
+                                   [&](const TruthFile& f) { return f.name == file; });
+    if (!known) {
+      r.warnings.push_back(fmt::format("accuracy_cases.json: no {}.jsonl in {}", file,
+                                       truth_dir.string()));
+    }
+  }
+  return r;
+}
+
+// --- Summaries.
+
+struct Group {
+  std::string file, task, source, compare;  // compare: "mixed" if rows differ
+  size_t n = 0;
+  double median = 0;     // of |rel err|
+  double mean_signed = 0;
+  const Row* worst = nullptr;
+};
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+// Groups by (file, task, source), then one "(all)" line per (file, task).
+std::vector<Group> Summarize(const std::vector<Row>& rows) {
+  std::map<std::tuple<std::string, std::string, std::string>, std::vector<const Row*>> by;
+  for (const Row& r : rows) {
+    by[{r.file, r.task, r.source}].push_back(&r);
+    by[{r.file, r.task, "~(all)"}].push_back(&r);  // '~' sorts the roll-up last
+  }
+  std::vector<Group> out;
+  for (const auto& [key, list] : by) {
+    Group g;
+    g.file = std::get<0>(key);
+    g.task = std::get<1>(key);
+    g.source = std::get<2>(key) == "~(all)" ? "(all)" : std::get<2>(key);
+    g.n = list.size();
+    std::vector<double> abs;
+    double sum = 0;
+    for (const Row* r : list) {
+      abs.push_back(std::fabs(r->rel_err));
+      sum += r->rel_err;
+      if (!g.worst || std::fabs(r->rel_err) > std::fabs(g.worst->rel_err)) g.worst = r;
+      if (g.compare.empty()) g.compare = r->compare;
+      else if (g.compare != r->compare) g.compare = "mixed";
+    }
+    g.median = Median(abs);
+    g.mean_signed = sum / static_cast<double>(list.size());
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+std::vector<const Row*> Worst(const std::vector<Row>& rows, size_t n) {
+  std::vector<const Row*> v;
+  for (const Row& r : rows) v.push_back(&r);
+  std::sort(v.begin(), v.end(), [](const Row* a, const Row* b) {
+    return std::fabs(a->rel_err) > std::fabs(b->rel_err);
+  });
+  if (v.size() > n) v.resize(n);
+  return v;
+}
+
+// --- Rendering.
+
+std::string Figure(double v, bool tokens) {
+  return tokens ? fmt::format("{:.0f}", v) : fmt::format("{:.3f}", v / kGiBd);
+}
+
+std::string Pct(double x) { return fmt::format("{:+.1f}%", 100.0 * x); }
+
+std::string Top(const Row& r) {
+  std::string s;
+  for (const auto& [name, share] : r.top) {
+    if (!s.empty()) s += ", ";
+    s += fmt::format("{} {:.0f}%", name, 100.0 * share);
+  }
+  return s;
+}
+
+std::string ShortModel(const std::string& id) {
+  const size_t slash = id.rfind('/');
+  return slash == std::string::npos ? id : id.substr(slash + 1);
+}
+
+std::string RenderText(const Report& r, const fs::path& truth_dir) {
+  std::string o;
+  o += fmt::format("vramfit accuracy report: {} cases in {}\n", r.total_cases, truth_dir.string());
+  o += "estimate and measured in GiB (2^30 B); err = (estimate - measured) / measured\n\n";
+
+  std::string last_group;
+  for (const Row& row : r.rows) {
+    const std::string group = fmt::format("{} / {} / {}", row.file, row.task, row.source);
+    if (group != last_group) {
+      o += fmt::format("{}\n", group);
+      o += fmt::format("  {:<5} {:<22} {:<42} {:<17} {:>8} {:>8} {:>7}  {:<7} {}\n", "id", "model",
+                       "settings", "metric", "estimate", "measured", "err", "phase",
+                       "largest components (share of estimate)");
+      last_group = group;
+    }
+    o += fmt::format("  {:<5} {:<22} {:<42} {:<17} {:>8} {:>8} {:>7}  {:<7} {}\n", row.id,
+                     ShortModel(row.model), row.settings, row.compare, Figure(row.estimate, row.tokens),
+                     Figure(row.measured, row.tokens), Pct(row.rel_err), row.phase, Top(row));
+  }
+
+  o += "\nsummary: |relative error| per runtime, task and source\n";
+  o += fmt::format("  {:<9} {:<10} {:<26} {:<17} {:>3} {:>7} {:>7}  {}\n", "runtime", "task", "source",
+                   "metric", "n", "median", "bias", "worst");
+  for (const Group& g : Summarize(r.rows)) {
+    o += fmt::format("  {:<9} {:<10} {:<26} {:<17} {:>3} {:>6.1f}% {:>7}  {} ({})\n", g.file, g.task,
+                     g.source, g.compare, g.n, 100.0 * g.median, Pct(g.mean_signed),
+                     Pct(g.worst->rel_err), g.worst->id);
+  }
+  o += "  (bias = mean signed error: negative means vramfit under-estimates)\n";
+
+  o += "\nworst cases\n";
+  for (const Row* w : Worst(r.rows, 5)) {
+    o += fmt::format("  {} {:>7}  {} ({}): {}\n", w->id, Pct(w->rel_err), ShortModel(w->model),
+                     w->settings, w->why);
+  }
+
+  if (!r.failed.empty()) {
+    o += fmt::format("\nfailed ({}): listed as expressible, but the estimate could not be made\n",
+                     r.failed.size());
+    for (const Failed& f : r.failed) o += fmt::format("  {}.jsonl {}: {}\n", f.file, f.id, f.message);
+  }
+
+  // Skipped cases, grouped by reason in first-seen order.
+  std::vector<std::pair<std::string, std::vector<std::string>>> reasons;
+  for (const Skipped& s : r.skipped) {
+    const std::string key = fmt::format("{}.jsonl: {}", s.file, s.reason);
+    auto it = std::find_if(reasons.begin(), reasons.end(), [&](const auto& p) { return p.first == key; });
+    if (it == reasons.end()) {
+      reasons.push_back({key, {}});
+      it = reasons.end() - 1;
+    }
+    it->second.push_back(s.id);
+  }
+  o += fmt::format("\nskipped ({}): cases vramfit cannot express yet\n", r.skipped.size());
+  for (const auto& [reason, ids] : reasons) {
+    std::string list;
+    for (const std::string& id : ids) list += (list.empty() ? "" : " ") + id;
+    o += fmt::format("  {} [{}]: {}\n", reason, ids.size(), list);
+  }
+
+  for (const std::string& w : r.warnings) o += fmt::format("\nwarning: {}", w);
+  if (!r.warnings.empty()) o += "\n";
+
+  o += "\ntotals:";
+  for (const auto& [name, n] : r.files) o += fmt::format(" {}.jsonl {},", name, n);
+  o += fmt::format(" {} cases; expressed {} (estimated {}, failed {}), skipped {}\n",
+                   r.total_cases, r.rows.size() + r.failed.size(), r.rows.size(), r.failed.size(),
+                   r.skipped.size());
+  return o;
+}
+
+Json RowJson(const Row& row) {
+  Json j;
+  j["file"] = row.file + ".jsonl";
+  j["id"] = row.id;
+  j["task"] = row.task;
+  j["source"] = row.source;
+  j["model"] = row.model;
+  j["settings"] = row.settings;
+  j["compare"] = row.compare;
+  j["unit"] = row.tokens ? "tokens" : "bytes";
+  j["estimate"] = row.tokens ? row.estimate : std::round(row.estimate);
+  j["measured"] = row.tokens ? row.measured : std::round(row.measured);
+  j["rel_err"] = row.rel_err;
+  j["peak_phase"] = row.phase;
+  Json top = Json::array();
+  for (const auto& [name, share] : row.top) top.push_back({{"name", name}, {"share", share}});
+  j["largest_components"] = std::move(top);
+  j["why"] = row.why;
+  j["notes"] = row.notes;
+  return j;
+}
+
+std::string RenderJson(const Report& r, const fs::path& truth_dir) {
+  Json doc;
+  doc["schema"] = "vramfit.accuracy/1";
+  doc["truth_dir"] = truth_dir.string();
+  Json cases = Json::array();
+  for (const Row& row : r.rows) cases.push_back(RowJson(row));
+  doc["cases"] = std::move(cases);
+  Json groups = Json::array();
+  for (const Group& g : Summarize(r.rows)) {
+    groups.push_back({{"file", g.file + ".jsonl"},
+                      {"task", g.task},
+                      {"source", g.source},
+                      {"compare", g.compare},
+                      {"n", g.n},
+                      {"median_abs_rel_err", g.median},
+                      {"mean_rel_err", g.mean_signed},
+                      {"worst", {{"id", g.worst->id}, {"rel_err", g.worst->rel_err}}}});
+  }
+  doc["groups"] = std::move(groups);
+  Json worst = Json::array();
+  for (const Row* w : Worst(r.rows, 5)) worst.push_back({{"id", w->id}, {"rel_err", w->rel_err}});
+  doc["worst"] = std::move(worst);
+  Json failed = Json::array();
+  for (const Failed& f : r.failed) {
+    failed.push_back({{"file", f.file + ".jsonl"}, {"id", f.id}, {"error", f.message}});
+  }
+  doc["failed"] = std::move(failed);
+  Json skipped = Json::array();
+  for (const Skipped& s : r.skipped) {
+    skipped.push_back({{"file", s.file + ".jsonl"}, {"id", s.id}, {"reason", s.reason}});
+  }
+  doc["skipped"] = std::move(skipped);
+  doc["warnings"] = r.warnings;
+  Json files = Json::object();
+  for (const auto& [name, n] : r.files) files[name + ".jsonl"] = n;
+  doc["totals"] = {{"cases", r.total_cases},
+                   {"files", std::move(files)},
+                   {"expressed", r.rows.size() + r.failed.size()},
+                   {"estimated", r.rows.size()},
+                   {"failed", r.failed.size()},
+                   {"skipped", r.skipped.size()}};
+  return doc.dump(2) + "\n";
+}
+
+int Main(int argc, char** argv) {
+  fs::path truth_dir = VRAMFIT_TRUTH_DIR;
+  fs::path cases_path = VRAMFIT_ACCURACY_CASES;
+  bool json = false;
+  bool dir_given = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--json") {
+      json = true;
+    } else if (a == "--cases" && i + 1 < argc) {
+      cases_path = argv[++i];
+    } else if (a == "-h" || a == "--help") {
+      std::cout << "usage: accuracy [TRUTH_DIR] [--cases FILE] [--json]\n"
+                << "  TRUTH_DIR  default " << VRAMFIT_TRUTH_DIR << "\n"
+                << "  --cases    default " << VRAMFIT_ACCURACY_CASES << "\n";
+      return 0;
+    } else if (!a.empty() && a[0] != '-' && !dir_given) {
+      truth_dir = a;
+      dir_given = true;
+    } else {
+      std::cerr << "accuracy: error: unknown argument '" << a
+                << "' (usage: accuracy [TRUTH_DIR] [--cases FILE] [--json])\n";
+      return 2;
+    }
+  }
+  auto report = BuildReport(truth_dir, cases_path);
+  if (!report.ok()) {
+    std::cerr << "accuracy: error: " << report.error().message << "\n";
+    return 1;
+  }
+  std::cout << (json ? RenderJson(*report, truth_dir) : RenderText(*report, truth_dir));
+  return 0;
+}
+
+}  // namespace
+}  // namespace vramfit::bench
+
+int main(int argc, char** argv) {
+  try {
+    return vramfit::bench::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "accuracy: error: " << e.what() << "\n";
+    return 1;
+  }
+}

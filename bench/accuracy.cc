@@ -26,6 +26,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -544,6 +545,22 @@ std::string Top(const Row& r) {
   return s;
 }
 
+// Wraps text at width columns, every line indented by indent spaces.
+std::string Wrap(const std::string& text, size_t width, size_t indent) {
+  std::string out, line;
+  std::istringstream words(text);
+  std::string w;
+  while (words >> w) {
+    if (!line.empty() && line.size() + 1 + w.size() > width) {
+      out += std::string(indent, ' ') + line + "\n";
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + w;
+  }
+  if (!line.empty()) out += std::string(indent, ' ') + line + "\n";
+  return out;
+}
+
 std::string ShortModel(const std::string& id) {
   const size_t slash = id.rfind('/');
   return slash == std::string::npos ? id : id.substr(slash + 1);
@@ -559,12 +576,12 @@ std::string RenderText(const Report& r, const fs::path& truth_dir) {
     const std::string group = fmt::format("{} / {} / {}", row.file, row.task, row.source);
     if (group != last_group) {
       o += fmt::format("{}\n", group);
-      o += fmt::format("  {:<5} {:<22} {:<42} {:<17} {:>8} {:>8} {:>7}  {:<7} {}\n", "id", "model",
+      o += fmt::format("  {:<5} {:<24} {:<42} {:<17} {:>8} {:>8} {:>7}  {:<7} {}\n", "id", "model",
                        "settings", "metric", "estimate", "measured", "err", "phase",
                        "largest components (share of estimate)");
       last_group = group;
     }
-    o += fmt::format("  {:<5} {:<22} {:<42} {:<17} {:>8} {:>8} {:>7}  {:<7} {}\n", row.id,
+    o += fmt::format("  {:<5} {:<24} {:<42} {:<17} {:>8} {:>8} {:>7}  {:<7} {}\n", row.id,
                      ShortModel(row.model), row.settings, row.compare, Figure(row.estimate, row.tokens),
                      Figure(row.measured, row.tokens), Pct(row.rel_err), row.phase, Top(row));
   }
@@ -581,8 +598,9 @@ std::string RenderText(const Report& r, const fs::path& truth_dir) {
 
   o += "\nworst cases\n";
   for (const Row* w : Worst(r.rows, 5)) {
-    o += fmt::format("  {} {:>7}  {} ({}): {}\n", w->id, Pct(w->rel_err), ShortModel(w->model),
-                     w->settings, w->why);
+    o += fmt::format("  {} {:>7}  {} ({}; {})\n", w->id, Pct(w->rel_err), ShortModel(w->model),
+                     w->settings, w->compare);
+    o += Wrap(w->why, 100, 16);
   }
 
   if (!r.failed.empty()) {
@@ -630,8 +648,9 @@ Json RowJson(const Row& row) {
   j["settings"] = row.settings;
   j["compare"] = row.compare;
   j["unit"] = row.tokens ? "tokens" : "bytes";
-  j["estimate"] = row.tokens ? row.estimate : std::round(row.estimate);
-  j["measured"] = row.tokens ? row.measured : std::round(row.measured);
+  // Bytes as integers (DESIGN.md: integers are bytes); token counts as read.
+  j["estimate"] = row.tokens ? Json(row.estimate) : Json(static_cast<int64_t>(std::llround(row.estimate)));
+  j["measured"] = row.tokens ? Json(row.measured) : Json(static_cast<int64_t>(std::llround(row.measured)));
   j["rel_err"] = row.rel_err;
   j["peak_phase"] = row.phase;
   Json top = Json::array();

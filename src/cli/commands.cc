@@ -158,6 +158,7 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
 
   CLI::App app{cmd->help, std::string("vramfit ") + cmd->name};
   app.set_help_flag("-h,--help", "show this help");
+  app.allow_extras();
   AddCommon(&app, c);
   if (cmd->infer_flags) AddInferFlags(&app, c);
   if (cmd->model_arg) app.add_option("MODEL", c.model, "catalog id or alias, config.json, or model directory")->required();
@@ -170,23 +171,6 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   } catch (const CLI::CallForHelp&) {
     out << app.help();
     return 0;
-  } catch (const CLI::ExtrasError& e) {
-    // "The following arguments were not expected: --foo"
-    std::string extra = e.what();
-    const size_t colon = extra.find(": ");
-    if (colon != std::string::npos) extra = extra.substr(colon + 2);
-    const size_t space = extra.find(' ');
-    const std::string first = extra.substr(0, space);
-    std::vector<std::string> names;
-    for (const CLI::Option* o : app.get_options()) {
-      for (const std::string& l : o->get_lnames()) names.push_back("--" + l);
-    }
-    const std::string s = first.rfind("--", 0) == 0 ? Suggest(first, names) : std::string();
-    if (first.rfind("-", 0) == 0) {
-      return Fail(c, InvalidArgument(fmt::format("{}: unknown option '{}'{}", cmd->name, first,
-                                                 s.empty() ? "" : " (did you mean " + s + "?)")));
-    }
-    return Fail(c, InvalidArgument(fmt::format("{}: unexpected argument '{}'", cmd->name, first)));
   } catch (const CLI::RequiredError&) {
     return Fail(c, InvalidArgument(fmt::format("{}: MODEL is required (e.g. vramfit {} meta-llama/Llama-3.1-8B)",
                                                cmd->name, cmd->name)));
@@ -194,6 +178,26 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     return Fail(c, InvalidArgument(fmt::format("{}: {}", cmd->name, e.what())));
   } catch (const CLI::ParseError& e) {
     return Fail(c, InvalidArgument(fmt::format("{}: {}", cmd->name, e.what())));
+  }
+  // Unknown options and stray arguments (collected with allow_extras so
+  // they come back in command-line order).
+  const std::vector<std::string> extras = app.remaining();
+  if (!extras.empty()) {
+    std::string first = extras.front();
+    for (const std::string& x : extras) {
+      if (x.rfind("-", 0) == 0) { first = x; break; }
+    }
+    if (first.rfind("-", 0) == 0) {
+      const std::string flag = first.substr(0, first.find('='));
+      std::vector<std::string> names;
+      for (const CLI::Option* o : app.get_options()) {
+        for (const std::string& l : o->get_lnames()) names.push_back("--" + l);
+      }
+      const std::string s = Suggest(flag, names);
+      return Fail(c, InvalidArgument(fmt::format("{}: unknown option '{}'{}", cmd->name, flag,
+                                                 s.empty() ? "" : " (did you mean " + s + "?)")));
+    }
+    return Fail(c, InvalidArgument(fmt::format("{}: unexpected argument '{}'", cmd->name, first)));
   }
   return cmd->run(c);
 }

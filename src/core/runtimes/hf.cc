@@ -224,19 +224,20 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       const Bytes vv = at_decode ? v_full : v_prefill;
       const int64_t tokens = at_decode ? w.ctx : w.prompt;
       std::vector<Component> kv_children;
+      int64_t n_sliding = 0;
+      for (int64_t i = range.first; i < range.last; ++i) n_sliding += cached(i, tokens) != tokens ? 1 : 0;
+      const auto kv_formula_for = [&](int64_t width) {
+        if (n_sliding == 0) {
+          return fmt::format("{} seq x {} tok x {} layers x {} x {} B", b, tokens, range.size(), width, kvb);
+        }
+        return fmt::format("{} seq x ({} layers x {} tok + {} sliding x {} tok) x {} x {} B", b,
+                           range.size() - n_sliding, tokens, n_sliding, s.sliding_window - 1, width, kvb);
+      };
       if (phase != "load" && (kk.value() > 0 || vv.value() > 0)) {
-        kv_children.push_back(Leaf(mla ? "K (per head)" : "K", kk,
-                                   fmt::format("{} seq x {} tok x {} layers x {} x {} B", b,
-                                               tokens, range.size(), kv_k, kvb)));
-        kv_children.push_back(Leaf(mla ? "V (per head)" : "V", vv,
-                                   fmt::format("{} seq x {} tok x {} layers x {} x {} B", b,
-                                               tokens, range.size(), kv_v, kvb)));
+        kv_children.push_back(Leaf(mla ? "K (per head)" : "K", kk, kv_formula_for(kv_k)));
+        kv_children.push_back(Leaf(mla ? "V (per head)" : "V", vv, kv_formula_for(kv_v)));
       }
-      std::string kv_formula;
-      if (s.sliding_window > 0 && phase != "load") {
-        kv_formula = fmt::format("sliding layers keep {} tok", s.sliding_window - 1);
-      }
-      comps.push_back(Parent("kv_cache", std::move(kv_children), kv_formula));
+      comps.push_back(Parent("kv_cache", std::move(kv_children)));
 
       std::vector<Component> act;
       if (phase == "load") {

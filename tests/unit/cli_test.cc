@@ -1,0 +1,172 @@
+// Whole-output CLI tests: golden transcripts in tests/golden/*.txt and the
+// exact one-line errors. Set VRAMFIT_UPDATE_GOLDEN=1 to rewrite the goldens.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cli.h"
+
+namespace vramfit {
+namespace {
+
+struct CliRun {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+CliRun Cli(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  const int code = cli::Run(args, out, err);
+  return {code, out.str(), err.str()};
+}
+
+std::vector<std::string> Split(const std::string& line) {
+  std::vector<std::string> v;
+  std::istringstream ss(line);
+  std::string w;
+  while (ss >> w) v.push_back(w);
+  return v;
+}
+
+// Each golden file: first line "$ vramfit ARGS", then stdout, then
+// "[exit N]".
+TEST(CliTest, GoldenTranscripts) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(VRAMFIT_SOURCE_DIR) / "tests" / "golden";
+  const bool update = std::getenv("VRAMFIT_UPDATE_GOLDEN") != nullptr;
+  int n = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() != ".txt") continue;
+    std::ifstream in(entry.path());
+    std::string first;
+    std::getline(in, first);
+    ASSERT_EQ(first.rfind("$ vramfit ", 0), 0u) << entry.path();
+    std::stringstream rest;
+    rest << in.rdbuf();
+    const CliRun r = Cli(Split(first.substr(10)));
+    const std::string got = r.out + "[exit " + std::to_string(r.code) + "]\n";
+    if (update) {
+      std::ofstream(entry.path()) << first << "\n" << got;
+    } else {
+      EXPECT_EQ(rest.str(), got) << entry.path() << "\nstderr: " << r.err;
+    }
+    ++n;
+  }
+  EXPECT_GE(n, 4);
+}
+
+TEST(CliTest, ExactErrors) {
+  const struct { std::vector<std::string> args; int code; const char* err; } cases[] = {
+      {{"infer", "meta-llama/Llama-3.1-9B"}, 2,
+       "vramfit: error: model 'meta-llama/Llama-3.1-9B': not in the catalog and not a file (did you mean "},
+      {{"infer", "meta-llama/Llama-3.1-8B", "--gpu", "RTX-4099"}, 2,
+       "vramfit: error: --gpu: unknown GPU 'RTX-4099' (did you mean RTX-4090"},
+      {{"infer", "meta-llama/Llama-3.1-8B", "--batch", "0"}, 2,
+       "vramfit: error: --batch: must be a positive integer, got 0\n"},
+      {{"infer", "meta-llama/Llama-3.1-8B", "--batch", "-3"}, 2,
+       "vramfit: error: --batch: must be a positive integer, got -3\n"},
+      {{"infer", "meta-llama/Llama-3.1-8B", "--batch", "two"}, 2,
+       "vramfit: error: --batch: expected an integer, got 'two'\n"},
+      {{"infer", "meta-llama/Llama-3.1-8B", "--ctx", "99999999999999999999"}, 2,
+       "vramfit: error: --ctx: expected an integer, got '99999999999999999999'\n"},
+      {{"infer", "meta-llama/Llama-3.1-8B", "--quant", "int3"}, 2,
+       "vramfit: error: --quant: unknown format 'int3' (expected none, int8, nf4, nf4-dq, fp4, fp4-dq, "
+       "gptq-int4, awq-int4, fp8, fp8-block, mxfp4, or a GGUF type such as Q8_0)\n"},
+      {{"infer", "meta-llama/Llama-3.1-8B", "--dtype", "int8"}, 2,
+       "vramfit: error: --dtype: expected fp32, fp16 or bf16, got 'int8'\n"},
+      {{"infer", "meta-llama/Llama-3.1-8B", "--attn", "paged"}, 2,
+       "vramfit: error: --attn: unknown attention kernel 'paged' (expected eager, sdpa or flash)\n"},
+      {{"infer", "meta-llama/Llama-3.1-8B", "--runtime", "tgi"}, 2,
+       "vramfit: error: --runtime: unknown runtime 'tgi' (expected hf, vllm or llamacpp)\n"},
+      {{"infer", "meta-llama/Llama-3.1-8B", "--runtime", "vllm"}, 1,
+       "vramfit: error: --runtime vllm: this runtime's allocation profile is not implemented yet; use "
+       "--runtime hf\n"},
+      {{"infer", "meta-llama/Llama-3.1-8B", "--bacth", "2"}, 2,
+       "vramfit: error: infer: unknown option '--bacth' (did you mean --batch?)\n"},
+      {{"infer"}, 2, "vramfit: error: infer: MODEL is required (e.g. vramfit infer meta-llama/Llama-3.1-8B)\n"},
+      {{"inferr", "x"}, 2, "vramfit: error: unknown command 'inferr' (did you mean infer?)\n"},
+      {{"inspect", "/nonexistent/config.json"}, 2,
+       "vramfit: error: model '/nonexistent/config.json': not in the catalog and not a file"},
+      {{"infer", "meta-llama/Llama-3.1-8B", "--units", "tb"}, 2,
+       "vramfit: error: --units: expected gib or gb, got 'tb'\n"},
+  };
+  for (const auto& c : cases) {
+    const CliRun r = Cli(c.args);
+    EXPECT_EQ(r.code, c.code) << c.args[0] << " " << (c.args.size() > 1 ? c.args.back() : "");
+    EXPECT_EQ(r.err.rfind(c.err, 0), 0u) << "got: " << r.err << "want: " << c.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+}
+
+TEST(CliTest, JsonFollowsTheContract) {
+  const CliRun r = Cli({"infer", "meta-llama/Llama-3.1-8B", "--gpu", "RTX-4090", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["schema"], "vramfit.estimate/1");
+  EXPECT_EQ(j["model"]["params"], 8030261248);
+  EXPECT_EQ(j["model"]["kv_bytes_per_token"], 131072);
+  for (const char* k : {"model", "workload", "devices", "host", "kv_cache", "total_bytes", "fits", "notes"}) {
+    EXPECT_TRUE(j.contains(k)) << k;
+  }
+  const auto& d = j["devices"][0];
+  for (const char* k : {"name", "gpu", "capacity_bytes", "total_bytes", "reserved_peak_bytes",
+                        "allocated_peak_bytes", "components"}) {
+    EXPECT_TRUE(d.contains(k)) << k;
+  }
+  EXPECT_EQ(d["gpu"], "RTX-4090");
+  EXPECT_EQ(d["capacity_bytes"], 24564LL * 1024 * 1024);
+  int64_t sum = 0;
+  for (const auto& c : d["components"]) sum += c["bytes"].get<int64_t>();
+  EXPECT_EQ(sum, d["total_bytes"].get<int64_t>());
+  EXPECT_EQ(j["total_bytes"], d["total_bytes"]);
+  EXPECT_TRUE(j["kv_cache"]["capacity_tokens"].is_null());
+  EXPECT_EQ(j["fits"], true);
+}
+
+TEST(CliTest, InspectJson) {
+  const CliRun r = Cli({"inspect", "meta-llama/Llama-3.1-8B", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["model"]["params"], 8030261248);
+  EXPECT_EQ(j["model"]["kv_bytes_per_token"], 131072);
+}
+
+TEST(CliTest, ConfigJsonPathAndErrorsAsJson) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "vramfit_cli_test";
+  fs::create_directories(dir);
+  std::ofstream(dir / "config.json") << R"({"architectures":["Qwen2ForCausalLM"],"model_type":"qwen2",
+    "hidden_size":896,"intermediate_size":4864,"num_hidden_layers":24,"num_attention_heads":14,
+    "num_key_value_heads":2,"vocab_size":151936,"max_position_embeddings":32768,
+    "tie_word_embeddings":true,"torch_dtype":"bfloat16"})";
+  // Qwen2.5-0.5B's real config: 494,032,768 parameters (model_configs.jsonl).
+  for (const fs::path& p : std::vector<fs::path>{dir / "config.json", dir}) {
+    const CliRun r = Cli({"inspect", p.string(), "--json"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["model"]["params"], 494032768);
+  }
+  std::ofstream(dir / "config.json") << "{\"model_type\": \"llama\", ";
+  const CliRun bad = Cli({"inspect", dir.string(), "--json"});
+  EXPECT_EQ(bad.code, 1);
+  auto j = nlohmann::json::parse(bad.out);
+  EXPECT_EQ(j["schema"], "vramfit.error/1");
+  EXPECT_EQ(j["error"]["kind"], "corrupt");
+  EXPECT_EQ(bad.err.rfind("vramfit: error: " + (dir / "config.json").string() + ": malformed JSON at byte", 0), 0u)
+      << bad.err;
+  fs::remove_all(dir);
+}
+
+TEST(CliTest, DoesNotFitExitsThree) {
+  const CliRun r = Cli({"infer", "meta-llama/Llama-3.1-70B", "--gpu", "RTX-4090"});
+  EXPECT_EQ(r.code, 3);
+  EXPECT_NE(r.out.find("DOES NOT FIT"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vramfit

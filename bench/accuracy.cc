@@ -14,6 +14,8 @@
 //
 // A report, not a test: it exits 0 whatever the errors are, and 1 only when
 // an input cannot be read. Not registered with ctest.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -22,6 +24,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -29,9 +32,6 @@
 #include <tuple>
 #include <utility>
 #include <vector>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
 #include "vramfit/catalog.h"
@@ -73,10 +73,12 @@ struct CaseSpec {
 
 // One expressed case with its estimate.
 struct Row {
-  std::string file, id, task, source, model, settings, compare, phase, why;
-  bool tokens = false;  // the figure is a token count, not bytes
+  std::string file, id, task, source, settings, compare, phase, why;
+  std::string model;       // as the case names it
+  std::string catalog_id;  // the catalog entry it resolved to
+  bool tokens = false;     // the figure is a token count, not bytes
   double estimate = 0, measured = 0;
-  double rel_err = 0;   // (estimate - measured) / measured
+  double rel_err = 0;                               // (estimate - measured) / measured
   std::vector<std::pair<std::string, double>> top;  // largest components, share of the figure
   std::vector<std::string> notes;
 };
@@ -130,8 +132,8 @@ Result<TruthFile> ReadTruthFile(const fs::path& p) {
 Result<std::vector<TruthFile>> ReadTruth(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    return NotFound(fmt::format("{}: not a directory (pass the truth directory as the first argument)",
-                                dir.string()));
+    return NotFound(fmt::format(
+        "{}: not a directory (pass the truth directory as the first argument)", dir.string()));
   }
   std::vector<fs::path> paths;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
@@ -168,7 +170,8 @@ Result<CaseMap> ReadCases(const fs::path& p) {
   CaseMap map;
   for (const auto& [file, list] : doc["files"].items()) {
     const std::string stem = fs::path(file).stem().string();
-    if (!list.is_array()) return Corrupt(fmt::format("{}: files.{}: not an array", p.string(), file));
+    if (!list.is_array())
+      return Corrupt(fmt::format("{}: files.{}: not an array", p.string(), file));
     for (size_t i = 0; i < list.size(); ++i) {
       const Json& c = list[i];
       const std::string where = fmt::format("{}: files.{}[{}]", p.string(), file, i);
@@ -181,10 +184,12 @@ Result<CaseMap> ReadCases(const fs::path& p) {
       s.compare = Str(c, "compare");
       s.why = Str(c, "why");
       if (c.contains("args")) s.args = c["args"];
-      if (c.contains("device") && c["device"].is_number_integer()) s.device = c["device"].get<int64_t>();
+      if (c.contains("device") && c["device"].is_number_integer())
+        s.device = c["device"].get<int64_t>();
       if (s.skip.empty() && (s.model.empty() || s.compare.empty() || !s.args.is_object())) {
-        return Corrupt(fmt::format("{} ({}): needs \"skip\", or \"model\", \"args\" and \"compare\"",
-                                   where, Str(c, "id")));
+        return Corrupt(
+            fmt::format("{} ({}): needs \"skip\", or \"model\", \"args\" and \"compare\"", where,
+                        Str(c, "id")));
       }
       if (!map[stem].emplace(Str(c, "id"), std::move(s)).second) {
         return Corrupt(fmt::format("{}: case '{}' is listed twice", where, Str(c, "id")));
@@ -198,7 +203,14 @@ Result<CaseMap> ReadCases(const fs::path& p) {
 
 // README: "value_gib_normalized in pytorch.jsonl converts by the source's
 // convention" (GiB = 2^30 B).
-Result<double> MeasuredPytorch(const Json& t) {
+Result<double> MeasuredPytorch(const Json& t, const std::string& compare) {
+  if (compare != "allocated" && compare != "reserved" && compare != "total" &&
+      compare != "allocated+context") {
+    return InvalidArgument(
+        fmt::format("compare '{}': a PyTorch peak compares with allocated, reserved, total or "
+                    "allocated+context",
+                    compare));
+  }
   const std::string kind = Str(t, "kind");
   if (kind != "peak_memory") {
     return InvalidArgument(fmt::format("kind '{}' has no measured peak to compare", kind));
@@ -219,12 +231,13 @@ Result<double> MeasuredVllm(const Json& t, const std::string& compare, bool* tok
     return InvalidArgument("no gpu_kv_cache_tokens in the case");
   }
   static const std::map<std::string, std::string> kField = {
-      {"weights", "weights_gib"},          {"kv_cache", "kv_cache_gib"},
-      {"non_torch", "non_torch_gib"},      {"activations", "activation_peak_gib"},
+      {"weights", "weights_gib"},        {"kv_cache", "kv_cache_gib"},
+      {"non_torch", "non_torch_gib"},    {"activations", "activation_peak_gib"},
       {"cuda_graphs", "cuda_graph_gib"},
   };
   const auto it = kField.find(compare);
-  if (it == kField.end()) return InvalidArgument(fmt::format("compare '{}' has no vLLM field", compare));
+  if (it == kField.end())
+    return InvalidArgument(fmt::format("compare '{}' has no vLLM field", compare));
   if (!t.contains(it->second) || !t[it->second].is_number()) {
     return InvalidArgument(fmt::format("no {} in the case", it->second));
   }
@@ -256,7 +269,7 @@ Result<double> MeasuredLlamaCpp(const Json& t, const std::string& compare, int64
 }
 
 Result<double> Measured(const std::string& file, const Json& t, const CaseSpec& s, bool* tokens) {
-  if (file == "pytorch") return MeasuredPytorch(t);
+  if (file == "pytorch") return MeasuredPytorch(t, s.compare);
   if (file == "vllm") return MeasuredVllm(t, s.compare, tokens);
   if (file == "llamacpp") return MeasuredLlamaCpp(t, s.compare, s.device);
   return InvalidArgument(fmt::format("no unit convention known for {}.jsonl", file));
@@ -266,26 +279,36 @@ Result<double> Measured(const std::string& file, const Json& t, const CaseSpec& 
 
 // The flags of a case, as strings, the way the CLI receives them.
 Result<cli::RawFlags> FlagsFromArgs(const Json& args) {
+  using Opt = std::optional<std::string> cli::RawFlags::*;
+  static const std::map<std::string, Opt> kFlags = {
+      {"dtype", &cli::RawFlags::dtype},
+      {"quant", &cli::RawFlags::quant},
+      {"batch", &cli::RawFlags::batch},
+      {"ctx", &cli::RawFlags::ctx},
+      {"prompt", &cli::RawFlags::prompt},
+      {"new", &cli::RawFlags::new_tokens},
+      {"kv_dtype", &cli::RawFlags::kv_dtype},
+      {"attn", &cli::RawFlags::attn},
+      {"tp", &cli::RawFlags::tp},
+      {"pp", &cli::RawFlags::pp},
+      {"transformers", &cli::RawFlags::transformers},
+  };
+  const auto text = [](const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
   cli::RawFlags f;
   for (const auto& [key, v] : args.items()) {
-    if (key == "gpu" && v.is_array()) {
-      for (const Json& g : v) f.gpus.push_back(g.is_string() ? g.get<std::string>() : g.dump());
-      continue;
+    if (key == "gpu") {
+      if (v.is_array()) {
+        for (const Json& g : v) f.gpus.push_back(text(g));
+      } else {
+        f.gpus.push_back(text(v));
+      }
+    } else if (key == "runtime") {
+      f.runtime = text(v);
+    } else if (const auto it = kFlags.find(key); it != kFlags.end()) {
+      f.*(it->second) = text(v);
+    } else {
+      return InvalidArgument(fmt::format("args: unknown flag '{}'", key));
     }
-    const std::string s = v.is_string() ? v.get<std::string>() : v.dump();
-    if (key == "gpu") f.gpus.push_back(s);
-    else if (key == "runtime") f.runtime = s;
-    else if (key == "dtype") f.dtype = s;
-    else if (key == "quant") f.quant = s;
-    else if (key == "batch") f.batch = s;
-    else if (key == "ctx") f.ctx = s;
-    else if (key == "prompt") f.prompt = s;
-    else if (key == "new") f.new_tokens = s;
-    else if (key == "kv_dtype") f.kv_dtype = s;
-    else if (key == "attn") f.attn = s;
-    else if (key == "tp") f.tp = s;
-    else if (key == "pp") f.pp = s;
-    else return InvalidArgument(fmt::format("args: unknown flag '{}'", key));
   }
   return f;
 }
@@ -303,12 +326,13 @@ bool InFigure(const std::string& compare, const std::string& component) {
 Result<double> EstimatedFigure(const Estimate& e, const CaseSpec& s, Row* row) {
   if (s.compare == "kv_capacity_tokens") {
     row->tokens = true;
-    if (!e.kv_capacity_tokens) return InvalidArgument("the estimate has no kv_cache.capacity_tokens");
+    if (!e.kv_capacity_tokens)
+      return InvalidArgument("the estimate has no kv_cache.capacity_tokens");
     return static_cast<double>(*e.kv_capacity_tokens);
   }
   if (s.device < 0 || static_cast<size_t>(s.device) >= e.devices.size()) {
-    return InvalidArgument(fmt::format("device {} not in the estimate ({} devices)", s.device,
-                                       e.devices.size()));
+    return InvalidArgument(
+        fmt::format("device {} not in the estimate ({} devices)", s.device, e.devices.size()));
   }
   const DeviceEstimate& d = e.devices[static_cast<size_t>(s.device)];
   row->phase = d.peak_phase;
@@ -317,7 +341,8 @@ Result<double> EstimatedFigure(const Estimate& e, const CaseSpec& s, Row* row) {
   std::vector<std::pair<std::string, double>> parts;
   if (figure) {
     for (const Component& c : d.components) {
-      if (InFigure(s.compare, c.name)) parts.emplace_back(c.name, static_cast<double>(c.bytes.value()));
+      if (InFigure(s.compare, c.name))
+        parts.emplace_back(c.name, static_cast<double>(c.bytes.value()));
     }
   } else if (const Component* c = Find(d.components, s.compare)) {
     for (const Component& ch : c->children) {
@@ -340,11 +365,12 @@ Result<double> EstimatedFigure(const Estimate& e, const CaseSpec& s, Row* row) {
     return InvalidArgument(fmt::format("compare '{}': no such figure or component", s.compare));
   }
   if (!value) {
-    return InvalidArgument(fmt::format("compare '{}': the {} runtime does not report it", s.compare,
-                                       row->file));
+    return InvalidArgument(
+        fmt::format("compare '{}': the {} runtime does not report it", s.compare, row->file));
   }
   const double v = static_cast<double>(value->value());
-  std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::sort(parts.begin(), parts.end(),
+            [](const auto& a, const auto& b) { return a.second > b.second; });
   for (size_t i = 0; i < parts.size() && i < 2; ++i) {
     if (v > 0) row->top.emplace_back(parts[i].first, parts[i].second / v);
   }
@@ -404,7 +430,8 @@ Status Evaluate(const std::string& file, const Json& truth, const CaseSpec& s, R
   std::vector<std::string> notes;
   auto model = ModelFromCatalog(*entry, &notes);
   if (!model.ok()) return model.error();
-  row->model = entry->id;
+  row->model = s.model;
+  row->catalog_id = entry->id;
   auto w = ResolveInference(*model, *settings, *devices, &notes);
   if (!w.ok()) return w.error();
   auto e = EstimateInference(*model, *w, *devices);
@@ -435,7 +462,8 @@ Result<Report> BuildReport(const fs::path& truth_dir, const fs::path& cases_path
     for (const Json& t : f.cases) {
       const std::string id = Str(t, "id");
       if (!seen.insert(id).second) {
-        r.warnings.push_back(fmt::format("{}.jsonl: case '{}' appears twice; both counted", f.name, id));
+        r.warnings.push_back(
+            fmt::format("{}.jsonl: case '{}' appears twice; both counted", f.name, id));
       }
       const auto it = specs.find(id);
       if (it == specs.end()) {
@@ -456,7 +484,8 @@ Result<Report> BuildReport(const fs::path& truth_dir, const fs::path& cases_path
     }
     for (const auto& [id, spec] : specs) {
       if (!seen.count(id)) {
-        r.warnings.push_back(fmt::format("accuracy_cases.json: {}.jsonl has no case '{}'", f.name, id));
+        r.warnings.push_back(
+            fmt::format("accuracy_cases.json: {}.jsonl has no case '{}'", f.name, id));
       }
     }
   }
@@ -464,8 +493,8 @@ Result<Report> BuildReport(const fs::path& truth_dir, const fs::path& cases_path
     const bool known = std::any_of(files->begin(), files->end(),
                                    [&](const TruthFile& f) { return f.name == file; });
     if (!known) {
-      r.warnings.push_back(fmt::format("accuracy_cases.json: no {}.jsonl in {}", file,
-                                       truth_dir.string()));
+      r.warnings.push_back(
+          fmt::format("accuracy_cases.json: no {}.jsonl in {}", file, truth_dir.string()));
     }
   }
   return r;
@@ -476,7 +505,7 @@ Result<Report> BuildReport(const fs::path& truth_dir, const fs::path& cases_path
 struct Group {
   std::string file, task, source, compare;  // compare: "mixed" if rows differ
   size_t n = 0;
-  double median = 0;     // of |rel err|
+  double median = 0;  // of |rel err|
   double mean_signed = 0;
   const Row* worst = nullptr;
 };
@@ -508,8 +537,10 @@ std::vector<Group> Summarize(const std::vector<Row>& rows) {
       abs.push_back(std::fabs(r->rel_err));
       sum += r->rel_err;
       if (!g.worst || std::fabs(r->rel_err) > std::fabs(g.worst->rel_err)) g.worst = r;
-      if (g.compare.empty()) g.compare = r->compare;
-      else if (g.compare != r->compare) g.compare = "mixed";
+      if (g.compare.empty())
+        g.compare = r->compare;
+      else if (g.compare != r->compare)
+        g.compare = "mixed";
     }
     g.median = Median(abs);
     g.mean_signed = sum / static_cast<double>(list.size());
@@ -582,16 +613,17 @@ std::string RenderText(const Report& r, const fs::path& truth_dir) {
       last_group = group;
     }
     o += fmt::format("  {:<5} {:<24} {:<42} {:<17} {:>8} {:>8} {:>7}  {:<7} {}\n", row.id,
-                     ShortModel(row.model), row.settings, row.compare, Figure(row.estimate, row.tokens),
-                     Figure(row.measured, row.tokens), Pct(row.rel_err), row.phase, Top(row));
+                     ShortModel(row.model), row.settings, row.compare,
+                     Figure(row.estimate, row.tokens), Figure(row.measured, row.tokens),
+                     Pct(row.rel_err), row.phase, Top(row));
   }
 
   o += "\nsummary: |relative error| per runtime, task and source\n";
-  o += fmt::format("  {:<9} {:<10} {:<26} {:<17} {:>3} {:>7} {:>7}  {}\n", "runtime", "task", "source",
-                   "metric", "n", "median", "bias", "worst");
+  o += fmt::format("  {:<9} {:<10} {:<26} {:<17} {:>3} {:>7} {:>7}  {}\n", "runtime", "task",
+                   "source", "metric", "n", "median", "bias", "worst");
   for (const Group& g : Summarize(r.rows)) {
-    o += fmt::format("  {:<9} {:<10} {:<26} {:<17} {:>3} {:>6.1f}% {:>7}  {} ({})\n", g.file, g.task,
-                     g.source, g.compare, g.n, 100.0 * g.median, Pct(g.mean_signed),
+    o += fmt::format("  {:<9} {:<10} {:<26} {:<17} {:>3} {:>6.1f}% {:>7}  {} ({})\n", g.file,
+                     g.task, g.source, g.compare, g.n, 100.0 * g.median, Pct(g.mean_signed),
                      Pct(g.worst->rel_err), g.worst->id);
   }
   o += "  (bias = mean signed error: negative means vramfit under-estimates)\n";
@@ -606,14 +638,16 @@ std::string RenderText(const Report& r, const fs::path& truth_dir) {
   if (!r.failed.empty()) {
     o += fmt::format("\nfailed ({}): listed as expressible, but the estimate could not be made\n",
                      r.failed.size());
-    for (const Failed& f : r.failed) o += fmt::format("  {}.jsonl {}: {}\n", f.file, f.id, f.message);
+    for (const Failed& f : r.failed)
+      o += fmt::format("  {}.jsonl {}: {}\n", f.file, f.id, f.message);
   }
 
   // Skipped cases, grouped by reason in first-seen order.
   std::vector<std::pair<std::string, std::vector<std::string>>> reasons;
   for (const Skipped& s : r.skipped) {
     const std::string key = fmt::format("{}.jsonl: {}", s.file, s.reason);
-    auto it = std::find_if(reasons.begin(), reasons.end(), [&](const auto& p) { return p.first == key; });
+    auto it =
+        std::find_if(reasons.begin(), reasons.end(), [&](const auto& p) { return p.first == key; });
     if (it == reasons.end()) {
       reasons.push_back({key, {}});
       it = reasons.end() - 1;
@@ -632,8 +666,8 @@ std::string RenderText(const Report& r, const fs::path& truth_dir) {
 
   o += "\ntotals:";
   for (const auto& [name, n] : r.files) o += fmt::format(" {}.jsonl {},", name, n);
-  o += fmt::format(" {} cases; expressed {} (estimated {}, failed {}), skipped {}\n",
-                   r.total_cases, r.rows.size() + r.failed.size(), r.rows.size(), r.failed.size(),
+  o += fmt::format(" {} cases; expressed {} (estimated {}, failed {}), skipped {}\n", r.total_cases,
+                   r.rows.size() + r.failed.size(), r.rows.size(), r.failed.size(),
                    r.skipped.size());
   return o;
 }
@@ -645,12 +679,15 @@ Json RowJson(const Row& row) {
   j["task"] = row.task;
   j["source"] = row.source;
   j["model"] = row.model;
+  j["catalog_id"] = row.catalog_id;
   j["settings"] = row.settings;
   j["compare"] = row.compare;
   j["unit"] = row.tokens ? "tokens" : "bytes";
   // Bytes as integers (DESIGN.md: integers are bytes); token counts as read.
-  j["estimate"] = row.tokens ? Json(row.estimate) : Json(static_cast<int64_t>(std::llround(row.estimate)));
-  j["measured"] = row.tokens ? Json(row.measured) : Json(static_cast<int64_t>(std::llround(row.measured)));
+  j["estimate"] =
+      row.tokens ? Json(row.estimate) : Json(static_cast<int64_t>(std::llround(row.estimate)));
+  j["measured"] =
+      row.tokens ? Json(row.measured) : Json(static_cast<int64_t>(std::llround(row.measured)));
   j["rel_err"] = row.rel_err;
   j["peak_phase"] = row.phase;
   Json top = Json::array();
@@ -706,7 +743,7 @@ std::string RenderJson(const Report& r, const fs::path& truth_dir) {
 }
 
 int Main(int argc, char** argv) {
-  fs::path truth_dir = VRAMFIT_TRUTH_DIR;
+  fs::path truth_dir = fs::path(VRAMFIT_TRUTH_DIR).lexically_normal();
   fs::path cases_path = VRAMFIT_ACCURACY_CASES;
   bool json = false;
   bool dir_given = false;

@@ -3,10 +3,10 @@
 // (many estimates per answer) stay fast. Not run by ctest.
 //
 //   build/bench/estimate_bench [--benchmark_filter=...]
+#include <benchmark/benchmark.h>
+
 #include <string>
 #include <vector>
-
-#include <benchmark/benchmark.h>
 
 #include "vramfit/catalog.h"
 #include "vramfit/estimate.h"

@@ -35,10 +35,20 @@ struct InferenceSettings {
   std::optional<int64_t> prompt;         // prefill tokens
   std::optional<int64_t> new_tokens;     // generated tokens
   std::optional<DType> kv_dtype;         // Default: the compute dtype
-  AttnImpl attn = AttnImpl::kSdpa;
+  std::optional<AttnImpl> attn;         // Default: sdpa (eager before transformers 4.36)
   int64_t tp = 1;
   int64_t pp = 1;
+  // transformers version whose generate() to model, as major*100 + minor
+  // (4.56 -> 456). Default: kHfVersionDefault.
+  std::optional<int64_t> hf_version;
 };
+
+// The transformers release the hf runtime models by default (4.56: layered
+// DynamicCache with sliding-window layers, last-position logits).
+constexpr int64_t kHfVersionDefault = 456;
+
+// Parses "4.56" / "4.33.2" into 456 / 433.
+Result<int64_t> ParseHfVersion(std::string_view s);
 
 // Fully resolved inference job.
 struct InferenceWorkload {
@@ -54,6 +64,7 @@ struct InferenceWorkload {
   AttnImpl attn = AttnImpl::kSdpa;
   int64_t tp = 1;
   int64_t pp = 1;
+  int64_t hf_version = kHfVersionDefault;
 };
 
 // Largest values accepted, far above any real job; they keep every product

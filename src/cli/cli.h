@@ -24,7 +24,8 @@ struct RawFlags {
   std::string units = "gib";
   std::vector<std::string> gpus;
   std::string runtime = "hf";
-  std::optional<std::string> dtype, quant, batch, ctx, prompt, new_tokens, kv_dtype, attn, tp, pp;
+  std::optional<std::string> dtype, quant, batch, ctx, prompt, new_tokens, kv_dtype, attn, tp, pp,
+      transformers;
 };
 
 // Parses an integer flag value: "--batch: must be a positive integer, got 'x'".

@@ -104,7 +104,8 @@ void AddInferFlags(CLI::App* app, Ctx& c) {
   app->add_option("--prompt", f.prompt, "prefill tokens per sequence");
   app->add_option("--new", f.new_tokens, "generated tokens per sequence");
   app->add_option("--kv-dtype", f.kv_dtype, "KV cache dtype: auto, fp16, bf16, fp8");
-  app->add_option("--attn", f.attn, "attention kernel: eager, sdpa (default), flash");
+  app->add_option("--attn", f.attn, "attention kernel: eager, sdpa (default; eager before transformers 4.36), flash");
+  app->add_option("--transformers", f.transformers, "transformers version to model for --runtime hf (4.56)");
   app->add_option("--tp", f.tp, "tensor-parallel degree (1)");
   app->add_option("--pp", f.pp, "pipeline (layer split) degree (1)");
 }

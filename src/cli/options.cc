@@ -77,6 +77,11 @@ Result<InferenceSettings> ToInferenceSettings(const RawFlags& f) {
     }
     s.kv_dtype = *d;
   }
+  if (f.transformers) {
+    auto v = ParseHfVersion(*f.transformers);
+    if (!v.ok()) return v.error();
+    s.hf_version = *v;
+  }
   if (f.attn) {
     auto a = ParseAttn(*f.attn);
     if (!a.ok()) return a.error();

@@ -38,6 +38,27 @@ Result<AttnImpl> ParseAttn(std::string_view s) {
       fmt::format("--attn: unknown attention kernel '{}' (expected eager, sdpa or flash)", s));
 }
 
+Result<int64_t> ParseHfVersion(std::string_view s) {
+  const auto bad = [&] {
+    return InvalidArgument(fmt::format("--transformers: expected a version such as 4.56, got '{}'", s));
+  };
+  const size_t dot = s.find('.');
+  if (dot == std::string_view::npos || dot == 0) return bad();
+  int64_t major = 0, minor = 0;
+  size_t i = 0;
+  for (; i < dot; ++i) {
+    if (s[i] < '0' || s[i] > '9' || major > 9) return bad();
+    major = major * 10 + (s[i] - '0');
+  }
+  size_t digits = 0;
+  for (i = dot + 1; i < s.size() && s[i] != '.'; ++i, ++digits) {
+    if (s[i] < '0' || s[i] > '9' || minor > 99) return bad();
+    minor = minor * 10 + (s[i] - '0');
+  }
+  if (digits == 0 || minor > 99 || major != 4) return bad();
+  return major * 100 + minor;
+}
+
 namespace {
 
 Status CheckRange(const char* flag, int64_t v, int64_t lo, int64_t hi) {
@@ -58,7 +79,13 @@ Result<InferenceWorkload> ResolveInference(const Model& model, const InferenceSe
   const ModelSpec& spec = model.spec;
   InferenceWorkload w;
   w.runtime = s.runtime;
-  w.attn = s.attn;
+  w.hf_version = s.hf_version.value_or(kHfVersionDefault);
+  if (w.hf_version < 400 || w.hf_version > 999) {
+    return InvalidArgument(fmt::format("--transformers: version {}.{} is not a transformers 4.x release",
+                                       w.hf_version / 100, w.hf_version % 100));
+  }
+  // transformers made sdpa the default attention in 4.36.
+  w.attn = s.attn.value_or(w.hf_version < 436 ? AttnImpl::kEager : AttnImpl::kSdpa);
 
   // Compute dtype: the checkpoint's, except fp32 checkpoints run in bf16
   // only when asked; a model stored in fp32 is loaded in fp32 by default in

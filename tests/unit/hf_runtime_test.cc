@@ -67,7 +67,9 @@ TEST(HfRuntimeTest, Verdicts) {
   EXPECT_FALSE(none.fits.has_value());  // no GPU, no verdict
 }
 
-// Decode: KV for the whole context plus one layer's torch.cat copy.
+// Decode: the last step attends over prompt + new - 1 cached tokens (the
+// first new token comes from the prefill forward), plus one layer's
+// torch.cat copy.
 TEST(HfRuntimeTest, DecodePeakHasCatCopy) {
   Model m = CatalogModelOrDie("meta-llama/Llama-3.1-8B");
   InferenceSettings s;
@@ -76,13 +78,13 @@ TEST(HfRuntimeTest, DecodePeakHasCatCopy) {
   Estimate e = EstimateOrDie(m, s);
   const DeviceEstimate& d = e.devices[0];
   EXPECT_EQ(d.peak_phase, "decode");
-  EXPECT_EQ(ComponentBytes(d, "kv_cache"), 131072LL * 8016);
+  EXPECT_EQ(ComponentBytes(d, "kv_cache"), 131072LL * 8015);
   const Component* act = Find(d.components, "activations");
   ASSERT_NE(act, nullptr);
   const Component* cat = nullptr;
   for (const Component& c : act->children) if (c.name == "cache growth copy") cat = &c;
   ASSERT_NE(cat, nullptr);
-  EXPECT_EQ(cat->bytes.value(), 8016LL * 8 * 128 * 2);  // one layer's K
+  EXPECT_EQ(cat->bytes.value(), 8015LL * 8 * 128 * 2);  // one layer's K
 }
 
 // Sliding-window layers keep W-1 tokens (transformers >= 4.56).
@@ -219,6 +221,47 @@ TEST(HfRuntimeTest, OverflowIsAnErrorNotACrash) {
   auto e = EstimateInference(m, *w, {});
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.error().message.rfind("estimate: the settings overflow 64-bit byte counts", 0), 0u);
+}
+
+}  // namespace
+}  // namespace vramfit
+
+namespace vramfit {
+namespace {
+
+// --transformers selects the generate() behaviour of older releases
+// (docs/research/hf-inference.md section 7): before 4.42 the previous
+// step's cache tuple is alive while decoding (2 x KV; transformers issue
+// #25930), and up to 4.44 Llama-family models compute fp32 logits for every
+// prompt position (b x s x V x (e + 4)).
+TEST(HfRuntimeTest, LegacyTransformersProfile) {
+  Model m = testing::CatalogModelOrDie("meta-llama/Llama-2-13b-hf");
+  InferenceSettings s;
+  s.batch = 16;
+  s.prompt = 512;
+  s.new_tokens = 512;
+  s.hf_version = 433;
+  Estimate e = testing::EstimateOrDie(m, s);
+  const DeviceEstimate& d = e.devices[0];
+  EXPECT_EQ(d.peak_phase, "decode");
+  const int64_t kv = 16LL * 1023 * 40 * 2 * 5120 * 2;  // 512 + 512 - 1 tokens
+  EXPECT_EQ(testing::ComponentBytes(d, "kv_cache"), kv);
+  const Component* act = Find(d.components, "activations");
+  ASSERT_NE(act, nullptr);
+  EXPECT_EQ(act->children[1].name, "cache growth copy");
+  EXPECT_EQ(act->children[1].bytes.value(), kv);
+  // Prefill logits at 4.44 cover every prompt position.
+  InferenceSettings p;
+  p.ctx = 4096;
+  p.hf_version = 444;
+  Estimate pe = testing::EstimateOrDie(m, p);
+  EXPECT_EQ(testing::ComponentBytes(pe.devices[0], "logits"), 4096LL * 32000 * (2 + 4));
+  // Defaults: eager before 4.36, sdpa after.
+  auto w = ResolveInference(m, s, {}, nullptr);
+  EXPECT_EQ(w->attn, AttnImpl::kEager);
+  EXPECT_EQ(ParseHfVersion("4.56.1").value(), 456);
+  EXPECT_EQ(ParseHfVersion("5.0").error().message,
+            "--transformers: expected a version such as 4.56, got '5.0'");
 }
 
 }  // namespace

@@ -68,8 +68,10 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
   const int64_t kv_k = CeilDiv(kv.k, kv_split);
   const int64_t kv_v = CeilDiv(kv.v, kv_split);
   // DynamicSlidingWindowLayer keeps the last W-1 tokens (cache_utils.py).
+  const bool layered_cache = w.hf_version >= 456;
   const auto cached = [&](int64_t layer, int64_t tokens) {
-    if (s.sliding_window > 0 && s.layers[layer].attention == LayerAttention::kSliding) {
+    if (layered_cache && s.sliding_window > 0 &&
+        s.layers[layer].attention == LayerAttention::kSliding) {
       return std::min(tokens, s.sliding_window - 1);
     }
     return tokens;
@@ -82,6 +84,11 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
   }
 
   const int64_t b = w.batch;
+  // The first generated token comes from the prefill forward; each later
+  // one is a decode step, the last of which attends over prompt + new - 1
+  // cached tokens.
+  const bool has_decode = w.new_tokens >= 2;
+  const int64_t decode_tokens = has_decode ? w.prompt + w.new_tokens - 1 : w.prompt;
   const int64_t heads = s.num_attention_heads / tp;
   const int64_t kvh = mla ? heads : std::max<int64_t>(1, s.num_key_value_heads / tp);
   const int64_t hd = s.head_dim;
@@ -128,7 +135,7 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
         return std::pair<Bytes, Bytes>{k, v};
       };
       const auto [k_prefill, v_prefill] = kv_bytes(w.prompt);
-      const auto [k_full, v_full] = kv_bytes(w.ctx);
+      const auto [k_full, v_full] = kv_bytes(decode_tokens);
 
       // --- Prefill: one forward over the prompt, no grad (temporaries die
       // as soon as unreferenced). Residual stream + normed input persist.
@@ -186,23 +193,41 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       const Bytes gptq_buf =
           w.quant.method == QuantMethod::kGptq ? Bytes(CheckedMul(n_max, 2)) : Bytes(0);
       const Bytes prefill_act = has_layers ? hidden + mask + layer_peak + dequant : Bytes(0);
-      // Logits: the model computes the last position only (logits_to_keep=1)
-      // in the compute dtype; generate copies it to fp32.
-      const Bytes logits = has_head ? Bytes(CheckedMul(b, vocab)) * (dt + 4) : Bytes(0);
+      // Logits. >= 4.46: the model computes the last position only
+      // (logits_to_keep=1) in the compute dtype and generate copies it to
+      // fp32. 4.45: the model also upcasts (+4 B). <= 4.44: every prompt
+      // position, upcast to fp32 in the model (b x s x V x (e + 4)).
+      Bytes logits;
+      std::string logits_formula;
+      if (has_head) {
+        if (w.hf_version <= 444) {
+          logits = Bytes(CheckedMul(bs, vocab)) * (dt + 4);
+          logits_formula = fmt::format("{} tok x {} vocab x ({} + 4) B, every prompt position", bs, vocab, dt);
+        } else {
+          const int64_t per = w.hf_version == 445 ? dt + 8 : dt + 4;
+          logits = Bytes(CheckedMul(b, vocab)) * per;
+          logits_formula = fmt::format("{} seq x {} vocab x {} B, last position", b, vocab, per);
+        }
+      }
+      // Decode steps compute one position per sequence.
+      const Bytes decode_logits = has_head ? Bytes(CheckedMul(b, vocab)) * (dt + 4) : Bytes(0);
 
       // --- Last decode step, one token per sequence.
       Bytes decode_act;
       Bytes cat_copy;
-      if (has_layers && w.new_tokens > 0) {
+      if (has_layers && has_decode) {
         decode_act = Bytes(CheckedMul(b, 2 * h + width * inter + 3 * heads * hd)) * dt;
         int64_t max_t = 0;
-        for (int64_t i = range.first; i < range.last; ++i) max_t = std::max(max_t, cached(i, w.ctx));
+        for (int64_t i = range.first; i < range.last; ++i) max_t = std::max(max_t, cached(i, decode_tokens));
         if (w.attn == AttnImpl::kEager) {
           decode_act += Bytes(CheckedMul(CheckedMul(b, heads), max_t)) * (2 * dt + 4 + 2 * hd * dt);
         }
         // DynamicCache.update: torch.cat builds the grown K of one layer
         // before the old one is freed.
         cat_copy = Bytes(CheckedMul(CheckedMul(b, max_t), std::max(kv_k, kv_v))) * kvb;
+        // Before 4.42 generate kept the previous step's legacy cache tuple
+        // alive while the model built the next one: a second full KV.
+        if (w.hf_version < 442) cat_copy = k_full + v_full;
       }
       const Bytes cublas = Bytes(IsSm90OrNewer(d.gpu) ? kCublasWorkspaceSm90 : kCublasWorkspace);
       // Loading: bnb quantizes each weight from a 16-bit copy on the GPU.
@@ -211,9 +236,9 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       const Bytes fixed = weight_bytes + cublas + gptq_buf;
       const Bytes load_total = weight_bytes + load_transient;
       const Bytes prefill_total = fixed + k_prefill + v_prefill + prefill_act + logits;
-      const Bytes decode_total = fixed + k_full + v_full + decode_act + cat_copy + logits;
+      const Bytes decode_total = fixed + k_full + v_full + decode_act + cat_copy + decode_logits;
       std::string phase = "prefill";
-      if (w.new_tokens > 0 && decode_total > prefill_total) phase = "decode";
+      if (has_decode && decode_total > prefill_total) phase = "decode";
       if (load_total > std::max(prefill_total, decode_total)) phase = "load";
       d.peak_phase = phase;
 
@@ -222,7 +247,7 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       const bool at_decode = phase == "decode";
       const Bytes kk = at_decode ? k_full : k_prefill;
       const Bytes vv = at_decode ? v_full : v_prefill;
-      const int64_t tokens = at_decode ? w.ctx : w.prompt;
+      const int64_t tokens = at_decode ? decode_tokens : w.prompt;
       std::vector<Component> kv_children;
       int64_t n_sliding = 0;
       for (int64_t i = range.first; i < range.last; ++i) n_sliding += cached(i, tokens) != tokens ? 1 : 0;
@@ -244,7 +269,9 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
         act.push_back(Leaf("load transient", load_transient, "16-bit copy of the largest weight"));
       } else if (at_decode) {
         act.push_back(Leaf("decode temporaries", decode_act, "one token per sequence"));
-        act.push_back(Leaf("cache growth copy", cat_copy, "torch.cat of one layer's K"));
+        act.push_back(Leaf("cache growth copy", cat_copy,
+                           w.hf_version < 442 ? "previous step's legacy cache tuple (< 4.42)"
+                                              : "torch.cat of one layer's K"));
       } else if (has_layers) {
         act.push_back(Leaf("hidden states", hidden, fmt::format("2 x {} tok x {} x {} B", bs, h, dt)));
         if (mask.value() > 0) act.push_back(Leaf("attention mask", mask, "float [b,1,s,s]"));
@@ -256,11 +283,13 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
         }
       }
       if (gptq_buf.value() > 0) act.push_back(Leaf("exllama temp_dq", gptq_buf, "2 x largest in x out"));
-      act.push_back(Leaf("cublas workspace", cublas));
+      if (phase != "load") act.push_back(Leaf("cublas workspace", cublas));
       comps.push_back(Parent("activations", std::move(act)));
-      comps.push_back(Leaf("logits", phase == "load" ? Bytes(0) : logits,
-                           has_head ? fmt::format("{} seq x {} vocab x ({} + 4) B, last position", b, vocab, dt)
-                                    : std::string()));
+      const Bytes shown_logits = phase == "load" ? Bytes(0) : at_decode ? decode_logits : logits;
+      comps.push_back(Leaf("logits", shown_logits,
+                           !has_head ? std::string()
+                           : at_decode ? fmt::format("{} seq x {} vocab x ({} + 4) B, one position", b, vocab, dt)
+                                       : logits_formula));
       const Bytes allocated = Total(comps);
 
       // --- Caching-allocator slack. Every weight is its own allocation,
@@ -270,25 +299,31 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       // segment no larger tensor can reuse (freed only when memory runs out).
       Bytes rounding;
       for (const TensorGroup& g : model.inventory.groups) {
-        const int64_t x = CeilDiv(TensorBytes(g, w.quant, w.dtype).value(), g.linear ? tp : 1);
         int64_t copies = 0;
         if (g.layers > 0) {
           int64_t held = 0;
           for (int64_t i = range.first; i < range.last; ++i) held += s.layers[i].moe == g.moe_layer ? 1 : 0;
           copies = g.count / g.layers * held;
-        } else if (first || last) {
-          copies = g.count;
+        } else if (g.role == Role::kLmHead || g.name == "norm.weight" || g.name == "norm.bias") {
+          copies = last ? g.count : 0;
+        } else {
+          copies = first ? g.count : 0;
         }
-        rounding += Bytes(CheckedMul(SegmentBytes(x) - x, copies));
+        if (copies == 0) continue;
+        // Each stored part (packed values, scales, zeros) is its own tensor.
+        for (const StoragePart& part : TensorStorage(g, w.quant, w.dtype)) {
+          const int64_t x = CeilDiv(part.bytes.value(), g.linear ? tp : 1);
+          rounding += Bytes(CheckedMul(SegmentBytes(x) - x, copies));
+        }
       }
       Bytes growth;
-      if (w.new_tokens > 0) {
+      if (has_decode) {
         for (int64_t i = range.first; i < range.last; ++i) {
           for (int64_t per : {kv_k, kv_v}) {
             if (per == 0) continue;
             const int64_t per_tok = CheckedMul(CheckedMul(b, per), kvb);
             const int64_t lo = SegmentBytes(CheckedMul(per_tok, cached(i, w.prompt)));
-            const int64_t hi = SegmentBytes(CheckedMul(per_tok, cached(i, w.ctx)));
+            const int64_t hi = SegmentBytes(CheckedMul(per_tok, cached(i, decode_tokens)));
             const int64_t from = std::max(lo, kLargeBuffer);
             if (hi <= from) continue;
             // Segments of from, from + 2 MiB, ..., hi - 2 MiB are left behind.
@@ -343,6 +378,7 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       {"attn", std::string(AttnName(w.attn))},
       {"tp", w.tp},
       {"pp", w.pp},
+      {"transformers", fmt::format("{}.{}", w.hf_version / 100, w.hf_version % 100)},
   };
   if (w.quant.method == QuantMethod::kGptq || w.quant.method == QuantMethod::kAwq) {
     e.workload.push_back({"group_size", w.quant.group_size});
@@ -355,8 +391,16 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
     e.notes.push_back("bitsandbytes 4-bit: prefill dequantizes the largest linear (bitsandbytes "
                       "0.41-0.49 behaviour)");
   }
-  e.notes.push_back("modelled stack: transformers >= 4.56 generate() with DynamicCache, "
-                    "last-position logits; PyTorch caching allocator without expandable_segments");
+  if (w.hf_version >= 456) {
+    e.notes.push_back("modelled stack: transformers >= 4.56 generate() with DynamicCache, "
+                      "last-position logits; PyTorch caching allocator without expandable_segments");
+  } else {
+    e.notes.push_back(fmt::format(
+        "modelled stack: transformers {}.{} generate(){}{}{}", w.hf_version / 100, w.hf_version % 100,
+        w.hf_version < 442 ? "; legacy cache tuples (2 x KV while decoding)" : "",
+        w.hf_version <= 444 ? "; logits for every prompt position, upcast to fp32" : "",
+        "; sliding-window layers cache every token"));
+  }
   e.notes.push_back(fmt::format(
       "cuda_context is {} MiB per process (CUDA >= 11.7 lazy loading); older stacks take up to 1.3 GiB",
       kTorchCudaContextMiB));

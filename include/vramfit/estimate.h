@@ -51,6 +51,9 @@ struct Estimate {
   Bytes total;                     // largest device total
   std::optional<bool> fits;        // nullopt without --gpu
   std::vector<std::string> notes;
+  // Command-line settings that realise this estimate in the runtime
+  // ("--max-model-len 32768", "-ngl 99"); empty for hf.
+  std::vector<std::string> launch_flags;
 };
 
 // Estimates an inference job. REQUIRES: workload came from ResolveInference

@@ -152,9 +152,25 @@ struct Inventory {
 Inventory BuildInventory(const ModelSpec& spec);
 
 // A model ready for estimation: spec plus its inventory.
+// A tensor exactly as a checkpoint file stores it (safetensors header or
+// GGUF tensor info). Filled by the file readers; empty for catalog models
+// and bare config.json files.
+struct FileTensor {
+  std::string name;            // as in the file ("blk.3.attn_v.weight", "model.layers.3...")
+  Role role = Role::kMlp;      // mapped from the name
+  std::vector<int64_t> shape;  // as the file lists it
+  DType dtype = DType::kBF16;  // stored type (a ggml block type for GGUF)
+  int64_t bytes = 0;           // exact bytes of the stored data
+  int64_t layer = -1;          // decoder layer index, -1 if not per layer
+};
+
 struct Model {
   ModelSpec spec;
   Inventory inventory;
+  // Exact tensors when the model came from files; when non-empty and the
+  // workload keeps the stored format, weights are summed from these.
+  std::vector<FileTensor> file_tensors;
+  std::string file_format;     // "safetensors", "gguf" or "" (config only / catalog)
 };
 
 // Per-token KV-cache elements of one layer, for the given layout.

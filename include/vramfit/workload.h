@@ -25,6 +25,27 @@ const char* AttnName(AttnImpl a);    // "eager", "sdpa", "flash"
 Result<Runtime> ParseRuntime(std::string_view s);
 Result<AttnImpl> ParseAttn(std::string_view s);
 
+// vLLM engine arguments (vllm/engine/arg_utils.py); nullopt = vLLM's default.
+struct VllmKnobs {
+  std::optional<double> gpu_memory_utilization;  // --gpu-mem-util (0.9)
+  std::optional<int64_t> max_model_len;          // --max-model-len (the model's max)
+  std::optional<int64_t> max_num_seqs;           // --max-num-seqs
+  std::optional<int64_t> max_num_batched_tokens; // --max-num-batched-tokens
+  std::optional<int64_t> block_size;             // --block-size (16)
+  bool enforce_eager = false;                    // --enforce-eager
+};
+
+// llama.cpp context parameters (common/arg.cpp); nullopt = llama.cpp's default.
+struct LlamaCppKnobs {
+  std::optional<int64_t> ubatch;        // -ub (512)
+  std::optional<int64_t> batch_size;    // -b (2048)
+  std::optional<bool> flash_attn;       // -fa on|off (auto)
+  std::optional<DType> cache_type_k;    // -ctk (f16)
+  std::optional<DType> cache_type_v;    // -ctv (f16)
+  std::optional<int64_t> gpu_layers;    // -ngl (all)
+  std::optional<int64_t> parallel;      // -np (1)
+};
+
 // Inference settings as the user gave them. nullopt = the default.
 struct InferenceSettings {
   Runtime runtime = Runtime::kHf;
@@ -41,6 +62,8 @@ struct InferenceSettings {
   // transformers version whose generate() to model, as major*100 + minor
   // (4.56 -> 456). Default: kHfVersionDefault.
   std::optional<int64_t> hf_version;
+  VllmKnobs vllm;
+  LlamaCppKnobs llamacpp;
 };
 
 // The transformers release the hf runtime models by default (4.56: layered
@@ -56,6 +79,9 @@ struct InferenceWorkload {
   DType dtype = DType::kBF16;
   WeightFormat quant;
   bool quant_from_checkpoint = false;
+  // No --quant given: weights stay as the checkpoint stores them (exact
+  // file tensors when the model came from files).
+  bool weights_as_stored = true;
   int64_t batch = 1;
   int64_t prompt = 0;       // prefill tokens per sequence
   int64_t new_tokens = 0;   // generated tokens per sequence
@@ -65,6 +91,10 @@ struct InferenceWorkload {
   int64_t tp = 1;
   int64_t pp = 1;
   int64_t hf_version = kHfVersionDefault;
+  // Runtime knobs as given; each runtime resolves its own defaults and
+  // echoes them in Estimate::workload.
+  VllmKnobs vllm;
+  LlamaCppKnobs llamacpp;
 };
 
 // Largest values accepted, far above any real job; they keep every product

@@ -26,6 +26,14 @@ struct RawFlags {
   std::string runtime = "hf";
   std::optional<std::string> dtype, quant, batch, ctx, prompt, new_tokens, kv_dtype, attn, tp, pp,
       transformers;
+  // vLLM knobs.
+  std::optional<std::string> gpu_mem_util, max_model_len, max_num_seqs, max_num_batched_tokens,
+      block_size;
+  bool enforce_eager = false;
+  // llama.cpp knobs.
+  std::optional<std::string> ubatch, batch_size, flash_attn, cache_type_k, cache_type_v, gpu_layers,
+      parallel;
+  bool print_flags = false;
 };
 
 // Parses an integer flag value: "--batch: must be a positive integer, got 'x'".

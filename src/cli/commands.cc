@@ -51,6 +51,16 @@ int RunInfer(Ctx& c) {
   auto e = EstimateInference(*m, *w, *devices);
   if (!e.ok()) return Fail(c, e.error());
   e->notes.insert(e->notes.begin(), notes.begin(), notes.end());
+  if (c.flags.print_flags) {
+    if (e->launch_flags.empty()) {
+      return Fail(c, Unsupported(fmt::format("--print-flags: the {} runtime has no launch flags to print",
+                                             RuntimeName(w->runtime))));
+    }
+    std::string line;
+    for (const std::string& f : e->launch_flags) line += (line.empty() ? "" : " ") + f;
+    c.out << line << "\n";
+    return e->fits && !*e->fits ? 3 : 0;
+  }
   c.out << (c.flags.json ? RenderEstimateJson(*e) : RenderEstimateText(*e, *units));
   // Exit status: 0 fits (or no GPU given), 3 does not fit.
   return e->fits && !*e->fits ? 3 : 0;
@@ -96,7 +106,7 @@ void AddCommon(CLI::App* app, Ctx& c) {
 void AddInferFlags(CLI::App* app, Ctx& c) {
   RawFlags& f = c.flags;
   app->add_option("--gpu", f.gpus, "GPU from the catalog, NAME[xN]; repeatable");
-  app->add_option("--runtime", f.runtime, "hf (default); vllm and llamacpp are planned");
+  app->add_option("--runtime", f.runtime, "hf (default), vllm or llamacpp");
   app->add_option("--dtype", f.dtype, "compute dtype: fp32, fp16, bf16 (model's own)");
   app->add_option("--quant", f.quant, "weight format: none, int8, nf4, nf4-dq, fp4, fp4-dq, gptq-int4, awq-int4, fp8, fp8-block, mxfp4");
   app->add_option("--batch", f.batch, "concurrent sequences (1)");
@@ -107,6 +117,22 @@ void AddInferFlags(CLI::App* app, Ctx& c) {
   app->add_option("--attn", f.attn, "attention kernel: eager, sdpa (default; eager before transformers 4.36), flash");
   app->add_option("--transformers", f.transformers, "transformers version to model for --runtime hf (4.56)");
   app->add_option("--tp", f.tp, "tensor-parallel degree (1)");
+  // vLLM's own knobs, with vLLM's defaults.
+  app->add_option("--gpu-mem-util", f.gpu_mem_util, "vllm: gpu_memory_utilization (0.9)");
+  app->add_option("--max-model-len", f.max_model_len, "vllm: max_model_len (the model's max)");
+  app->add_option("--max-num-seqs", f.max_num_seqs, "vllm: max_num_seqs");
+  app->add_option("--max-num-batched-tokens", f.max_num_batched_tokens, "vllm: max_num_batched_tokens");
+  app->add_option("--block-size", f.block_size, "vllm: KV block size in tokens (16)");
+  app->add_flag("--enforce-eager", f.enforce_eager, "vllm: no CUDA graphs");
+  // llama.cpp's own knobs (-ub, -b, -fa, -ctk, -ctv, -ngl, -np).
+  app->add_option("--ubatch", f.ubatch, "llamacpp: -ub physical batch (512)");
+  app->add_option("--batch-size", f.batch_size, "llamacpp: -b logical batch (2048)");
+  app->add_option("--flash-attn", f.flash_attn, "llamacpp: -fa on|off|auto");
+  app->add_option("--cache-type-k", f.cache_type_k, "llamacpp: -ctk (f16)");
+  app->add_option("--cache-type-v", f.cache_type_v, "llamacpp: -ctv (f16)");
+  app->add_option("--gpu-layers", f.gpu_layers, "llamacpp: -ngl (all)");
+  app->add_option("--parallel", f.parallel, "llamacpp: -np sequences (1)");
+  app->add_flag("--print-flags", f.print_flags, "print the runtime's launch flags for this estimate");
   app->add_option("--pp", f.pp, "pipeline (layer split) degree (1)");
 }
 

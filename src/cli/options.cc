@@ -1,5 +1,6 @@
 #include <cerrno>
 #include <cstdlib>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -76,6 +77,48 @@ Result<InferenceSettings> ToInferenceSettings(const RawFlags& f) {
           "--kv-dtype: expected auto, fp16, bf16, fp8, q8_0 or q4_0, got '{}'", *f.kv_dtype));
     }
     s.kv_dtype = *d;
+  }
+  // vLLM knobs.
+  if (f.gpu_mem_util) {
+    const std::string& v = *f.gpu_mem_util;
+    char* end = nullptr;
+    const double u = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || !(u > 0.0 && u <= 1.0)) {
+      return InvalidArgument(fmt::format("--gpu-mem-util: expected a fraction in (0, 1], got '{}'", v));
+    }
+    s.vllm.gpu_memory_utilization = u;
+  }
+  VRAMFIT_TRY(int_flag("--max-model-len", f.max_model_len, &s.vllm.max_model_len));
+  VRAMFIT_TRY(int_flag("--max-num-seqs", f.max_num_seqs, &s.vllm.max_num_seqs));
+  VRAMFIT_TRY(int_flag("--max-num-batched-tokens", f.max_num_batched_tokens, &s.vllm.max_num_batched_tokens));
+  VRAMFIT_TRY(int_flag("--block-size", f.block_size, &s.vllm.block_size));
+  s.vllm.enforce_eager = f.enforce_eager;
+  // llama.cpp knobs.
+  VRAMFIT_TRY(int_flag("--ubatch", f.ubatch, &s.llamacpp.ubatch));
+  VRAMFIT_TRY(int_flag("--batch-size", f.batch_size, &s.llamacpp.batch_size));
+  VRAMFIT_TRY(int_flag("--gpu-layers", f.gpu_layers, &s.llamacpp.gpu_layers));
+  VRAMFIT_TRY(int_flag("--parallel", f.parallel, &s.llamacpp.parallel));
+  if (f.flash_attn) {
+    const std::string& v = *f.flash_attn;
+    if (v == "on" || v == "1" || v == "true") s.llamacpp.flash_attn = true;
+    else if (v == "off" || v == "0" || v == "false") s.llamacpp.flash_attn = false;
+    else if (v != "auto") {
+      return InvalidArgument(fmt::format("--flash-attn: expected on, off or auto, got '{}'", v));
+    }
+  }
+  for (const auto& [flag, value, out] :
+       {std::tuple{"--cache-type-k", &f.cache_type_k, &s.llamacpp.cache_type_k},
+        std::tuple{"--cache-type-v", &f.cache_type_v, &s.llamacpp.cache_type_v}}) {
+    if (!*value) continue;
+    auto d = ParseDType(**value);
+    const bool ok = d && (*d == DType::kF32 || *d == DType::kF16 || *d == DType::kBF16 ||
+                          *d == DType::kQ8_0 || *d == DType::kQ4_0 || *d == DType::kQ4_1 ||
+                          *d == DType::kIQ4_NL || *d == DType::kQ5_0 || *d == DType::kQ5_1);
+    if (!ok) {
+      return InvalidArgument(fmt::format(
+          "{}: expected f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0 or q5_1, got '{}'", flag, **value));
+    }
+    *out = *d;
   }
   if (f.transformers) {
     auto v = ParseHfVersion(*f.transformers);

@@ -73,6 +73,42 @@ Component WeightsComponent(const Model& model, const WeightFormat& fmt, DType de
                 fmt::format("{} layers{}", range.size(), tp > 1 ? fmt::format(" / tp {}", tp) : ""));
 }
 
+Component FileWeightsComponent(const Model& model, DType dense, bool cast_floats, LayerRange range,
+                               bool first_stage, bool last_stage, int64_t tp) {
+  std::vector<Bytes> by_role(11);
+  std::vector<std::string> types(11);
+  for (const FileTensor& t : model.file_tensors) {
+    bool here;
+    if (t.layer >= 0) here = t.layer >= range.first && t.layer < range.last;
+    else if (t.role == Role::kLmHead || t.name.find("output_norm") != std::string::npos ||
+             t.name == "model.norm.weight" || t.name == "output.weight")
+      here = last_stage;
+    else here = first_stage;
+    if (!here) continue;
+    Bytes b(t.bytes);
+    DType shown = t.dtype;
+    if (cast_floats && (t.dtype == DType::kF32 || t.dtype == DType::kF16 || t.dtype == DType::kBF16)) {
+      int64_t n = 1;
+      for (int64_t d : t.shape) n = CheckedMul(n, d);
+      b = StorageBytes(dense, n);
+      shown = dense;
+    }
+    if (tp > 1 && t.shape.size() >= 2) b = Bytes(CeilDiv(b.value(), tp));
+    const size_t r = static_cast<size_t>(t.role);
+    by_role[r] += b;
+    const std::string name = Name(shown);
+    if (types[r].find(name) == std::string::npos) types[r] += (types[r].empty() ? "" : "+") + name;
+  }
+  std::vector<Component> children;
+  for (size_t r = 0; r < by_role.size(); ++r) {
+    if (by_role[r].value() == 0) continue;
+    children.push_back(Leaf(RoleName(static_cast<Role>(r)), by_role[r], types[r]));
+  }
+  return Parent("weights", std::move(children),
+                fmt::format("{} layers from {} tensors{}", range.size(), model.file_format,
+                            tp > 1 ? fmt::format(" / tp {}", tp) : ""));
+}
+
 int64_t CachedTokens(const ModelSpec& spec, int64_t layer, int64_t ctx, bool window_aware) {
   if (window_aware && spec.sliding_window > 0 &&
       spec.layers[layer].attention == LayerAttention::kSliding) {
@@ -108,11 +144,16 @@ Result<Estimate> EstimateInference(const Model& model, const InferenceWorkload& 
       case Runtime::kHf:
         runtimes::EstimateHf(model, w, devices, e);
         break;
-      case Runtime::kVllm:
-      case Runtime::kLlamaCpp:
-        return Unsupported(fmt::format(
-            "--runtime {}: this runtime's allocation profile is not implemented yet; use --runtime hf",
-            RuntimeName(w.runtime)));
+      case Runtime::kVllm: {
+        Status st = runtimes::EstimateVllm(model, w, devices, e);
+        if (!st.ok()) return st.error();
+        break;
+      }
+      case Runtime::kLlamaCpp: {
+        Status st = runtimes::EstimateLlamaCpp(model, w, devices, e);
+        if (!st.ok()) return st.error();
+        break;
+      }
     }
     for (const DeviceEstimate& d : e.devices) {
       Status st = CheckTree(d.components);

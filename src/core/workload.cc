@@ -79,6 +79,8 @@ Result<InferenceWorkload> ResolveInference(const Model& model, const InferenceSe
   const ModelSpec& spec = model.spec;
   InferenceWorkload w;
   w.runtime = s.runtime;
+  w.vllm = s.vllm;
+  w.llamacpp = s.llamacpp;
   w.hf_version = s.hf_version.value_or(kHfVersionDefault);
   if (w.hf_version < 400 || w.hf_version > 999) {
     return InvalidArgument(fmt::format("--transformers: version {}.{} is not a transformers 4.x release",
@@ -96,6 +98,7 @@ Result<InferenceWorkload> ResolveInference(const Model& model, const InferenceSe
                                        Name(w.dtype)));
   }
 
+  w.weights_as_stored = !s.quant.has_value();
   if (s.quant) {
     w.quant = *s.quant;
   } else if (spec.checkpoint_quant) {

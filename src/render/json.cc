@@ -62,6 +62,7 @@ std::string RenderEstimateJson(const Estimate& e) {
   j["total_bytes"] = e.total.value();
   j["fits"] = e.fits ? Json(*e.fits) : Json(nullptr);
   j["notes"] = e.notes;
+  if (!e.launch_flags.empty()) j["launch_flags"] = e.launch_flags;
   return j.dump(2) + "\n";
 }
 

@@ -100,7 +100,16 @@ std::string RenderEstimateText(const Estimate& e, Units u) {
     }
     out += '\n';
   }
+  if (e.kv_capacity_tokens) {
+    out += fmt::format("KV pool: {} tokens{}\n", *e.kv_capacity_tokens,
+                       e.kv_max_concurrency ? fmt::format(", max concurrency {} sequences", *e.kv_max_concurrency) : "");
+  }
   if (e.fits) out += *e.fits ? "verdict: fits\n" : "verdict: does not fit\n";
+  if (!e.launch_flags.empty()) {
+    std::string line;
+    for (const std::string& f : e.launch_flags) line += " " + f;
+    out += "launch flags:" + line + "\n";
+  }
   if (!e.notes.empty()) {
     out += "notes:\n";
     for (const std::string& n : e.notes) out += "  - " + n + "\n";

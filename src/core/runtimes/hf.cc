@@ -121,7 +121,10 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       const size_t idx = static_cast<size_t>(stage * tp + rank);
       if (idx < devices.gpus.size()) d.gpu = devices.gpus[idx];
 
-      Component weights = WeightsComponent(model, w.quant, w.dtype, range, first, last, tp);
+      Component weights =
+          (w.weights_as_stored && !model.file_tensors.empty())
+              ? FileWeightsComponent(model, w.dtype, /*cast_floats=*/true, range, first, last, tp)
+              : WeightsComponent(model, w.quant, w.dtype, range, first, last, tp);
       const Bytes weight_bytes = weights.bytes;
 
       // --- KV cache for T tokens per sequence, per layer.

@@ -13,6 +13,15 @@ namespace vramfit::runtimes {
 void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
                 Estimate& e);
 
+// vLLM: start-up memory profile -> KV pool -> capacity and concurrency.
+// Errors: settings vLLM itself would reject (no room for the KV cache...).
+Status EstimateVllm(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
+                    Estimate& e);
+
+// llama.cpp: model/KV/compute/output buffers per device, host buffers.
+Status EstimateLlamaCpp(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
+                        Estimate& e);
+
 // Shared building blocks.
 
 // Which decoder layers stage `stage` of `stages` holds: [first, last).
@@ -29,6 +38,14 @@ LayerRange StageLayers(int64_t num_layers, int64_t stages, int64_t stage);
 // embedding tables are divided by tp (norms replicated).
 Component WeightsComponent(const Model& model, const WeightFormat& fmt, DType dense,
                            LayerRange range, bool first_stage, bool last_stage, int64_t tp);
+
+// The same from a checkpoint's exact tensors (Model::file_tensors). With
+// cast_floats, F32/F16/BF16 tensors take the compute dtype `dense` (as
+// from_pretrained(torch_dtype=...) loads them); other types stay as stored.
+// Tensors with layer < 0 named like the output head or final norm go to the
+// last stage, the rest to the first.
+Component FileWeightsComponent(const Model& model, DType dense, bool cast_floats, LayerRange range,
+                               bool first_stage, bool last_stage, int64_t tp);
 
 // Tokens a layer keeps in the KV cache for a sequence of ctx tokens.
 int64_t CachedTokens(const ModelSpec& spec, int64_t layer, int64_t ctx, bool window_aware);

@@ -8,15 +8,18 @@
 // or why it cannot be expressed yet. Measured values come only from the truth
 // files, converted to bytes by each file's unit convention
 // (../shared/truth/README.md). For every expressed case it runs the estimator
-// exactly as `vramfit infer` does and prints estimate vs measured, then the
-// median and worst |relative error| per runtime, task and source, the worst
-// cases, and every skipped case with its reason.
+// exactly as `vramfit infer` does (or, for a case with "mode": "train", as
+// `vramfit train` does) and prints estimate vs measured, then the median and
+// worst |relative error| per runtime, task and source (training: per method
+// and source, then per source over all methods), the worst cases, and every
+// skipped case with its reason.
 //
 // A report, not a test: it exits 0 whatever the errors are, and 1 only when
 // an input cannot be read. Not registered with ctest.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <exception>
@@ -37,6 +40,7 @@
 #include "vramfit/catalog.h"
 #include "vramfit/estimate.h"
 #include "vramfit/io/source.h"
+#include "vramfit/training.h"
 #include "vramfit/workload.h"
 
 #ifndef VRAMFIT_TRUTH_DIR
@@ -64,9 +68,16 @@ struct TruthFile {
 // One entry of accuracy_cases.json.
 struct CaseSpec {
   std::string model;
+  bool train = false;  // "mode": "train" runs `vramfit train`; "infer" (default) `vramfit infer`
   Json args = Json::object();
   std::string compare;
   int64_t device = 0;
+  // llama.cpp cases: "device" may also be "host" (the host buffers: CPU,
+  // CPU_Mapped, CUDA_Host...) or "gpus" (the sum over CUDA devices).
+  std::string device_kind;
+  // llama.cpp cases: several figures of one log, each {"compare", "device"};
+  // every one becomes a row.
+  Json compares = Json::array();
   std::string why;
   std::string skip;
 };
@@ -183,9 +194,26 @@ Result<CaseMap> ReadCases(const fs::path& p) {
       s.model = Str(c, "model");
       s.compare = Str(c, "compare");
       s.why = Str(c, "why");
+      const std::string mode = Str(c, "mode");
+      if (mode != "" && mode != "infer" && mode != "train") {
+        return Corrupt(fmt::format("{} ({}): mode '{}': expected \"infer\" or \"train\"", where,
+                                   Str(c, "id"), mode));
+      }
+      s.train = mode == "train";
       if (c.contains("args")) s.args = c["args"];
       if (c.contains("device") && c["device"].is_number_integer())
         s.device = c["device"].get<int64_t>();
+      if (c.contains("device") && c["device"].is_string()) s.device_kind = c["device"].get<std::string>();
+      if (c.contains("compares") && c["compares"].is_array()) {
+        s.compares = c["compares"];
+        for (const Json& x : s.compares) {
+          if (!x.is_object() || Str(x, "compare").empty()) {
+            return Corrupt(fmt::format("{} ({}): \"compares\": every entry needs a \"compare\"", where,
+                                       Str(c, "id")));
+          }
+        }
+        if (s.compare.empty() && !s.compares.empty()) s.compare = Str(s.compares[0], "compare");
+      }
       if (s.skip.empty() && (s.model.empty() || s.compare.empty() || !s.args.is_object())) {
         return Corrupt(
             fmt::format("{} ({}): needs \"skip\", or \"model\", \"args\" and \"compare\"", where,
@@ -245,8 +273,11 @@ Result<double> MeasuredVllm(const Json& t, const std::string& compare, bool* tok
 }
 
 // llama.cpp buffers are printed in MiB (2^20 B) per backend buffer
-// ("CUDA0"); device N of the estimate is CUDA<N>.
-Result<double> MeasuredLlamaCpp(const Json& t, const std::string& compare, int64_t device) {
+// ("CUDA0"); device N of the estimate is CUDA<N>. kind "host" sums the
+// host buffers (every name but CUDA<N>: CPU, CPU_Mapped, CUDA_Host, AMX...),
+// "gpus" the CUDA<N> buffers.
+Result<double> MeasuredLlamaCpp(const Json& t, const std::string& compare, int64_t device,
+                                const std::string& kind = "") {
   static const std::map<std::string, std::string> kField = {
       {"weights", "model_buffers_mib"},
       {"kv_cache", "kv_buffers_mib"},
@@ -258,6 +289,22 @@ Result<double> MeasuredLlamaCpp(const Json& t, const std::string& compare, int64
     return InvalidArgument(fmt::format("compare '{}' has no llama.cpp buffer", compare));
   }
   const std::string want = fmt::format("CUDA{}", device);
+  if (!kind.empty() && t.contains(it->second) && t[it->second].is_array()) {
+    double sum = 0;
+    bool any = false;
+    for (const Json& pair : t[it->second]) {
+      if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_number()) continue;
+      const std::string name = pair[0].get<std::string>();
+      const bool cuda = name.rfind("CUDA", 0) == 0 && name.size() > 4 &&
+                        std::isdigit(static_cast<unsigned char>(name[4]));
+      if ((kind == "gpus") == cuda) {
+        sum += pair[1].get<double>();
+        any = true;
+      }
+    }
+    if (any) return sum * kMiBd;
+    return InvalidArgument(fmt::format("no {} buffer in {}", kind, it->second));
+  }
   if (t.contains(it->second) && t[it->second].is_array()) {
     for (const Json& pair : t[it->second]) {
       if (pair.is_array() && pair.size() == 2 && pair[0] == want && pair[1].is_number()) {
@@ -271,14 +318,45 @@ Result<double> MeasuredLlamaCpp(const Json& t, const std::string& compare, int64
 Result<double> Measured(const std::string& file, const Json& t, const CaseSpec& s, bool* tokens) {
   if (file == "pytorch") return MeasuredPytorch(t, s.compare);
   if (file == "vllm") return MeasuredVllm(t, s.compare, tokens);
-  if (file == "llamacpp") return MeasuredLlamaCpp(t, s.compare, s.device);
+  if (file == "llamacpp") return MeasuredLlamaCpp(t, s.compare, s.device, s.device_kind);
   return InvalidArgument(fmt::format("no unit convention known for {}.jsonl", file));
 }
 
 // --- Estimates.
 
-// The flags of a case, as strings, the way the CLI receives them.
-Result<cli::RawFlags> FlagsFromArgs(const Json& args) {
+// `vramfit train` flags (src/cli/commands.cc AddTrainFlags), by case key:
+// the flag name with '_' for '-'; "gpus" is --gpus (the data-parallel
+// degree), "gpu" the --gpu list, "fsdp" a boolean.
+using TrainOpt = std::optional<std::string> cli::RawFlags::*;
+const std::map<std::string, TrainOpt>& TrainFlags() {
+  static const std::map<std::string, TrainOpt> kTrainFlags = {
+      {"method", &cli::RawFlags::method},
+      {"precision", &cli::RawFlags::precision},
+      {"optimizer", &cli::RawFlags::optimizer},
+      {"optimizer_impl", &cli::RawFlags::optimizer_impl},
+      {"seq", &cli::RawFlags::seq},
+      {"grad_accum", &cli::RawFlags::grad_accum},
+      {"grad_ckpt", &cli::RawFlags::grad_ckpt},
+      {"loss", &cli::RawFlags::loss},
+      {"lora_rank", &cli::RawFlags::lora_rank},
+      {"lora_targets", &cli::RawFlags::lora_targets},
+      {"trainable_layers", &cli::RawFlags::trainable_layers},
+      {"zero", &cli::RawFlags::zero},
+      {"gpus", &cli::RawFlags::gpus_dp},
+      {"offload", &cli::RawFlags::offload},
+  };
+  return kTrainFlags;
+}
+
+// Keys both `vramfit infer` and `vramfit train` take.
+bool SharedFlag(const std::string& key) {
+  return key == "gpu" || key == "quant" || key == "batch" || key == "attn" || key == "tp" ||
+         key == "pp";
+}
+
+// The flags of a case, as strings, the way the CLI receives them. A training
+// case takes only `vramfit train`'s flags; an inference case none of them.
+Result<cli::RawFlags> FlagsFromArgs(const Json& args, bool train = false) {
   using Opt = std::optional<std::string> cli::RawFlags::*;
   static const std::map<std::string, Opt> kFlags = {
       {"dtype", &cli::RawFlags::dtype},
@@ -292,11 +370,39 @@ Result<cli::RawFlags> FlagsFromArgs(const Json& args) {
       {"tp", &cli::RawFlags::tp},
       {"pp", &cli::RawFlags::pp},
       {"transformers", &cli::RawFlags::transformers},
+      // llama.cpp knobs.
+      {"ubatch", &cli::RawFlags::ubatch},
+      {"batch_size", &cli::RawFlags::batch_size},
+      {"flash_attn", &cli::RawFlags::flash_attn},
+      {"cache_type_k", &cli::RawFlags::cache_type_k},
+      {"cache_type_v", &cli::RawFlags::cache_type_v},
+      {"gpu_layers", &cli::RawFlags::gpu_layers},
+      {"parallel", &cli::RawFlags::parallel},
+      {"llamacpp_build", &cli::RawFlags::llamacpp_build},
+      // vLLM knobs ("enforce_eager": true is a switch, below).
+      {"gpu_mem_util", &cli::RawFlags::gpu_mem_util},
+      {"max_model_len", &cli::RawFlags::max_model_len},
+      {"max_num_seqs", &cli::RawFlags::max_num_seqs},
+      {"max_num_batched_tokens", &cli::RawFlags::max_num_batched_tokens},
+      {"block_size", &cli::RawFlags::block_size},
   };
   const auto text = [](const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
   cli::RawFlags f;
   for (const auto& [key, v] : args.items()) {
-    if (key == "gpu") {
+    const bool train_key = TrainFlags().count(key) > 0 || key == "fsdp";
+    if (train && !train_key && !SharedFlag(key)) {
+      return InvalidArgument(fmt::format("args: '{}' is not a `vramfit train` flag", key));
+    }
+    if (!train && train_key) {
+      return InvalidArgument(
+          fmt::format("args: '{}' is a `vramfit train` flag (set \"mode\": \"train\")", key));
+    }
+    if (key == "fsdp") {
+      if (!v.is_boolean()) return InvalidArgument("args: 'fsdp' must be true or false");
+      f.fsdp = v.get<bool>();
+    } else if (const auto t = TrainFlags().find(key); t != TrainFlags().end()) {
+      f.*(t->second) = text(v);
+    } else if (key == "gpu") {
       if (v.is_array()) {
         for (const Json& g : v) f.gpus.push_back(text(g));
       } else {
@@ -304,6 +410,9 @@ Result<cli::RawFlags> FlagsFromArgs(const Json& args) {
       }
     } else if (key == "runtime") {
       f.runtime = text(v);
+    } else if (key == "enforce_eager") {
+      if (!v.is_boolean()) return InvalidArgument("args: 'enforce_eager' must be true or false");
+      f.enforce_eager = v.get<bool>();
     } else if (const auto it = kFlags.find(key); it != kFlags.end()) {
       f.*(it->second) = text(v);
     } else {
@@ -319,6 +428,8 @@ Result<cli::RawFlags> FlagsFromArgs(const Json& args) {
 // context, for sources that add (NVML - reserved) to the allocated peak.
 bool InFigure(const std::string& compare, const std::string& component) {
   if (component == "allocator_reserve") return compare == "reserved" || compare == "total";
+  // NCCL and other non-PyTorch buffers show only in nvidia-smi.
+  if (component == "non_torch") return compare == "total";
   if (component == "cuda_context") return compare == "total" || compare == "allocated+context";
   return true;
 }
@@ -329,6 +440,31 @@ Result<double> EstimatedFigure(const Estimate& e, const CaseSpec& s, Row* row) {
     if (!e.kv_capacity_tokens)
       return InvalidArgument("the estimate has no kv_cache.capacity_tokens");
     return static_cast<double>(*e.kv_capacity_tokens);
+  }
+  if (!s.device_kind.empty()) {
+    // A component summed over the host ("host") or every device ("gpus").
+    if (s.device_kind != "host" && s.device_kind != "gpus") {
+      return InvalidArgument(fmt::format("device '{}': expected a GPU index, \"host\" or \"gpus\"",
+                                         s.device_kind));
+    }
+    Bytes sum;
+    bool any = false;
+    const auto add = [&](const std::vector<Component>& list) {
+      if (const Component* c = Find(list, s.compare)) {
+        sum += c->bytes;
+        any = true;
+        for (const Component& ch : c->children)
+          row->top.emplace_back(ch.name, static_cast<double>(ch.bytes.value()));
+      }
+    };
+    if (s.device_kind == "host") add(e.host);
+    else for (const DeviceEstimate& d : e.devices) add(d.components);
+    if (!any) return InvalidArgument(fmt::format("compare '{}': no such {} component", s.compare, s.device_kind));
+    const double v = static_cast<double>(sum.value());
+    std::sort(row->top.begin(), row->top.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    if (row->top.size() > 2) row->top.resize(2);
+    for (auto& t : row->top) t.second = v > 0 ? t.second / v : 0;
+    return v;
   }
   if (s.device < 0 || static_cast<size_t>(s.device) >= e.devices.size()) {
     return InvalidArgument(
@@ -390,6 +526,29 @@ std::string EchoText(const Echo& echo, const char* key) {
 
 // "fp16 gptq-int4 b16 512+512 eager A100-80GB", from the resolved workload.
 std::string Settings(const Estimate& e, const cli::RawFlags& f) {
+  if (EchoText(e.workload, "runtime") == "vllm") {
+    // "fp8-block u0.9 len40960 seqs1024 mbt8192 tp4 4xH100-80GB".
+    std::string s = fmt::format("{} u{} len{} seqs{} mbt{}", EchoText(e.workload, "quant"),
+                                EchoText(e.workload, "gpu_memory_utilization"),
+                                EchoText(e.workload, "max_model_len"), EchoText(e.workload, "max_num_seqs"),
+                                EchoText(e.workload, "max_num_batched_tokens"));
+    if (EchoText(e.workload, "kv_dtype") != EchoText(e.workload, "dtype")) {
+      s += " kv-" + EchoText(e.workload, "kv_dtype");
+    }
+    if (EchoText(e.workload, "tp") != "1") s += " tp" + EchoText(e.workload, "tp");
+    if (!e.devices.empty() && e.devices[0].gpu) s += fmt::format(" {}x{}", e.devices.size(), e.devices[0].gpu->name);
+    return s;
+  }
+  if (EchoText(e.workload, "runtime") == "llamacpp") {
+    // "Q4_K_M c16384 ub512 fa0 f16/f16 ngl49/49 b5622".
+    std::string s = fmt::format("{} c{} ub{} fa{} {}/{} ngl{} {}", EchoText(e.workload, "quant"),
+                                EchoText(e.workload, "n_ctx"), EchoText(e.workload, "ubatch"),
+                                EchoText(e.workload, "flash_attn") == "true" ? 1 : 0,
+                                EchoText(e.workload, "cache_type_k"), EchoText(e.workload, "cache_type_v"),
+                                EchoText(e.workload, "offloaded"), EchoText(e.workload, "build"));
+    if (!f.gpus.empty()) s += fmt::format(" {}gpu", e.devices.size());
+    return s;
+  }
   std::string s = fmt::format("{} {} b{} {}+{} {}", EchoText(e.workload, "dtype"),
                               EchoText(e.workload, "quant"), EchoText(e.workload, "batch"),
                               EchoText(e.workload, "prompt"), EchoText(e.workload, "new"),
@@ -398,25 +557,100 @@ std::string Settings(const Estimate& e, const cli::RawFlags& f) {
   return s;
 }
 
-// Runs one expressed case the way `vramfit infer` does (cli/commands.cc).
+// The method a training row is grouped under: LoRA over a quantized base is
+// QLoRA whichever stack set it up (PEFT's --method qlora, or torchtune /
+// lit-gpt --method lora --quant nf4).
+std::string MethodLabel(const TrainingWorkload& w) {
+  if (w.method == TrainMethod::kLora && w.quant.method != QuantMethod::kNone) return "qlora";
+  return MethodName(w.method);
+}
+
+// LoRA targets as letters: "q,v" -> qv, all seven linears -> qkvogud.
+std::string TargetLetters(const LoraTargets& t) {
+  std::string s;
+  for (const auto& [on, c] : {std::pair{t.q, 'q'}, {t.k, 'k'}, {t.v, 'v'}, {t.o, 'o'},
+                              {t.gate, 'g'}, {t.up, 'u'}, {t.down, 'd'}, {t.experts, 'e'}}) {
+    if (on) s += c;
+  }
+  return s;
+}
+
+// "lora r8 qv bf16 adamw b4x1034 chunked A100-40GB", from the resolved
+// training workload (defaults left out: sdpa, hf loss, no checkpointing).
+std::string TrainSettings(const TrainingWorkload& w, const cli::RawFlags& f) {
+  std::string s = MethodLabel(w);
+  if (w.method == TrainMethod::kLora || w.method == TrainMethod::kQlora) {
+    s += fmt::format(" r{} {}", w.lora_rank, TargetLetters(w.targets));
+  }
+  if (w.method == TrainMethod::kFreeze) s += fmt::format(" last{}", w.trainable_layers);
+  if (w.quant.method != QuantMethod::kNone) s += " " + w.quant.Name();
+  s += fmt::format(" {} {}{}", PrecisionName(w.precision), OptimizerName(w.optimizer),
+                   w.optimizer_fused ? "(fused)" : "");
+  s += fmt::format(" b{}x{}", w.batch, w.seq);
+  if (w.grad_accum > 1) s += fmt::format(" ga{}", w.grad_accum);
+  if (w.grad_ckpt != GradCkpt::kNone) s += fmt::format(" ckpt-{}", GradCkptName(w.grad_ckpt));
+  if (w.attn != AttnImpl::kSdpa) s += fmt::format(" {}", AttnName(w.attn));
+  if (w.loss != LossImpl::kHf) s += fmt::format(" {}", LossName(w.loss));
+  if (w.zero > 0) s += fmt::format(" zero{}", w.zero);
+  if (w.fsdp) s += " fsdp";
+  if (w.offload != Offload::kNone) s += fmt::format(" offload-{}", OffloadName(w.offload));
+  if (w.tp > 1) s += fmt::format(" tp{}", w.tp);
+  if (w.pp > 1) s += fmt::format(" pp{}", w.pp);
+  if (f.gpus.empty() && w.dp > 1) s += fmt::format(" dp{}", w.dp);
+  for (const std::string& g : f.gpus) s += " " + g;
+  return s;
+}
+
+// Runs one training case the way `vramfit train` does (cli/commands.cc
+// RunTrain); sets the row's task to "train/<method>" and its settings.
+Result<Estimate> EstimateTrainCase(const Model& model, const cli::RawFlags& f,
+                                   const DeviceSet& devices, std::vector<std::string>* notes,
+                                   Row* row) {
+  auto settings = cli::ToTrainingSettings(f);
+  if (!settings.ok()) return settings.error();
+  auto w = ResolveTraining(model, *settings, devices, notes);
+  if (!w.ok()) return w.error();
+  auto e = EstimateTraining(model, *w, devices);
+  if (!e.ok()) return e.error();
+  row->task = "train/" + MethodLabel(*w);
+  row->settings = TrainSettings(*w, f);
+  return e;
+}
+
+// Runs one expressed case the way `vramfit infer` (or `vramfit train`) does.
 Status Evaluate(const std::string& file, const Json& truth, const CaseSpec& s, Row* row) {
   row->file = file;
   row->id = Str(truth, "id");
   row->task = file == "pytorch" ? Str(truth, "task") : "inference";
   row->compare = s.compare;
+  if (file == "llamacpp") {
+    // One summary line per buffer kind; the metric names the device.
+    row->task = s.compare;
+    row->compare = fmt::format("{}@{}", s.compare,
+                               s.device_kind.empty() ? fmt::format("CUDA{}", s.device) : s.device_kind);
+  }
   row->why = s.why;
   const std::string source = file == "pytorch" ? Str(truth, "source") : Str(truth, "engine");
   row->source = source.substr(0, source.find(' '));
+  if (file == "pytorch" && row->source.find('/') == std::string::npos) {
+    // "University HPC docs ... reproducing meta-llama/llama-recipes ...":
+    // group under the first owner/repo the source names.
+    std::istringstream words(source);
+    for (std::string w; words >> w;) {
+      if (w.find('/') != std::string::npos) {
+        row->source = w;
+        break;
+      }
+    }
+  }
 
   auto measured = Measured(file, truth, s, &row->tokens);
   if (!measured.ok()) return measured.error();
   if (!(*measured > 0)) return InvalidArgument("the measured value is not positive");
   row->measured = *measured;
 
-  auto flags = FlagsFromArgs(s.args);
+  auto flags = FlagsFromArgs(s.args, s.train);
   if (!flags.ok()) return flags.error();
-  auto settings = cli::ToInferenceSettings(*flags);
-  if (!settings.ok()) return settings.error();
   auto devices = cli::ToDevices(*flags, GpuCatalog::Builtin());
   if (!devices.ok()) return devices.error();
   const ModelCatalog& catalog = ModelCatalog::Builtin();
@@ -432,11 +666,19 @@ Status Evaluate(const std::string& file, const Json& truth, const CaseSpec& s, R
   if (!model.ok()) return model.error();
   row->model = s.model;
   row->catalog_id = entry->id;
-  auto w = ResolveInference(*model, *settings, *devices, &notes);
-  if (!w.ok()) return w.error();
-  auto e = EstimateInference(*model, *w, *devices);
-  if (!e.ok()) return e.error();
-  row->settings = Settings(*e, *flags);
+  Result<Estimate> e = Estimate{};
+  if (s.train) {
+    e = EstimateTrainCase(*model, *flags, *devices, &notes, row);
+    if (!e.ok()) return e.error();
+  } else {
+    auto settings = cli::ToInferenceSettings(*flags);
+    if (!settings.ok()) return settings.error();
+    auto w = ResolveInference(*model, *settings, *devices, &notes);
+    if (!w.ok()) return w.error();
+    e = EstimateInference(*model, *w, *devices);
+    if (!e.ok()) return e.error();
+    row->settings = Settings(*e, *flags);
+  }
   row->notes = std::move(notes);
   row->notes.insert(row->notes.end(), e->notes.begin(), e->notes.end());
 
@@ -474,13 +716,30 @@ Result<Report> BuildReport(const fs::path& truth_dir, const fs::path& cases_path
         r.skipped.push_back({f.name, id, it->second.skip});
         continue;
       }
-      Row row;
-      Status st = Evaluate(f.name, t, it->second, &row);
-      if (!st.ok()) {
-        r.failed.push_back({f.name, id, st.error().message});
-        continue;
+      // A case with "compares" gives one row per figure.
+      std::vector<CaseSpec> figures;
+      if (it->second.compares.empty()) {
+        figures.push_back(it->second);
+      } else {
+        for (const Json& x : it->second.compares) {
+          CaseSpec one = it->second;
+          one.compare = Str(x, "compare");
+          one.device = 0;
+          one.device_kind.clear();
+          if (x.contains("device") && x["device"].is_number_integer()) one.device = x["device"].get<int64_t>();
+          if (x.contains("device") && x["device"].is_string()) one.device_kind = x["device"].get<std::string>();
+          figures.push_back(std::move(one));
+        }
       }
-      r.rows.push_back(std::move(row));
+      for (const CaseSpec& fig : figures) {
+        Row row;
+        Status st = Evaluate(f.name, t, fig, &row);
+        if (!st.ok()) {
+          r.failed.push_back({f.name, id, fmt::format("{}: {}", fig.compare, st.error().message)});
+          continue;
+        }
+        r.rows.push_back(std::move(row));
+      }
     }
     for (const auto& [id, spec] : specs) {
       if (!seen.count(id)) {
@@ -518,17 +777,25 @@ double Median(std::vector<double> v) {
 }
 
 // Groups by (file, task, source), then one "(all)" line per (file, task).
+// Training rows ("train/<method>") are also rolled up over all methods, per
+// source and in all, under the task "train" after the per-method groups.
+constexpr char kTrainAll[] = "train/~";  // '~' sorts after every method
+
 std::vector<Group> Summarize(const std::vector<Row>& rows) {
   std::map<std::tuple<std::string, std::string, std::string>, std::vector<const Row*>> by;
   for (const Row& r : rows) {
     by[{r.file, r.task, r.source}].push_back(&r);
     by[{r.file, r.task, "~(all)"}].push_back(&r);  // '~' sorts the roll-up last
+    if (r.task.rfind("train/", 0) == 0) {
+      by[{r.file, kTrainAll, r.source}].push_back(&r);
+      by[{r.file, kTrainAll, "~(all)"}].push_back(&r);
+    }
   }
   std::vector<Group> out;
   for (const auto& [key, list] : by) {
     Group g;
     g.file = std::get<0>(key);
-    g.task = std::get<1>(key);
+    g.task = std::get<1>(key) == kTrainAll ? "train" : std::get<1>(key);
     g.source = std::get<2>(key) == "~(all)" ? "(all)" : std::get<2>(key);
     g.n = list.size();
     std::vector<double> abs;
@@ -549,9 +816,15 @@ std::vector<Group> Summarize(const std::vector<Row>& rows) {
   return out;
 }
 
-std::vector<const Row*> Worst(const std::vector<Row>& rows, size_t n) {
+bool IsTrain(const Row& r) { return r.task.rfind("train/", 0) == 0; }
+
+// The n largest |errors| among the inference rows (train false) or the
+// training rows (train true).
+std::vector<const Row*> Worst(const std::vector<Row>& rows, size_t n, bool train) {
   std::vector<const Row*> v;
-  for (const Row& r : rows) v.push_back(&r);
+  for (const Row& r : rows) {
+    if (IsTrain(r) == train) v.push_back(&r);
+  }
   std::sort(v.begin(), v.end(), [](const Row* a, const Row* b) {
     return std::fabs(a->rel_err) > std::fabs(b->rel_err);
   });
@@ -602,37 +875,62 @@ std::string RenderText(const Report& r, const fs::path& truth_dir) {
   o += fmt::format("vramfit accuracy report: {} cases in {}\n", r.total_cases, truth_dir.string());
   o += "estimate and measured in GiB (2^30 B); err = (estimate - measured) / measured\n\n";
 
-  std::string last_group;
+  // Rows grouped by (file, task, source), groups in order of first
+  // appearance, rows in file order within a group.
+  const auto group_of = [](const Row& row) {
+    return fmt::format("{} / {} / {}", row.file, row.task, row.source);
+  };
+  std::map<std::string, size_t> first_seen;
+  std::map<std::string, std::pair<size_t, size_t>> widths;  // settings, phase
   for (const Row& row : r.rows) {
-    const std::string group = fmt::format("{} / {} / {}", row.file, row.task, row.source);
+    const std::string g = group_of(row);
+    first_seen.emplace(g, first_seen.size());
+    auto& [ws, wp] = widths.emplace(g, std::pair<size_t, size_t>{42, 7}).first->second;
+    ws = std::max(ws, row.settings.size());
+    wp = std::max(wp, row.phase.size());
+  }
+  std::vector<const Row*> ordered;
+  for (const Row& row : r.rows) ordered.push_back(&row);
+  std::stable_sort(ordered.begin(), ordered.end(), [&](const Row* a, const Row* b) {
+    return first_seen[group_of(*a)] < first_seen[group_of(*b)];
+  });
+  std::string last_group;
+  for (const Row* rp : ordered) {
+    const Row& row = *rp;
+    const std::string group = group_of(row);
+    const auto [ws, wp] = widths[group];
     if (group != last_group) {
       o += fmt::format("{}\n", group);
-      o += fmt::format("  {:<5} {:<24} {:<42} {:<17} {:>8} {:>8} {:>7}  {:<7} {}\n", "id", "model",
-                       "settings", "metric", "estimate", "measured", "err", "phase",
+      o += fmt::format("  {:<5} {:<24} {:<{}} {:<17} {:>8} {:>8} {:>7}  {:<{}} {}\n", "id", "model",
+                       "settings", ws, "metric", "estimate", "measured", "err", "phase", wp,
                        "largest components (share of estimate)");
       last_group = group;
     }
-    o += fmt::format("  {:<5} {:<24} {:<42} {:<17} {:>8} {:>8} {:>7}  {:<7} {}\n", row.id,
-                     ShortModel(row.model), row.settings, row.compare,
+    o += fmt::format("  {:<5} {:<24} {:<{}} {:<17} {:>8} {:>8} {:>7}  {:<{}} {}\n", row.id,
+                     ShortModel(row.model), row.settings, ws, row.compare,
                      Figure(row.estimate, row.tokens), Figure(row.measured, row.tokens),
-                     Pct(row.rel_err), row.phase, Top(row));
+                     Pct(row.rel_err), row.phase, wp, Top(row));
   }
 
   o += "\nsummary: |relative error| per runtime, task and source\n";
-  o += fmt::format("  {:<9} {:<10} {:<26} {:<17} {:>3} {:>7} {:>7}  {}\n", "runtime", "task",
+  o += fmt::format("  {:<9} {:<11} {:<26} {:<17} {:>3} {:>7} {:>7}  {}\n", "runtime", "task",
                    "source", "metric", "n", "median", "bias", "worst");
   for (const Group& g : Summarize(r.rows)) {
-    o += fmt::format("  {:<9} {:<10} {:<26} {:<17} {:>3} {:>6.1f}% {:>7}  {} ({})\n", g.file,
+    o += fmt::format("  {:<9} {:<11} {:<26} {:<17} {:>3} {:>6.1f}% {:>7}  {} ({})\n", g.file,
                      g.task, g.source, g.compare, g.n, 100.0 * g.median, Pct(g.mean_signed),
                      Pct(g.worst->rel_err), g.worst->id);
   }
   o += "  (bias = mean signed error: negative means vramfit under-estimates)\n";
 
-  o += "\nworst cases\n";
-  for (const Row* w : Worst(r.rows, 5)) {
-    o += fmt::format("  {} {:>7}  {} ({}; {})\n", w->id, Pct(w->rel_err), ShortModel(w->model),
-                     w->settings, w->compare);
-    o += Wrap(w->why, 100, 16);
+  for (const bool train : {false, true}) {
+    const std::vector<const Row*> worst = Worst(r.rows, train ? 8 : 5, train);
+    if (worst.empty()) continue;
+    o += train ? "\nworst training cases\n" : "\nworst cases\n";
+    for (const Row* w : worst) {
+      o += fmt::format("  {} {:>7}  {} ({}; {})\n", w->id, Pct(w->rel_err), ShortModel(w->model),
+                       w->settings, w->compare);
+      o += Wrap(w->why, 100, 16);
+    }
   }
 
   if (!r.failed.empty()) {
@@ -718,7 +1016,11 @@ std::string RenderJson(const Report& r, const fs::path& truth_dir) {
   }
   doc["groups"] = std::move(groups);
   Json worst = Json::array();
-  for (const Row* w : Worst(r.rows, 5)) worst.push_back({{"id", w->id}, {"rel_err", w->rel_err}});
+  for (const bool train : {false, true}) {
+    for (const Row* w : Worst(r.rows, train ? 8 : 5, train)) {
+      worst.push_back({{"id", w->id}, {"task", w->task}, {"rel_err", w->rel_err}});
+    }
+  }
   doc["worst"] = std::move(worst);
   Json failed = Json::array();
   for (const Failed& f : r.failed) {

@@ -21,6 +21,7 @@ struct GpuSpec {
   double fp8_tflops = 0;       // dense fp8, 0 if none
   std::string compute_capability;
   std::string arch;
+  std::string form;            // sxm | pcie | consumer | oam | soc (interconnect class)
   bool unified_memory = false;
   std::vector<std::string> aliases;
   std::string memory_note;

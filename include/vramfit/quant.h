@@ -10,6 +10,7 @@
 #define VRAMFIT_QUANT_H_
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +18,7 @@
 
 #include "vramfit/dtype.h"
 #include "vramfit/error.h"
+#include "vramfit/gguf_mix.h"
 #include "vramfit/model.h"
 #include "vramfit/units.h"
 
@@ -31,7 +33,8 @@ enum class QuantMethod {
   kAwq,       // AWQ int4 GEMM layout (qweight/qzeros/scales)
   kFp8,       // FP8 e4m3 weights, per-tensor or block-scaled
   kMxfp4,     // OCP MXFP4 experts (gpt-oss): 32-element blocks + e8m0 scale
-  kGguf,      // a ggml type for every quantizable tensor (llama.cpp runtime)
+  kGguf,      // a GGUF file type (llama.cpp runtime): a per-tensor mix, or one type
+              // for every quantizable tensor (gguf_ftype == kPure)
 };
 
 struct WeightFormat {
@@ -41,21 +44,39 @@ struct WeightFormat {
   int64_t group_size = 128;   // GPTQ/AWQ group size along in_features; -1 = per channel
   int64_t block_rows = 0;     // FP8 block scales (DeepSeek: 128 x 128); 0 = per tensor
   int64_t block_cols = 0;
-  DType gguf_type = DType::kQ4_K;  // kGguf
+  DType gguf_type = DType::kQ4_K;  // kGguf: the file type's base type (the pure type)
+  GgufFtype gguf_ftype = GgufFtype::kPure;  // kGguf: llama_ftype ("Q4_K_M"), or kPure
 
   // Canonical spelling, as --quant accepts it: "none", "nf4-dq", "gptq-int4",
-  // "fp8-block", "Q4_K_M"...
+  // "fp8-block", "Q4_K_M", "Q4_K" (pure), "Q4_0-pure"...
   std::string Name() const;
 };
 
 // Parses --quant: none, int8, nf4, nf4-dq, fp4, fp4-dq, gptq-int4 (gptq-int8,
-// gptq-int3, gptq-int2), awq-int4, fp8, fp8-block, mxfp4, or a GGUF type.
+// gptq-int3, gptq-int2), awq-int4, fp8, fp8-block, mxfp4, or a GGUF file
+// type: llama-quantize's names (Q4_K_M, IQ4_XS, Q8_0, F16...; a per-tensor
+// mix, gguf_mix.h), a ggml type that is no file type (Q4_K, Q3_K, Q5_K: one
+// type for every quantizable tensor, as --pure), or NAME-pure.
 Result<WeightFormat> ParseWeightFormat(std::string_view s);
 
 // One part of a tensor's storage ("int4 packed", "fp16 scales").
 struct StoragePart {
-  std::string what;
+  const char* what = "";  // a static string
   Bytes bytes;
+};
+
+// The parts of one tensor (at most three: values, scales/zeros, index).
+// A fixed array, so the estimator's inner loops do not allocate.
+struct StorageParts {
+  StoragePart part[3];
+  int n = 0;
+  StorageParts() = default;
+  StorageParts(std::initializer_list<StoragePart> l) {
+    for (const StoragePart& p : l) part[n++] = p;
+  }
+  const StoragePart* begin() const { return part; }
+  const StoragePart* end() const { return part + n; }
+  size_t size() const { return static_cast<size_t>(n); }
 };
 
 // Whether `fmt` packs this tensor (false: kept at the compute dtype).
@@ -63,7 +84,7 @@ bool IsQuantized(const TensorGroup& g, const WeightFormat& fmt);
 
 // Storage of ONE tensor of group g (multiply by g.count for the group).
 // `dense` is the dtype unquantized tensors take (the compute dtype).
-std::vector<StoragePart> TensorStorage(const TensorGroup& g, const WeightFormat& fmt, DType dense);
+StorageParts TensorStorage(const TensorGroup& g, const WeightFormat& fmt, DType dense);
 
 // Sum of TensorStorage over parts.
 Bytes TensorBytes(const TensorGroup& g, const WeightFormat& fmt, DType dense);

@@ -9,6 +9,7 @@
 #include "vramfit/catalog.h"
 #include "vramfit/estimate.h"
 #include "vramfit/model.h"
+#include "vramfit/plan.h"
 
 namespace vramfit {
 
@@ -19,10 +20,44 @@ std::string FormatBytes(Bytes b, Units u);
 // "8.03 B", "124.4 M".
 std::string FormatCount(int64_t n);
 
+// What the planner adds to an estimate: the changes that would make it fit
+// (or fit better) and the throughput next to the memory.
+struct EstimateExtras {
+  std::vector<Fix> fixes;
+  std::optional<Throughput> throughput;
+};
+
 // Human table with a bar per component and the verdict.
 std::string RenderEstimateText(const Estimate& e, Units u);
-// vramfit.estimate/1 (DESIGN.md), pretty-printed.
+std::string RenderEstimateText(const Estimate& e, Units u, const EstimateExtras& x);
+// vramfit.estimate/1 (DESIGN.md), pretty-printed; extras as "fixes" and
+// "throughput" keys.
 std::string RenderEstimateJson(const Estimate& e);
+std::string RenderEstimateJson(const Estimate& e, const EstimateExtras& x);
+
+// vramfit.fit/1: {"schema","solve","answer":{"value","reason"},"estimate","next","ladder"}.
+std::string RenderFitJson(const FitAnswer& a);
+std::string RenderFitText(const FitAnswer& a, Units u);
+
+// A ranking of GPU kinds for one job (fit --gpu all, or several kinds).
+struct GpuRank {
+  GpuSpec gpu;
+  FitAnswer answer;                      // min-gpus for this kind
+  std::optional<Throughput> throughput;  // at the answer
+};
+std::string RenderGpuRankText(const std::vector<GpuRank>& ranks, Units u);
+std::string RenderGpuRankJson(const std::vector<GpuRank>& ranks);
+
+// A sweep grid: one row per combination of the swept keys.
+struct SweepCell {
+  std::vector<std::pair<std::string, std::string>> keys;  // key -> value, in sweep order
+  std::optional<Estimate> estimate;                      // nullopt: the error below
+  std::string error;
+  bool fits = false;
+};
+std::string RenderSweepText(const std::vector<SweepCell>& cells, Units u);
+std::string RenderSweepJson(const std::vector<SweepCell>& cells);
+std::string RenderSweepCsv(const std::vector<SweepCell>& cells);
 
 // `inspect`: architecture, parameter inventory by role and dtype, KV per token.
 std::string RenderInspectText(const Model& m, const std::vector<std::string>& notes, Units u);

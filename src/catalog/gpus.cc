@@ -77,6 +77,7 @@ Result<GpuCatalog> GpuCatalog::Parse(std::string_view text, std::string_view whe
     if (auto v = io::GetString(g, "vendor", w); v.ok() && *v) s.vendor = **v;
     if (auto v = io::GetString(g, "compute_capability", w); v.ok() && *v) s.compute_capability = **v;
     if (auto v = io::GetString(g, "arch", w); v.ok() && *v) s.arch = **v;
+    if (auto v = io::GetString(g, "form", w); v.ok() && *v) s.form = **v;
     if (auto v = io::GetString(g, "memory_note", w); v.ok() && *v) s.memory_note = **v;
     if (auto v = io::GetBool(g, "unified_memory", w); v.ok() && *v) s.unified_memory = **v;
     auto aliases = g.find("aliases");

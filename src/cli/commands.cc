@@ -8,6 +8,8 @@
 #include "cli/cli.h"
 #include "vramfit/estimate.h"
 #include "vramfit/io/source.h"
+#include "vramfit/training.h"
+#include "web/server.h"
 
 namespace vramfit::cli {
 namespace {
@@ -16,8 +18,11 @@ struct Ctx {
   std::ostream& out;
   std::ostream& err;
   RawFlags flags;
+  FitFlags fit;
   std::string model;
   std::string query;
+  std::string host = "127.0.0.1";  // serve
+  std::string port = "8080";       // serve
 };
 
 int Fail(Ctx& c, const Error& e) {
@@ -61,9 +66,51 @@ int RunInfer(Ctx& c) {
     c.out << line << "\n";
     return e->fits && !*e->fits ? 3 : 0;
   }
-  c.out << (c.flags.json ? RenderEstimateJson(*e) : RenderEstimateText(*e, *units));
+  EstimateExtras extras;
+  if (!devices->empty()) {
+    extras.throughput = EstimateThroughput(*m, *e, *devices);
+    if (e->fits && !*e->fits) {
+      Job job;
+      job.infer = *settings;
+      extras.fixes = SuggestFixes(*m, job, *devices, *e);
+    }
+  }
+  c.out << (c.flags.json ? RenderEstimateJson(*e, extras) : RenderEstimateText(*e, *units, extras));
   // Exit status: 0 fits (or no GPU given), 3 does not fit.
   return e->fits && !*e->fits ? 3 : 0;
+}
+
+int RunTrain(Ctx& c) {
+  auto units = ToUnits(c.flags.units);
+  if (!units.ok()) return Fail(c, units.error());
+  auto settings = ToTrainingSettings(c.flags);
+  if (!settings.ok()) return Fail(c, settings.error());
+  auto devices = ToDevices(c.flags, GpuCatalog::Builtin());
+  if (!devices.ok()) return Fail(c, devices.error());
+  std::vector<std::string> notes;
+  auto m = LoadModel(c.model, ModelCatalog::Builtin(), &notes);
+  if (!m.ok()) return Fail(c, m.error());
+  auto w = ResolveTraining(*m, *settings, *devices, &notes);
+  if (!w.ok()) return Fail(c, w.error());
+  auto e = EstimateTraining(*m, *w, *devices);
+  if (!e.ok()) return Fail(c, e.error());
+  e->model_id = m->spec.id;
+  e->notes.insert(e->notes.begin(), notes.begin(), notes.end());
+  EstimateExtras extras;
+  if (!devices->empty() && e->fits && !*e->fits) {
+    Job job;
+    job.training = true;
+    job.train = *settings;
+    extras.fixes = SuggestFixes(*m, job, *devices, *e);
+  }
+  c.out << (c.flags.json ? RenderEstimateJson(*e, extras) : RenderEstimateText(*e, *units, extras));
+  return e->fits && !*e->fits ? 3 : 0;
+}
+
+int RunFit(Ctx& c) {
+  auto units = ToUnits(c.flags.units);
+  if (!units.ok()) return Fail(c, units.error());
+  return RunFitCommand(c.flags, c.fit, c.model, *units, c.out, c.err);
 }
 
 int RunModels(Ctx& c) {
@@ -80,6 +127,24 @@ int RunGpus(Ctx& c) {
   return 0;
 }
 
+int RunServe(Ctx& c) {
+  auto port = ParseIntFlag("--port", c.port);
+  if (!port.ok()) return Fail(c, port.error());
+  if (*port < 0 || *port > 65535) {
+    return Fail(c, InvalidArgument(fmt::format("--port: expected 0 to 65535, got {}", *port)));
+  }
+  if (c.host.empty()) return Fail(c, InvalidArgument("--host: the host is empty"));
+  web::ServerOptions o;
+  o.host = c.host;
+  o.port = static_cast<int>(*port);
+  return web::Serve(o, c.out, c.err);
+}
+
+void AddServeFlags(CLI::App* app, Ctx& c) {
+  app->add_option("--host", c.host, "address to listen on (127.0.0.1; anything else is reachable by others)");
+  app->add_option("--port", c.port, "port to listen on (8080; 0 picks a free one)");
+}
+
 struct Command {
   const char* name;
   const char* help;
@@ -91,16 +156,51 @@ struct Command {
 
 const Command kCommands[] = {
     {"infer", "memory to serve / generate with MODEL", RunInfer, true, false, true},
+    {"train", "memory to fine-tune or pre-train MODEL (full, LoRA, QLoRA, freeze)", RunTrain, true, false, false},
     {"inspect", "architecture, exact parameter inventory, KV bytes per token", RunInspect, true, false, false},
     {"models", "list catalog models matching QUERY", RunModels, false, true, false},
     {"gpus", "list catalog GPUs matching QUERY", RunGpus, false, true, false},
+    {"serve", "the web calculator and JSON API on http://127.0.0.1:8080/", RunServe, false, false, false},
+    {"fit", "plan: max-batch, max-context, min-gpus, best-quant, best-method; --sweep; --gpu all", RunFit, true, false, true},
 };
 // Commands in DESIGN.md that this build does not have yet.
-const char* kPlanned[] = {"train", "fit", "serve"};
+const char* kPlanned[] = {"fit-placeholder-unused"};
 
 void AddCommon(CLI::App* app, Ctx& c) {
   app->add_flag("--json", c.flags.json, "print JSON (schema vramfit.*/1)");
   app->add_option("--units", c.flags.units, "gib (default) or gb");
+}
+
+// Flags only training takes (fit takes them next to the inference flags).
+void AddTrainOnlyFlags(CLI::App* app, Ctx& c) {
+  RawFlags& f = c.flags;
+  app->add_option("--method", f.method, "full (default), lora, qlora, freeze");
+  app->add_option("--precision", f.precision, "bf16-mixed (default), fp16-mixed, bf16, fp32");
+  app->add_option("--optimizer", f.optimizer, "adamw (default), adamw-8bit, paged-adamw-8bit, adafactor, sgd, sgd-momentum, lion");
+  app->add_option("--optimizer-impl", f.optimizer_impl, "foreach (default, torch's CUDA default) or fused");
+  app->add_option("--seq", f.seq, "tokens per sample (2048)");
+  app->add_option("--grad-accum", f.grad_accum, "gradient accumulation steps (1)");
+  app->add_option("--grad-ckpt", f.grad_ckpt, "gradient checkpointing: none (default), full, selective");
+  app->add_option("--loss", f.loss, "cross-entropy: hf (default), chunked, fused");
+  app->add_option("--lora-rank", f.lora_rank, "LoRA rank (16)");
+  app->add_option("--lora-targets", f.lora_targets, "all-linear (default), attn, mlp, or q,k,v,o,gate,up,down");
+  app->add_option("--trainable-layers", f.trainable_layers, "freeze: train the last N layers (a quarter)");
+  app->add_option("--zero", f.zero, "DeepSpeed ZeRO stage 0-3 (0)");
+  app->add_flag("--fsdp", f.fsdp, "FSDP full sharding");
+  app->add_option("--gpus", f.gpus_dp, "data-parallel GPUs (1, or as many as --gpu gives)");
+  app->add_option("--offload", f.offload, "none (default), optimizer, params");
+}
+
+void AddTrainFlags(CLI::App* app, Ctx& c) {
+  RawFlags& f = c.flags;
+  app->add_option("--gpu", f.gpus, "GPU from the catalog, NAME[xN]; repeatable");
+  app->add_option("--batch", f.batch, "micro-batch per GPU (1)");
+  app->add_option("--attn", f.attn, "attention kernel: eager, sdpa (default), flash");
+  app->add_option("--quant", f.quant, "frozen base format for lora/qlora (qlora: nf4-dq)");
+  app->add_option("--tp", f.tp, "tensor-parallel degree (1)");
+  app->add_option("--pp", f.pp, "pipeline-parallel degree (1)");
+  app->add_option("--dtype", f.dtype, "(inference only; use --precision)");
+  AddTrainOnlyFlags(app, c);
 }
 
 void AddInferFlags(CLI::App* app, Ctx& c) {
@@ -108,7 +208,7 @@ void AddInferFlags(CLI::App* app, Ctx& c) {
   app->add_option("--gpu", f.gpus, "GPU from the catalog, NAME[xN]; repeatable");
   app->add_option("--runtime", f.runtime, "hf (default), vllm or llamacpp");
   app->add_option("--dtype", f.dtype, "compute dtype: fp32, fp16, bf16 (model's own)");
-  app->add_option("--quant", f.quant, "weight format: none, int8, nf4, nf4-dq, fp4, fp4-dq, gptq-int4, awq-int4, fp8, fp8-block, mxfp4");
+  app->add_option("--quant", f.quant, "weight format: none, int8, nf4, nf4-dq, fp4, fp4-dq, gptq-int4, awq-int4, fp8, fp8-block, mxfp4; with --runtime llamacpp a GGUF file type (Q4_K_M, Q8_0, IQ4_XS, F16...)");
   app->add_option("--batch", f.batch, "concurrent sequences (1)");
   app->add_option("--ctx", f.ctx, "tokens per sequence held in KV (4096, capped at the model's max)");
   app->add_option("--prompt", f.prompt, "prefill tokens per sequence");
@@ -132,6 +232,7 @@ void AddInferFlags(CLI::App* app, Ctx& c) {
   app->add_option("--cache-type-v", f.cache_type_v, "llamacpp: -ctv (f16)");
   app->add_option("--gpu-layers", f.gpu_layers, "llamacpp: -ngl (all)");
   app->add_option("--parallel", f.parallel, "llamacpp: -np sequences (1)");
+  app->add_option("--llamacpp-build", f.llamacpp_build, "llamacpp: release to model, bNNNN (b8000)");
   app->add_flag("--print-flags", f.print_flags, "print the runtime's launch flags for this estimate");
   app->add_option("--pp", f.pp, "pipeline (layer split) degree (1)");
 }
@@ -156,7 +257,7 @@ std::string Usage() {
 }  // namespace
 
 int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  Ctx c{out, err, {}, {}, {}};
+  Ctx c{out, err, {}, {}, {}, {}};
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     out << Usage();
     return args.empty() ? 2 : 0;
@@ -188,6 +289,14 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   app.allow_extras();
   AddCommon(&app, c);
   if (cmd->infer_flags) AddInferFlags(&app, c);
+  if (std::string(cmd->name) == "train") AddTrainFlags(&app, c);
+  if (std::string(cmd->name) == "fit") {
+    AddTrainOnlyFlags(&app, c);
+    app.add_option("--solve", c.fit.solve, "max-batch, max-context, min-gpus, best-quant, best-method");
+    app.add_option("--sweep", c.fit.sweep, "KEY=V1,V2,... (repeatable): a grid of estimates");
+    app.add_flag("--csv", c.fit.csv, "sweep as CSV");
+  }
+  if (std::string(cmd->name) == "serve") AddServeFlags(&app, c);
   if (cmd->model_arg) app.add_option("MODEL", c.model, "catalog id or alias, config.json, or model directory")->required();
   if (cmd->query_arg) app.add_option("QUERY", c.query, "words to match");
 

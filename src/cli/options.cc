@@ -98,6 +98,17 @@ Result<InferenceSettings> ToInferenceSettings(const RawFlags& f) {
   VRAMFIT_TRY(int_flag("--batch-size", f.batch_size, &s.llamacpp.batch_size));
   VRAMFIT_TRY(int_flag("--gpu-layers", f.gpu_layers, &s.llamacpp.gpu_layers));
   VRAMFIT_TRY(int_flag("--parallel", f.parallel, &s.llamacpp.parallel));
+  if (f.llamacpp_build) {
+    // A release tag as llama.cpp prints it ("b5622", "5622 (97340b4c)" -> 5622).
+    std::string v = *f.llamacpp_build;
+    if (!v.empty() && (v[0] == 'b' || v[0] == 'B')) v = v.substr(1);
+    auto b = ParseIntFlag("--llamacpp-build", v);
+    if (!b.ok() || *b < 1000 || *b > 99999) {
+      return InvalidArgument(fmt::format(
+          "--llamacpp-build: expected a llama.cpp release such as b5622, got '{}'", *f.llamacpp_build));
+    }
+    s.llamacpp.build = *b;
+  }
   if (f.flash_attn) {
     const std::string& v = *f.flash_attn;
     if (v == "on" || v == "1" || v == "true") s.llamacpp.flash_attn = true;
@@ -129,6 +140,65 @@ Result<InferenceSettings> ToInferenceSettings(const RawFlags& f) {
     auto a = ParseAttn(*f.attn);
     if (!a.ok()) return a.error();
     s.attn = *a;
+  }
+  return s;
+}
+
+Result<TrainingSettings> ToTrainingSettings(const RawFlags& f) {
+  TrainingSettings s;
+  const auto enum_flag = [](const std::optional<std::string>& v, auto parse, auto* out) -> Status {
+    if (!v) return {};
+    auto r = parse(*v);
+    if (!r.ok()) return r.error();
+    *out = *r;
+    return {};
+  };
+  VRAMFIT_TRY(enum_flag(f.method, ParseMethod, &s.method));
+  VRAMFIT_TRY(enum_flag(f.precision, ParsePrecision, &s.precision));
+  VRAMFIT_TRY(enum_flag(f.optimizer, ParseOptimizer, &s.optimizer));
+  VRAMFIT_TRY(enum_flag(f.grad_ckpt, ParseGradCkpt, &s.grad_ckpt));
+  VRAMFIT_TRY(enum_flag(f.offload, ParseOffload, &s.offload));
+  VRAMFIT_TRY(enum_flag(f.loss, ParseLoss, &s.loss));
+  if (f.attn) VRAMFIT_TRY(enum_flag(f.attn, ParseAttn, &s.attn));
+  if (f.optimizer_impl) {
+    if (*f.optimizer_impl == "fused") s.optimizer_fused = true;
+    else if (*f.optimizer_impl != "foreach") {
+      return InvalidArgument(fmt::format("--optimizer-impl: expected foreach or fused, got '{}'", *f.optimizer_impl));
+    }
+  }
+  const auto int_flag = [](const char* name, const std::optional<std::string>& v, int64_t* out) -> Status {
+    if (!v) return {};
+    auto r = ParseIntFlag(name, *v);
+    if (!r.ok()) return r.error();
+    *out = *r;
+    return {};
+  };
+  VRAMFIT_TRY(int_flag("--seq", f.seq, &s.seq));
+  VRAMFIT_TRY(int_flag("--batch", f.batch, &s.batch));
+  VRAMFIT_TRY(int_flag("--grad-accum", f.grad_accum, &s.grad_accum));
+  VRAMFIT_TRY(int_flag("--lora-rank", f.lora_rank, &s.lora_rank));
+  VRAMFIT_TRY(int_flag("--zero", f.zero, &s.zero));
+  VRAMFIT_TRY(int_flag("--tp", f.tp, &s.tp));
+  VRAMFIT_TRY(int_flag("--pp", f.pp, &s.pp));
+  if (f.gpus_dp) {
+    int64_t g = 0;
+    VRAMFIT_TRY(int_flag("--gpus", f.gpus_dp, &g));
+    s.gpus = g;
+  }
+  if (f.trainable_layers) {
+    int64_t n = 0;
+    VRAMFIT_TRY(int_flag("--trainable-layers", f.trainable_layers, &n));
+    s.trainable_layers = n;
+  }
+  if (f.lora_targets) s.lora_targets = *f.lora_targets;
+  s.fsdp = f.fsdp;
+  if (f.quant) {
+    auto q = ParseWeightFormat(*f.quant);
+    if (!q.ok()) return q.error();
+    s.quant = *q;
+  }
+  if (f.dtype) {
+    return InvalidArgument("--dtype: for training, --precision sets the weight and compute dtypes");
   }
   return s;
 }

@@ -1,5 +1,10 @@
 #include "vramfit/estimate.h"
 
+#include <cstring>
+
+#include <algorithm>
+#include <string_view>
+
 #include <fmt/format.h>
 
 #include "runtimes/runtimes.h"
@@ -44,13 +49,13 @@ Component WeightsComponent(const Model& model, const WeightFormat& fmt, DType de
     if (copies == 0) continue;
     const bool split = tp > 1 && (g.linear || g.role == Role::kEmbed);
     RoleAcc& a = acc[static_cast<size_t>(g.role)];
-    for (StoragePart& p : TensorStorage(g, fmt, dense)) {
+    for (const StoragePart& p : TensorStorage(g, fmt, dense)) {
       Bytes b = p.bytes * copies;
       if (split) b = Bytes(CeilDiv(b.value(), tp));
       a.bytes += b;
       bool merged = false;
       for (StoragePart& q : a.parts) {
-        if (q.what == p.what) { q.bytes += b; merged = true; break; }
+        if (std::strcmp(q.what, p.what) == 0) { q.bytes += b; merged = true; break; }
       }
       if (!merged) a.parts.push_back({p.what, b});
     }
@@ -87,7 +92,14 @@ Component FileWeightsComponent(const Model& model, DType dense, bool cast_floats
     if (!here) continue;
     Bytes b(t.bytes);
     DType shown = t.dtype;
-    if (cast_floats && (t.dtype == DType::kF32 || t.dtype == DType::kF16 || t.dtype == DType::kBF16)) {
+    // Quantization side tensors (FP8 weight_scale_inv / input_scale, bnb
+    // absmax / quant_map, GPTQ scales) keep their stored dtype: transformers
+    // loads them as they are, not in torch_dtype.
+    static constexpr std::string_view kAux[] = {"_scale_inv", "_scale", ".scales", "absmax", "quant_map"};
+    const bool aux = std::any_of(std::begin(kAux), std::end(kAux), [&](std::string_view x) {
+      return t.name.size() >= x.size() && t.name.compare(t.name.size() - x.size(), x.size(), x) == 0;
+    });
+    if (cast_floats && !aux && (t.dtype == DType::kF32 || t.dtype == DType::kF16 || t.dtype == DType::kBF16)) {
       int64_t n = 1;
       for (int64_t d : t.shape) n = CheckedMul(n, d);
       b = StorageBytes(dense, n);

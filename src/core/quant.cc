@@ -39,7 +39,12 @@ std::string WeightFormat::Name() const {
     case QuantMethod::kAwq: return fmt::format("awq-int{}", bits);
     case QuantMethod::kFp8: return block_rows > 0 ? "fp8-block" : "fp8";
     case QuantMethod::kMxfp4: return "mxfp4";
-    case QuantMethod::kGguf: return vramfit::Name(gguf_type);
+    case QuantMethod::kGguf: {
+      if (gguf_ftype != GgufFtype::kPure) return FtypeName(gguf_ftype);
+      // A pure type whose name is also a file type ("Q4_0") needs the suffix.
+      const std::string n = vramfit::Name(gguf_type);
+      return ParseFtype(n) ? n + "-pure" : n;
+    }
   }
   return "?";
 }
@@ -70,9 +75,25 @@ Result<WeightFormat> ParseWeightFormat(std::string_view s) {
     return f;
   }
   if (l == "mxfp4") { f.method = QuantMethod::kMxfp4; return f; }
-  if (auto d = ParseDType(s); d && Info(*d).ggml_id >= 0 && Info(*d).block_elems > 1) {
+  // GGUF file types (llama-quantize's names), "<name>-pure", and ggml block
+  // types that are no file type (Q4_K: one type everywhere, as --pure).
+  std::string_view base = s;
+  const bool pure = l.size() > 5 && l.compare(l.size() - 5, 5, "-pure") == 0;
+  if (pure) base = s.substr(0, s.size() - 5);
+  if (auto ft = ParseFtype(base)) {
+    f.method = QuantMethod::kGguf;
+    f.gguf_type = FtypeDefaultType(*ft);
+    f.gguf_ftype = pure ? GgufFtype::kPure : *ft;
+    if (pure && *ft == GgufFtype::kMXFP4_MOE) {
+      return InvalidArgument(fmt::format("--quant: '{}': MXFP4_MOE has no pure form", s));
+    }
+    return f;
+  }
+  if (auto d = ParseDType(base); d && Info(*d).ggml_id >= 0 && Info(*d).block_elems > 1 &&
+                                 *d != DType::kQ8_1 && *d != DType::kQ8_K) {
     f.method = QuantMethod::kGguf;
     f.gguf_type = *d;
+    f.gguf_ftype = GgufFtype::kPure;
     return f;
   }
   return InvalidArgument(fmt::format(
@@ -106,7 +127,7 @@ bool IsQuantized(const TensorGroup& g, const WeightFormat& f) {
   return false;
 }
 
-std::vector<StoragePart> TensorStorage(const TensorGroup& g, const WeightFormat& f, DType dense) {
+StorageParts TensorStorage(const TensorGroup& g, const WeightFormat& f, DType dense) {
   const int64_t n = g.elements_each();
   if (!IsQuantized(g, f)) return {{Name(dense), StorageBytes(dense, n)}};
   const int64_t out = g.rows;
@@ -118,17 +139,15 @@ std::vector<StoragePart> TensorStorage(const TensorGroup& g, const WeightFormat&
     case QuantMethod::kNf4:
     case QuantMethod::kFp4: {
       const int64_t blocks = CeilDiv(n, kBnb4Block);
-      std::vector<StoragePart> p = {{"4-bit packed", Bytes(CeilDiv(n, 2))}};
       if (f.double_quant) {
         // uint8 absmax per block + fp32 absmax per 256 blocks + 256-entry
         // fp32 code + fp32 offset.
         const int64_t nested = CeilDiv(blocks, kBnbNestedBlock);
-        p.push_back({"absmax (8-bit, double-quantized)",
-                     Bytes(blocks + nested * 4 + kBnbNestedCode * 4 + 4 + kBnb4Code * 4)});
-      } else {
-        p.push_back({"fp32 absmax", Bytes(CheckedMul(blocks, 4) + kBnb4Code * 4)});
+        return {{"4-bit packed", Bytes(CeilDiv(n, 2))},
+                {"absmax (8-bit, double-quantized)",
+                 Bytes(blocks + nested * 4 + kBnbNestedCode * 4 + 4 + kBnb4Code * 4)}};
       }
-      return p;
+      return {{"4-bit packed", Bytes(CeilDiv(n, 2))}, {"fp32 absmax", Bytes(CheckedMul(blocks, 4) + kBnb4Code * 4)}};
     }
     case QuantMethod::kGptq: {
       // qweight int32 [in*bits/32, out]; qzeros int32 [groups, out*bits/32];
@@ -136,7 +155,9 @@ std::vector<StoragePart> TensorStorage(const TensorGroup& g, const WeightFormat&
       const int64_t groups = f.group_size > 0 ? CeilDiv(in, f.group_size) : 1;
       const int64_t packed = CheckedMul(CeilDiv(CheckedMul(in, f.bits), 32), out) * 4;
       const int64_t zeros = CheckedMul(groups, CeilDiv(CheckedMul(out, f.bits), 32)) * 4;
-      return {{fmt::format("int{} packed", f.bits), Bytes(packed)},
+      static const char* kPacked[] = {"int? packed", "int1 packed", "int2 packed", "int3 packed", "int4 packed",
+                                      "int5 packed", "int6 packed", "int7 packed", "int8 packed"};
+      return {{kPacked[f.bits >= 1 && f.bits <= 8 ? f.bits : 0], Bytes(packed)},
               {"fp16 scales + zeros", Bytes(CheckedMul(groups, out) * 2 + zeros)},
               {"g_idx", Bytes(CheckedMul(in, 4))}};
     }

@@ -114,6 +114,18 @@ Result<InferenceWorkload> ResolveInference(const Model& model, const InferenceSe
     }
   }
 
+  // GGUF file types are what llama.cpp loads, and only llama.cpp.
+  if (w.runtime == Runtime::kHf && w.quant.method == QuantMethod::kGguf) {
+    return InvalidArgument(
+        fmt::format("--quant {}: GGUF file types need --runtime llamacpp", w.quant.Name()));
+  }
+  if (w.runtime == Runtime::kLlamaCpp && s.quant && w.quant.method != QuantMethod::kNone &&
+      w.quant.method != QuantMethod::kGguf) {
+    return InvalidArgument(fmt::format(
+        "--quant {}: llama.cpp runs GGUF files; give a GGUF file type such as Q4_K_M, Q8_0 or F16",
+        w.quant.Name()));
+  }
+
   VRAMFIT_TRY(CheckRange("--batch", s.batch, 1, kMaxBatch));
   w.batch = s.batch;
   if (s.prompt) VRAMFIT_TRY(CheckRange("--prompt", *s.prompt, 1, kMaxTokens));
@@ -136,7 +148,8 @@ Result<InferenceWorkload> ResolveInference(const Model& model, const InferenceSe
     w.ctx = *s.ctx;
     w.prompt = w.ctx;
     w.new_tokens = 0;
-    if (notes) {
+    // vLLM sizes its pool from --max-model-len; --ctx does not apply there.
+    if (notes && w.runtime == Runtime::kHf) {
       notes->push_back("--ctx without --prompt/--new: the whole context is taken as one prefill "
                        "(the worst case for prefill temporaries)");
     }
@@ -144,12 +157,12 @@ Result<InferenceWorkload> ResolveInference(const Model& model, const InferenceSe
     w.ctx = 4096;
     if (max_pos > 0 && max_pos < w.ctx) w.ctx = max_pos;
     w.prompt = w.ctx;
-    if (notes) {
+    if (notes && w.runtime == Runtime::kHf) {
       notes->push_back(fmt::format("context defaults to {} tokens per sequence, prefilled at once",
                                    w.ctx));
     }
   }
-  if (max_pos > 0 && w.ctx > max_pos && notes) {
+  if (max_pos > 0 && w.ctx > max_pos && notes && w.runtime != Runtime::kVllm) {
     notes->push_back(fmt::format(
         "context {} exceeds the model's max_position_embeddings ({}); memory is still estimated",
         w.ctx, max_pos));
@@ -162,6 +175,25 @@ Result<InferenceWorkload> ResolveInference(const Model& model, const InferenceSe
         "--kv-dtype: {} is a llama.cpp cache type; the hf runtime caches fp16, bf16, fp32 or fp8",
         kv.name));
   }
+  if (w.runtime == Runtime::kLlamaCpp && s.kv_dtype) {
+    // --kv-dtype sets both llama.cpp cache types unless -ctk/-ctv are given.
+    const DType t = *s.kv_dtype;
+    if (t != DType::kF32 && t != DType::kF16 && t != DType::kBF16 && t != DType::kQ8_0 &&
+        t != DType::kQ4_0 && t != DType::kQ4_1 && t != DType::kIQ4_NL && t != DType::kQ5_0 &&
+        t != DType::kQ5_1) {
+      return InvalidArgument(fmt::format(
+          "--kv-dtype: {} is not a llama.cpp cache type (f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, "
+          "q5_0, q5_1)",
+          kv.name));
+    }
+    if (!w.llamacpp.cache_type_k) w.llamacpp.cache_type_k = t;
+    if (!w.llamacpp.cache_type_v) w.llamacpp.cache_type_v = t;
+  }
+  if (w.runtime == Runtime::kLlamaCpp && s.tp > 1) {
+    return InvalidArgument(
+        "--tp: llama.cpp splits whole layers across GPUs (--split-mode layer); give the GPUs with "
+        "--gpu and leave --tp at 1");
+  }
 
   VRAMFIT_TRY(CheckRange("--tp", s.tp, 1, kMaxParallel));
   VRAMFIT_TRY(CheckRange("--pp", s.pp, 1, kMaxParallel));
@@ -169,10 +201,15 @@ Result<InferenceWorkload> ResolveInference(const Model& model, const InferenceSe
   w.pp = s.pp;
   if (!devices.empty()) {
     const int64_t n = static_cast<int64_t>(devices.size());
-    if (s.tp == 1 && s.pp == 1 && n > 1) {
+    if (s.tp == 1 && s.pp == 1 && n > 1 && w.runtime == Runtime::kVllm) {
+      // vLLM runs on one GPU unless told how to split the model.
+      return InvalidArgument(fmt::format(
+          "--gpu: {} GPUs given; vLLM uses one unless --tp/--pp say how to split the model "
+          "(e.g. --tp {})", n, n));
+    } else if (s.tp == 1 && s.pp == 1 && n > 1) {
       // transformers' device_map="auto" places consecutive layers on each GPU.
       w.pp = n;
-      if (notes) {
+      if (notes && w.runtime == Runtime::kHf) {
         notes->push_back(fmt::format(
             "{} GPUs without --tp/--pp: layers are split across them as device_map=\"auto\" does",
             n));

@@ -24,7 +24,16 @@ Json OptBytes(const std::optional<Bytes>& b) { return b ? Json(b->value()) : Jso
 
 }  // namespace
 
-std::string RenderEstimateJson(const Estimate& e) {
+std::string RenderEstimateJson(const Estimate& e) { return RenderEstimateJson(e, {}); }
+
+Json EstimateDoc(const Estimate& e, const EstimateExtras& x);
+
+std::string RenderEstimateJson(const Estimate& e, const EstimateExtras& x) {
+  // Names read from files may hold invalid UTF-8: replaced, never thrown on.
+  return EstimateDoc(e, x).dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+Json EstimateDoc(const Estimate& e, const EstimateExtras& x) {
   Json j;
   j["schema"] = "vramfit.estimate/1";
   j["model"] = {{"id", e.model_id},
@@ -63,7 +72,21 @@ std::string RenderEstimateJson(const Estimate& e) {
   j["fits"] = e.fits ? Json(*e.fits) : Json(nullptr);
   j["notes"] = e.notes;
   if (!e.launch_flags.empty()) j["launch_flags"] = e.launch_flags;
-  return j.dump(2) + "\n";
+  if (!x.fixes.empty()) {
+    Json fixes = Json::array();
+    for (const Fix& f : x.fixes) {
+      fixes.push_back({{"change", f.change}, {"total_bytes", f.total.value()}, {"saves_bytes", f.saves.value()},
+                       {"fits", f.fits}});
+    }
+    j["fixes"] = fixes;
+  }
+  if (x.throughput) {
+    j["throughput"] = {{"decode_tokens_per_s", x.throughput->decode_tokens_per_s},
+                       {"decode_batch_tokens_per_s", x.throughput->decode_batch_tokens_per_s},
+                       {"prefill_tokens_per_s", x.throughput->prefill_tokens_per_s},
+                       {"assumptions", x.throughput->note}};
+  }
+  return j;
 }
 
 std::string RenderInspectJson(const Model& m, const std::vector<std::string>& notes) {
@@ -73,6 +96,43 @@ std::string RenderInspectJson(const Model& m, const std::vector<std::string>& no
   j["schema"] = "vramfit.inspect/1";
   Bytes weights;
   for (const TensorGroup& g : inv.groups) weights += TensorBytes(g, WeightFormat{}, s.torch_dtype) * g.count;
+  // A model read from files: weights are the sum of its tensors, to the byte.
+  Json file = nullptr;
+  if (!m.file_tensors.empty()) {
+    struct Row { int64_t tensors = 0; int64_t elements = 0; int64_t bytes = 0; };
+    std::vector<Row> by_dtype(static_cast<size_t>(DType::kCount)), by_role(11);
+    Json list = Json::array();
+    weights = Bytes(0);
+    int64_t elements = 0;
+    for (const FileTensor& t : m.file_tensors) {
+      int64_t n = 1;
+      for (int64_t d : t.shape) n = CheckedMul(n, d);
+      weights += Bytes(t.bytes);
+      elements = CheckedAdd(elements, n);
+      for (Row* row : {&by_dtype[static_cast<size_t>(t.dtype)], &by_role[static_cast<size_t>(t.role)]}) {
+        row->tensors += 1;
+        row->elements = CheckedAdd(row->elements, n);
+        row->bytes = CheckedAdd(row->bytes, t.bytes);
+      }
+      list.push_back({{"name", t.name}, {"role", RoleName(t.role)}, {"layer", t.layer >= 0 ? Json(t.layer) : Json(nullptr)},
+                      {"dtype", Name(t.dtype)}, {"shape", t.shape}, {"bytes", t.bytes}});
+    }
+    Json dtypes = Json::array(), roles = Json::array();
+    for (size_t i = 0; i < by_dtype.size(); ++i) {
+      const Row& r = by_dtype[i];
+      if (r.tensors > 0) {
+        dtypes.push_back({{"dtype", Name(static_cast<DType>(i))}, {"tensors", r.tensors}, {"elements", r.elements}, {"bytes", r.bytes}});
+      }
+    }
+    for (size_t i = 0; i < by_role.size(); ++i) {
+      const Row& r = by_role[i];
+      if (r.tensors > 0) {
+        roles.push_back({{"role", RoleName(static_cast<Role>(i))}, {"tensors", r.tensors}, {"elements", r.elements}, {"bytes", r.bytes}});
+      }
+    }
+    file = {{"format", m.file_format}, {"tensor_count", m.file_tensors.size()}, {"elements", elements},
+            {"weight_bytes", weights.value()}, {"by_dtype", dtypes}, {"by_role", roles}, {"tensors", list}};
+  }
   const KvLayout layout = KvLayout::kLatent;
   j["model"] = {{"id", s.id},
                 {"params", inv.params},
@@ -125,11 +185,13 @@ std::string RenderInspectJson(const Model& m, const std::vector<std::string>& no
     kv[Name(d)] = KvBytesPerToken(s, d, KvLayout::kLatent).value();
   }
   j["kv_bytes_per_token_by_dtype"] = kv;
+  j["file"] = file;
   if (s.attn_kind == AttnKind::kMla) {
     j["kv_bytes_per_token_expanded"] = KvBytesPerToken(s, s.torch_dtype, KvLayout::kExpanded).value();
   }
   j["notes"] = notes;
-  return j.dump(2) + "\n";
+  // Names read from files may hold invalid UTF-8: replaced, never thrown on.
+  return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
 std::string RenderModelsJson(const std::vector<const CatalogModel*>& models) {
@@ -165,7 +227,8 @@ std::string RenderErrorJson(const Error& e) {
   Json j;
   j["schema"] = "vramfit.error/1";
   j["error"] = {{"kind", ErrorKindName(e.kind)}, {"message", e.message}};
-  return j.dump(2) + "\n";
+  // Messages quote untrusted input, which may not be UTF-8: replaced, never thrown on.
+  return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace vramfit

@@ -60,7 +60,9 @@ void Rows(std::string& out, const Component& c, int depth, Bytes scale, Units u,
 
 }  // namespace
 
-std::string RenderEstimateText(const Estimate& e, Units u) {
+std::string RenderEstimateText(const Estimate& e, Units u) { return RenderEstimateText(e, u, {}); }
+
+std::string RenderEstimateText(const Estimate& e, Units u, const EstimateExtras& x) {
   std::string out;
   std::string settings;
   for (const auto& [k, v] : e.workload) {
@@ -73,10 +75,30 @@ std::string RenderEstimateText(const Estimate& e, Units u) {
     }, v);
   }
   out += fmt::format("{}\n  {}\n", e.model_id, settings);
-  out += fmt::format("  params {}{}, weights {}, KV {} per token\n\n", FormatCount(e.params),
+  out += fmt::format("  params {}{}, weights {}{}\n\n", FormatCount(e.params),
                      e.active_params != e.params ? fmt::format(" ({} active)", FormatCount(e.active_params)) : "",
-                     FormatBytes(e.weight_bytes, u), FormatBytes(e.kv_bytes_per_token, u));
-  for (const DeviceEstimate& d : e.devices) {
+                     FormatBytes(e.weight_bytes, u),
+                     e.kv_bytes_per_token.value() > 0 ? ", KV " + FormatBytes(e.kv_bytes_per_token, u) + " per token" : "");
+  // Devices identical to the one before (data-parallel replicas) are
+  // listed once.
+  const auto same = [](const DeviceEstimate& a, const DeviceEstimate& b) {
+    if (a.total != b.total || a.components.size() != b.components.size()) return false;
+    if ((a.gpu ? a.gpu->name : "") != (b.gpu ? b.gpu->name : "")) return false;
+    for (size_t i = 0; i < a.components.size(); ++i) {
+      if (a.components[i].bytes != b.components[i].bytes) return false;
+    }
+    return true;
+  };
+  for (size_t i = 0; i < e.devices.size(); ++i) {
+    const DeviceEstimate& d = e.devices[i];
+    if (i > 0 && same(d, e.devices[i - 1])) {
+      size_t j = i;
+      while (j + 1 < e.devices.size() && same(e.devices[j + 1], d)) ++j;
+      out += j == i ? fmt::format("{}: same as {}\n\n", d.name, e.devices[i - 1].name)
+                    : fmt::format("{} .. {}: same as {}\n\n", d.name, e.devices[j].name, e.devices[i - 1].name);
+      i = j;
+      continue;
+    }
     const Bytes scale = d.gpu ? std::max(d.gpu->capacity, d.total) : d.total;
     out += fmt::format("{}{}\n", d.name,
                        d.gpu ? fmt::format("  {} ({})", d.gpu->name, FormatBytes(d.gpu->capacity, u)) : "");
@@ -100,6 +122,14 @@ std::string RenderEstimateText(const Estimate& e, Units u) {
     }
     out += '\n';
   }
+  // Host (CPU) memory the job keeps: layers left on the CPU, llama.cpp's
+  // host buffers, offloaded optimizer states.
+  if (!e.host.empty()) {
+    const Bytes host_total = Total(e.host);
+    out += "host memory (CPU RAM)\n";
+    for (const Component& c : e.host) Rows(out, c, 0, host_total, u, 1);
+    out += fmt::format("  {:<32}{:>11}\n\n", "total", FormatBytes(host_total, u));
+  }
   if (e.kv_capacity_tokens) {
     out += fmt::format("KV pool: {} tokens{}\n", *e.kv_capacity_tokens,
                        e.kv_max_concurrency ? fmt::format(", max concurrency {} sequences", *e.kv_max_concurrency) : "");
@@ -110,10 +140,24 @@ std::string RenderEstimateText(const Estimate& e, Units u) {
     for (const std::string& f : e.launch_flags) line += " " + f;
     out += "launch flags:" + line + "\n";
   }
+  if (x.throughput) {
+    out += fmt::format("throughput: decode ~{:.0f} tok/s per sequence ({:.0f} tok/s for the batch), prefill ~{:.0f} tok/s\n",
+                       x.throughput->decode_tokens_per_s, x.throughput->decode_batch_tokens_per_s,
+                       x.throughput->prefill_tokens_per_s);
+  }
+  if (!x.fixes.empty()) {
+    out += e.fits && !*e.fits ? "to make it fit (each change alone, most effective first):\n"
+                              : "to gain headroom (each change alone):\n";
+    for (const Fix& f : x.fixes) {
+      out += fmt::format("  {:<44} total {:>11}  saves {:>11}  {}\n", f.change, FormatBytes(f.total, u),
+                         FormatBytes(f.saves, u), f.fits ? "fits" : "still over");
+    }
+  }
   if (!e.notes.empty()) {
     out += "notes:\n";
     for (const std::string& n : e.notes) out += "  - " + n + "\n";
   }
+  if (x.throughput) out += "  - throughput: " + x.throughput->note + "\n";
   return out;
 }
 
@@ -156,6 +200,40 @@ std::string RenderInspectText(const Model& m, const std::vector<std::string>& no
     if (p == 0) continue;
     out += fmt::format("{:<16}{:>16}{:>12}\n", RoleName(static_cast<Role>(r)), p,
                        FormatBytes(StorageBytes(s.torch_dtype, p), u));
+  }
+  if (!m.file_tensors.empty()) {
+    // The checkpoint's exact tensors: weights are their sum, to the byte.
+    struct Row { int64_t tensors = 0; int64_t elements = 0; int64_t bytes = 0; std::string types; };
+    std::vector<Row> by_dtype(static_cast<size_t>(DType::kCount)), by_role(11);
+    Row all;
+    for (const FileTensor& t : m.file_tensors) {
+      int64_t n = 1;
+      for (int64_t d : t.shape) n = CheckedMul(n, d);
+      for (Row* row : {&by_dtype[static_cast<size_t>(t.dtype)], &by_role[static_cast<size_t>(t.role)], &all}) {
+        row->tensors += 1;
+        row->elements = CheckedAdd(row->elements, n);
+        row->bytes = CheckedAdd(row->bytes, t.bytes);
+      }
+      std::string& types = by_role[static_cast<size_t>(t.role)].types;
+      const std::string name = Name(t.dtype);
+      if ((" " + types + " ").find(" " + name + " ") == std::string::npos) types += (types.empty() ? "" : " ") + name;
+    }
+    out += fmt::format("\nfile tensors ({}): {} tensors, {} elements, weights {} bytes ({})\n", m.file_format,
+                       all.tensors, all.elements, all.bytes, FormatBytes(Bytes(all.bytes), u));
+    out += fmt::format("{:<16}{:>10}{:>16}{:>18}{:>12}\n", "dtype", "tensors", "elements", "bytes", "");
+    for (size_t i = 0; i < by_dtype.size(); ++i) {
+      const Row& r = by_dtype[i];
+      if (r.tensors == 0) continue;
+      out += fmt::format("{:<16}{:>10}{:>16}{:>18}{:>12}\n", Name(static_cast<DType>(i)), r.tensors, r.elements,
+                         r.bytes, FormatBytes(Bytes(r.bytes), u));
+    }
+    out += fmt::format("{:<16}{:>10}{:>16}{:>18}{:>12}   {}\n", "role", "tensors", "elements", "bytes", "", "dtypes");
+    for (size_t i = 0; i < by_role.size(); ++i) {
+      const Row& r = by_role[i];
+      if (r.tensors == 0) continue;
+      out += fmt::format("{:<16}{:>10}{:>16}{:>18}{:>12}   {}\n", RoleName(static_cast<Role>(i)), r.tensors,
+                         r.elements, r.bytes, FormatBytes(Bytes(r.bytes), u), r.types);
+    }
   }
   out += "\nKV cache per token (all layers):\n";
   for (DType d : {DType::kBF16, DType::kF8E4M3, DType::kQ8_0, DType::kQ4_0}) {

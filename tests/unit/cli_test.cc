@@ -84,9 +84,10 @@ TEST(CliTest, ExactErrors) {
        "vramfit: error: --attn: unknown attention kernel 'paged' (expected eager, sdpa or flash)\n"},
       {{"infer", "meta-llama/Llama-3.1-8B", "--runtime", "tgi"}, 2,
        "vramfit: error: --runtime: unknown runtime 'tgi' (expected hf, vllm or llamacpp)\n"},
-      {{"infer", "meta-llama/Llama-3.1-8B", "--runtime", "vllm"}, 1,
-       "vramfit: error: --runtime vllm: this runtime's allocation profile is not implemented yet; use "
-       "--runtime hf\n"},
+      {{"train", "meta-llama/Llama-3.1-8B", "--zero", "5"}, 2, "vramfit: error: --zero: expected 0, 1, 2 or 3, got 5\n"},
+      {{"fit", "meta-llama/Llama-3.1-8B", "--gpu", "T4", "--solve", "max-speed"}, 2,
+       "vramfit: error: --solve: unknown question 'max-speed' (expected max-batch, max-context, min-gpus, "
+       "best-quant or best-method)\n"},
       {{"infer", "meta-llama/Llama-3.1-8B", "--bacth", "2"}, 2,
        "vramfit: error: infer: unknown option '--bacth' (did you mean --batch?)\n"},
       {{"infer"}, 2, "vramfit: error: infer: MODEL is required (e.g. vramfit infer meta-llama/Llama-3.1-8B)\n"},

@@ -79,8 +79,15 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
 
   e.kv_bytes_per_token = KvBytesPerToken(s, w.kv_dtype, layout);
   e.weight_bytes = Bytes(0);
-  for (const TensorGroup& g : model.inventory.groups) {
-    e.weight_bytes += TensorBytes(g, w.quant, w.dtype) * g.count;
+  if (w.weights_as_stored && !model.file_tensors.empty()) {
+    // The checkpoint's own tensors, summed as the devices hold them (all
+    // layers on one device): the same bytes as the weights components.
+    e.weight_bytes = FileWeightsComponent(model, w.dtype, /*cast_floats=*/true,
+                                          LayerRange{0, s.num_hidden_layers}, true, true, 1).bytes;
+  } else {
+    for (const TensorGroup& g : model.inventory.groups) {
+      e.weight_bytes += TensorBytes(g, w.quant, w.dtype) * g.count;
+    }
   }
 
   const int64_t b = w.batch;

@@ -1,0 +1,96 @@
+// plan_bench: the planner's speed targets (issue #6). Not run by ctest.
+//   one estimate < 5 us, the catalog sweep (every model x every GPU x 8
+//   contexts x 4 weight formats) < 1 s on one core.
+//
+//   build/release/bench/plan_bench
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+#include "vramfit/catalog.h"
+#include "vramfit/io/source.h"
+#include "vramfit/plan.h"
+
+namespace vramfit {
+namespace {
+
+const Model& Llama8b() {
+  static const Model m = [] {
+    auto r = ModelFromCatalog(*ModelCatalog::Builtin().Find("meta-llama/Llama-3.1-8B"), nullptr);
+    return r.value();
+  }();
+  return m;
+}
+
+DeviceSet Gpu(const char* name) {
+  DeviceSet d;
+  (void)AddGpus(name, GpuCatalog::Builtin(), &d);
+  return d;
+}
+
+// One estimate: resolve + estimate, default settings, one GPU.
+void BM_OneEstimate(benchmark::State& state) {
+  const Model& m = Llama8b();
+  const DeviceSet d = Gpu("RTX-4090");
+  Job job;
+  job.infer.ctx = 8192;
+  for (auto _ : state) {
+    auto e = EstimateJob(m, job, d);
+    benchmark::DoNotOptimize(e);
+  }
+}
+BENCHMARK(BM_OneEstimate)->Unit(benchmark::kMicrosecond);
+
+// One max-context solve (exponential + binary search).
+void BM_MaxContextSolve(benchmark::State& state) {
+  const Model& m = Llama8b();
+  const DeviceSet d = Gpu("RTX-4090");
+  Job job;
+  for (auto _ : state) {
+    auto a = Plan(m, job, d, Solve::kMaxContext);
+    benchmark::DoNotOptimize(a);
+  }
+}
+BENCHMARK(BM_MaxContextSolve)->Unit(benchmark::kMicrosecond);
+
+// The catalog sweep: every model x every GPU x 8 contexts x 4 formats.
+void BM_CatalogSweep(benchmark::State& state) {
+  std::vector<Model> models;
+  for (const CatalogModel& c : ModelCatalog::Builtin().models()) {
+    auto m = ModelFromCatalog(c, nullptr);
+    if (m.ok()) models.push_back(std::move(m.value()));
+  }
+  std::vector<DeviceSet> gpus;
+  for (const GpuSpec& g : GpuCatalog::Builtin().gpus()) {
+    DeviceSet d;
+    d.gpus.push_back(g);
+    gpus.push_back(d);
+  }
+  const int64_t contexts[] = {512, 1024, 2048, 4096, 8192, 16384, 32768, 65536};
+  const char* formats[] = {"none", "fp8", "int8", "nf4"};
+  std::vector<WeightFormat> fmts;
+  for (const char* f : formats) fmts.push_back(*ParseWeightFormat(f));
+  int64_t n = 0;
+  for (auto _ : state) {
+    for (const Model& m : models) {
+      for (const DeviceSet& d : gpus) {
+        for (int64_t ctx : contexts) {
+          for (const WeightFormat& f : fmts) {
+            Job job;
+            job.infer.ctx = ctx;
+            job.infer.quant = f;
+            auto e = EstimateJob(m, job, d);
+            benchmark::DoNotOptimize(e);
+            ++n;
+          }
+        }
+      }
+    }
+  }
+  state.counters["estimates"] = static_cast<double>(n) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_CatalogSweep)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+}  // namespace
+}  // namespace vramfit

@@ -1,0 +1,93 @@
+// The planner: searches over estimates to answer "what is the best I can
+// do on this hardware, and what should I change when it does not fit".
+//
+// Every answer is exact for the estimator: the answer fits and one step
+// beyond does not (searches assume, and the tests check, that memory is
+// monotone in batch, context and GPU count).
+#ifndef VRAMFIT_PLAN_H_
+#define VRAMFIT_PLAN_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vramfit/device.h"
+#include "vramfit/error.h"
+#include "vramfit/estimate.h"
+#include "vramfit/model.h"
+#include "vramfit/training.h"
+#include "vramfit/workload.h"
+
+namespace vramfit {
+
+// An inference or training job as given (defaults still open).
+struct Job {
+  bool training = false;
+  InferenceSettings infer;
+  TrainingSettings train;
+};
+
+// Resolves and estimates a job on a device set.
+Result<Estimate> EstimateJob(const Model& model, const Job& job, const DeviceSet& devices);
+
+// Whether an estimate answers the job on its devices: every device within
+// capacity, and for vLLM the KV pool holding `batch` sequences.
+bool Fits(const Estimate& e, const Job& job);
+
+enum class Solve { kMaxBatch, kMaxContext, kMinGpus, kBestQuant, kBestMethod };
+const char* SolveName(Solve s);
+Result<Solve> ParseSolve(std::string_view s);
+
+// One option the planner tried.
+struct LadderStep {
+  std::string option;     // "nf4", "lora + adamw-8bit + grad-ckpt full", "tp 4"
+  bool fits = false;
+  Bytes total;            // largest device total
+  Bytes capacity;         // that device's capacity
+  std::string reason;     // "fits with 3.1 GiB headroom" / "2.4 GiB over on gpu0"
+};
+
+struct FitAnswer {
+  Solve solve = Solve::kMaxBatch;
+  bool found = false;
+  std::string value;      // "12", "32768", "4 x H100-80GB (tp 4)", "Q4_K_M", ...
+  int64_t number = 0;     // numeric answers (batch, tokens, GPU count); 0 otherwise
+  std::string reason;
+  std::optional<Estimate> estimate;  // at the answer
+  std::optional<Estimate> next;      // one step beyond, which does not fit
+  std::vector<LadderStep> ladder;    // options tried, best first
+};
+
+// Answers `solve` for the job. REQUIRES: devices non-empty (min-gpus uses
+// devices.gpus[0] as the GPU kind).
+Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devices, Solve solve);
+
+// A change that would make a job fit (or fit better), with its effect.
+struct Fix {
+  std::string change;     // "--ctx 4096", "--kv-dtype fp8", "--quant nf4", "--gpu H100-80GBx2"
+  Bytes total;            // largest device total after the change
+  Bytes saves;            // reduction against the original
+  bool fits = false;
+};
+
+// The "OOM checklist" as numbers: single changes ranked by what they save,
+// those that make the job fit first. Empty when the job has no GPU.
+std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSet& devices,
+                              const Estimate& current);
+
+// Throughput next to memory (inference): decode from memory bandwidth,
+// prefill from dense compute. Assumptions are stated in `note`.
+struct Throughput {
+  double decode_tokens_per_s = 0;   // per sequence, batch-1 step time
+  double decode_batch_tokens_per_s = 0;  // all sequences together
+  double prefill_tokens_per_s = 0;
+  std::string note;
+};
+std::optional<Throughput> EstimateThroughput(const Model& model, const Estimate& e,
+                                             const DeviceSet& devices);
+
+}  // namespace vramfit
+
+#endif  // VRAMFIT_PLAN_H_

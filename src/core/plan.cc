@@ -1,0 +1,626 @@
+// The planner: exact searches over the estimator. docs/estimation.md
+// ("planner") describes each solve and the throughput model.
+#include "vramfit/plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+
+#include <fmt/format.h>
+
+namespace vramfit {
+
+Result<Estimate> EstimateJob(const Model& model, const Job& job, const DeviceSet& devices) {
+  std::vector<std::string> notes;
+  Result<Estimate> e = Error{};
+  if (job.training) {
+    auto w = ResolveTraining(model, job.train, devices, &notes);
+    if (!w.ok()) return w.error();
+    e = EstimateTraining(model, *w, devices);
+  } else {
+    auto w = ResolveInference(model, job.infer, devices, &notes);
+    if (!w.ok()) return w.error();
+    e = EstimateInference(model, *w, devices);
+  }
+  if (!e.ok()) return e.error();
+  e->model_id = model.spec.id;
+  e->notes.insert(e->notes.begin(), notes.begin(), notes.end());
+  return e;
+}
+
+bool Fits(const Estimate& e, const Job& job) {
+  if (!e.fits.value_or(false)) return false;
+  if (!job.training && job.infer.runtime == Runtime::kVllm && e.kv_max_concurrency) {
+    return *e.kv_max_concurrency >= job.infer.batch;
+  }
+  return true;
+}
+
+const char* SolveName(Solve s) {
+  switch (s) {
+    case Solve::kMaxBatch: return "max-batch";
+    case Solve::kMaxContext: return "max-context";
+    case Solve::kMinGpus: return "min-gpus";
+    case Solve::kBestQuant: return "best-quant";
+    case Solve::kBestMethod: return "best-method";
+  }
+  return "?";
+}
+
+Result<Solve> ParseSolve(std::string_view s) {
+  for (Solve v : {Solve::kMaxBatch, Solve::kMaxContext, Solve::kMinGpus, Solve::kBestQuant, Solve::kBestMethod}) {
+    if (s == SolveName(v)) return v;
+  }
+  return InvalidArgument(fmt::format(
+      "--solve: unknown question '{}' (expected max-batch, max-context, min-gpus, best-quant or best-method)", s));
+}
+
+namespace {
+
+std::string GiBText(Bytes b) { return fmt::format("{:.2f} GiB", static_cast<double>(b.value()) / kGiB); }
+
+// The tightest device of an estimate: the largest total relative to capacity.
+const DeviceEstimate* Tightest(const Estimate& e) {
+  const DeviceEstimate* best = nullptr;
+  double worst = -1;
+  for (const DeviceEstimate& d : e.devices) {
+    if (!d.gpu) continue;
+    const double r = static_cast<double>(d.total.value()) / static_cast<double>(d.gpu->capacity.value());
+    if (r > worst) { worst = r; best = &d; }
+  }
+  return best;
+}
+
+LadderStep Step(std::string option, const Result<Estimate>& e, const Job& job) {
+  LadderStep s;
+  s.option = std::move(option);
+  if (!e.ok()) {
+    s.reason = e.error().message;
+    return s;
+  }
+  s.fits = Fits(*e, job);
+  const DeviceEstimate* d = Tightest(*e);
+  if (d) {
+    s.total = d->total;
+    s.capacity = d->gpu->capacity;
+  }
+  if (!e->fits.value_or(false) && d) {
+    s.reason = fmt::format("{} over the {} of {} ({})", GiBText(d->total - d->gpu->capacity),
+                           GiBText(d->gpu->capacity), d->name, d->gpu->name);
+  } else if (!s.fits && e->kv_max_concurrency) {
+    s.reason = fmt::format("the KV pool holds {} sequences, fewer than the {} asked", *e->kv_max_concurrency,
+                           job.infer.batch);
+  } else if (d) {
+    s.reason = fmt::format("fits with {} headroom on {}", GiBText(d->gpu->capacity - d->total), d->name);
+  }
+  return s;
+}
+
+// Largest v in [lo, hi] for which fits(v) holds, assuming fits is true up
+// to some point and false after. Exponential then binary search.
+struct Probe {
+  bool fits = false;
+  Result<Estimate> estimate = Error{};
+};
+using ProbeFn = std::function<Probe(int64_t)>;
+
+struct SearchResult {
+  int64_t best = 0;              // 0 when even lo does not fit
+  std::optional<Estimate> at_best;
+  std::optional<Estimate> next;  // at best + 1 (when <= hi)
+  bool hit_ceiling = false;      // hi fits
+};
+
+SearchResult LargestFitting(int64_t lo, int64_t hi, const ProbeFn& probe) {
+  SearchResult r;
+  Probe p = probe(lo);
+  if (!p.fits) {
+    if (p.estimate.ok()) r.next = *p.estimate;
+    return r;
+  }
+  int64_t good = lo;
+  std::optional<Estimate> good_e = *p.estimate;
+  int64_t bad = -1;
+  int64_t step = 1;
+  while (true) {
+    const int64_t v = std::min(hi, good + step);
+    if (v == good) break;
+    Probe q = probe(v);
+    if (q.fits) {
+      good = v;
+      good_e = *q.estimate;
+      if (v == hi) break;
+      step = std::min<int64_t>(step * 2, int64_t{1} << 40);
+    } else {
+      bad = v;
+      break;
+    }
+  }
+  if (bad < 0) {
+    r.best = good;
+    r.at_best = good_e;
+    r.hit_ceiling = true;
+    return r;
+  }
+  while (bad - good > 1) {
+    const int64_t mid = good + (bad - good) / 2;
+    Probe q = probe(mid);
+    if (q.fits) {
+      good = mid;
+      good_e = *q.estimate;
+    } else {
+      bad = mid;
+    }
+  }
+  r.best = good;
+  r.at_best = good_e;
+  Probe n = probe(good + 1);
+  if (n.estimate.ok()) r.next = *n.estimate;
+  return r;
+}
+
+Probe Try(const Model& model, const Job& job, const DeviceSet& devices) {
+  Probe p;
+  p.estimate = EstimateJob(model, job, devices);
+  p.fits = p.estimate.ok() && Fits(*p.estimate, job);
+  return p;
+}
+
+DeviceSet Repeat(const GpuSpec& g, int64_t n) {
+  DeviceSet d;
+  d.gpus.assign(static_cast<size_t>(n), g);
+  return d;
+}
+
+std::vector<std::string> QuantLadder(Runtime r) {
+  switch (r) {
+    case Runtime::kHf: return {"none", "fp8", "int8", "awq-int4", "gptq-int4", "nf4", "nf4-dq", "fp4-dq"};
+    case Runtime::kVllm: return {"none", "fp8", "gptq-int8", "awq-int4", "gptq-int4"};
+    case Runtime::kLlamaCpp:
+      return {"BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "IQ4_XS",
+              "Q3_K_M", "IQ3_XXS", "Q2_K", "IQ2_XXS", "IQ1_M"};
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devices, Solve solve) {
+  if (devices.empty()) {
+    return InvalidArgument(fmt::format("--solve {}: give the GPUs to plan for with --gpu", SolveName(solve)));
+  }
+  FitAnswer a;
+  a.solve = solve;
+  // The job as given must at least be valid (errors in the settings surface
+  // here, not as "does not fit").
+  {
+    auto base = EstimateJob(model, job, devices);
+    if (!base.ok()) {
+      // Running out of memory is an answer, not an error, for the searches.
+      if (base.error().kind != ErrorKind::kInvalidArgument && base.error().kind != ErrorKind::kUnsupported &&
+          base.error().kind != ErrorKind::kNotFound) {
+        // fall through: e.g. vLLM's "no memory for the KV cache"
+      } else if (solve != Solve::kBestQuant && solve != Solve::kMinGpus && solve != Solve::kBestMethod) {
+        return base.error();
+      }
+    }
+  }
+
+  switch (solve) {
+    case Solve::kMaxBatch:
+    case Solve::kMaxContext: {
+      const bool batch = solve == Solve::kMaxBatch;
+      int64_t hi = batch ? kMaxBatch : kMaxTokens;
+      if (!batch && model.spec.max_position_embeddings > 0) hi = model.spec.max_position_embeddings;
+      const ProbeFn probe = [&](int64_t v) {
+        Job j = job;
+        if (batch) {
+          if (j.training) j.train.batch = v;
+          else j.infer.batch = v;
+        } else if (j.training) {
+          j.train.seq = v;
+        } else {
+          j.infer.ctx = v;
+          j.infer.prompt.reset();
+          j.infer.new_tokens.reset();
+          if (j.infer.runtime == Runtime::kVllm) j.infer.vllm.max_model_len = v;
+        }
+        return Try(model, j, devices);
+      };
+      SearchResult r = LargestFitting(1, hi, probe);
+      a.found = r.best > 0;
+      a.number = r.best;
+      a.estimate = r.at_best;
+      a.next = r.next;
+      const char* what = batch ? (job.training ? "micro-batch" : "batch") : (job.training ? "sequence length" : "context");
+      if (!a.found) {
+        a.value = "none";
+        a.reason = fmt::format("even a {} of 1 does not fit", what);
+        if (r.next) a.ladder.push_back(Step(fmt::format("{} 1", what), *r.next, job));
+      } else {
+        a.value = std::to_string(r.best);
+        if (r.hit_ceiling) {
+          a.reason = batch ? fmt::format("every {} up to {} fits", what, hi)
+                           : fmt::format("the model's whole context ({} tokens) fits", hi);
+        } else {
+          const LadderStep over = Step(fmt::format("{} {}", what, r.best + 1), r.next ? Result<Estimate>(*r.next)
+                                                                                    : Result<Estimate>(Error{}), job);
+          a.reason = fmt::format("{} {} fits; {} does not: {}", what, r.best, r.best + 1, over.reason);
+        }
+        a.ladder.push_back(Step(fmt::format("{} {}", what, r.best), *r.at_best, job));
+        if (r.next) a.ladder.push_back(Step(fmt::format("{} {}", what, r.best + 1), *r.next, job));
+      }
+      return a;
+    }
+
+    case Solve::kMinGpus: {
+      const GpuSpec kind = devices.gpus[0];
+      for (const GpuSpec& g : devices.gpus) {
+        if (g.name != kind.name) {
+          return InvalidArgument("--solve min-gpus: give one GPU kind (--gpu NAME); mixed sets are checked with infer/train");
+        }
+      }
+      // Layouts per GPU count, preferred first.
+      const auto layouts = [&](int64_t n) {
+        std::vector<std::pair<std::string, Job>> out;
+        if (job.training) {
+          for (int64_t z : {0, 1, 2, 3}) {
+            if (job.train.zero > z || (job.train.fsdp && z != 3)) continue;
+            Job j = job;
+            j.train.gpus.reset();
+            if (!job.train.fsdp) j.train.zero = n > 1 ? z : job.train.zero;
+            out.push_back({n > 1 ? (job.train.fsdp ? std::string("fsdp") : fmt::format("zero {}", j.train.zero)) : "1 GPU", j});
+            if (n == 1) break;
+          }
+          return out;
+        }
+        const int64_t heads = model.spec.num_attention_heads;
+        if (job.infer.runtime == Runtime::kVllm) {
+          // Tensor parallel within up to 8 GPUs, pipeline stages beyond.
+          for (int64_t tp = std::min<int64_t>(n, 8); tp >= 1; --tp) {
+            if (n % tp != 0 || heads % tp != 0) continue;
+            Job j = job;
+            j.infer.tp = tp;
+            j.infer.pp = n / tp;
+            out.push_back({fmt::format("tp {}{}", tp, n / tp > 1 ? fmt::format(" x pp {}", n / tp) : ""), j});
+            break;
+          }
+        } else {
+          Job j = job;
+          j.infer.tp = 1;
+          j.infer.pp = 1;  // several GPUs: the runtime splits layers
+          out.push_back({n > 1 ? "layer split" : "1 GPU", j});
+        }
+        return out;
+      };
+      int64_t n = 1;
+      while (n <= kMaxParallel) {
+        bool any_valid = false;
+        for (auto& [label, j] : layouts(n)) {
+          any_valid = true;
+          const DeviceSet d = Repeat(kind, n);
+          Probe p = Try(model, j, d);
+          const std::string option = fmt::format("{} x {} ({})", n, kind.name, label);
+          a.ladder.push_back(Step(option, p.estimate, j));
+          if (p.fits) {
+            a.found = true;
+            a.number = n;
+            a.value = option;
+            a.estimate = *p.estimate;
+            a.reason = n == 1 ? "fits on one GPU"
+                              : fmt::format("{} GPUs fit; {} did not ({})", n, n - 1,
+                                            a.ladder.size() >= 2 ? a.ladder[a.ladder.size() - 2].reason : "");
+            return a;
+          }
+        }
+        if (!any_valid && n > 512) break;
+        n = n < 16 ? n + 1 : n * 2;
+      }
+      a.value = "none";
+      a.reason = fmt::format("no count of {} up to {} fits", kind.name, kMaxParallel);
+      return a;
+    }
+
+    case Solve::kBestQuant: {
+      if (job.training) return InvalidArgument("--solve best-quant: applies to inference; use best-method for training");
+      const Runtime rt = job.infer.runtime;
+      std::vector<std::string> kvs = {"auto"};
+      if (rt == Runtime::kLlamaCpp) kvs = {"auto", "q8_0", "q4_0"};
+      else kvs = {"auto", "fp8"};
+      int found = 0;
+      for (const std::string& q : QuantLadder(rt)) {
+        auto fmt_q = ParseWeightFormat(q);
+        if (!fmt_q.ok()) continue;  // a format this build does not size
+        for (const std::string& kv : kvs) {
+          Job j = job;
+          j.infer.quant = *fmt_q;
+          if (kv != "auto") {
+            auto d = ParseDType(kv);
+            if (rt == Runtime::kLlamaCpp) {
+              j.infer.llamacpp.cache_type_k = d;
+              j.infer.llamacpp.cache_type_v = d;
+            } else {
+              j.infer.kv_dtype = d;
+            }
+          }
+          const std::string option = kv == "auto" ? q : q + " + KV " + kv;
+          Probe p = Try(model, j, devices);
+          a.ladder.push_back(Step(option, p.estimate, j));
+          if (p.fits) {
+            if (found == 0) {
+              a.found = true;
+              a.value = option;
+              a.estimate = *p.estimate;
+            }
+            ++found;
+            break;  // the best KV dtype for this weight format
+          }
+        }
+        if (found >= 2) break;  // the answer and its runner-up
+      }
+      if (!a.found) {
+        a.value = "none";
+        a.reason = "no weight format in the ladder fits";
+        return a;
+      }
+      std::string why;
+      for (const LadderStep& s : a.ladder) {
+        if (s.option == a.value) break;
+        if (!s.fits) why += (why.empty() ? "" : "; ") + s.option + ": " + s.reason;
+      }
+      a.reason = why.empty() ? "the highest-fidelity format fits" : "better formats do not fit: " + why;
+      for (const LadderStep& s : a.ladder) {
+        if (s.fits && s.option != a.value) {
+          a.reason += fmt::format("; runner-up {} ({})", s.option, s.reason);
+          break;
+        }
+      }
+      return a;
+    }
+
+    case Solve::kBestMethod: {
+      if (!job.training) return InvalidArgument("--solve best-method: applies to training (vramfit fit ... --method ...)");
+      struct Option { TrainMethod m; Optimizer o; GradCkpt c; };
+      const Option ladder[] = {
+          {TrainMethod::kFull, Optimizer::kAdamW, GradCkpt::kNone},
+          {TrainMethod::kFull, Optimizer::kAdamW, GradCkpt::kFull},
+          {TrainMethod::kFull, Optimizer::kAdamW8bit, GradCkpt::kNone},
+          {TrainMethod::kFull, Optimizer::kAdamW8bit, GradCkpt::kFull},
+          {TrainMethod::kFull, Optimizer::kPagedAdamW8bit, GradCkpt::kFull},
+          {TrainMethod::kLora, Optimizer::kAdamW, GradCkpt::kNone},
+          {TrainMethod::kLora, Optimizer::kAdamW, GradCkpt::kFull},
+          {TrainMethod::kLora, Optimizer::kAdamW8bit, GradCkpt::kFull},
+          {TrainMethod::kQlora, Optimizer::kAdamW, GradCkpt::kNone},
+          {TrainMethod::kQlora, Optimizer::kAdamW, GradCkpt::kFull},
+          {TrainMethod::kQlora, Optimizer::kPagedAdamW8bit, GradCkpt::kFull},
+      };
+      const int64_t batch = job.train.batch;
+      const int64_t accum = job.train.grad_accum;
+      for (const Option& o : ladder) {
+        // Keep the effective batch: halve the micro-batch, double grad-accum.
+        for (int64_t b = batch, k = accum; b >= 1; b /= 2, k *= 2) {
+          Job j = job;
+          j.train.method = o.m;
+          j.train.optimizer = o.o;
+          j.train.grad_ckpt = o.c;
+          j.train.batch = b;
+          j.train.grad_accum = k;
+          if (o.m != TrainMethod::kQlora && j.train.quant && j.train.quant->method != QuantMethod::kNone &&
+              o.m != TrainMethod::kLora) {
+            j.train.quant.reset();
+          }
+          std::string option = fmt::format("{} + {} + grad-ckpt {}", MethodName(o.m), OptimizerName(o.o),
+                                           GradCkptName(o.c));
+          if (b != batch) option += fmt::format(" + micro-batch {} x grad-accum {}", b, k);
+          Probe p = Try(model, j, devices);
+          a.ladder.push_back(Step(option, p.estimate, j));
+          if (p.fits) {
+            a.found = true;
+            a.value = option;
+            a.estimate = *p.estimate;
+            std::string why;
+            for (const LadderStep& s : a.ladder) {
+              if (!s.fits) why += (why.empty() ? "" : "; ") + s.option + ": " + s.reason;
+            }
+            a.reason = why.empty() ? "full fine-tuning with AdamW fits" : "better settings do not fit: " + why;
+            return a;
+          }
+          if (b == 1) break;
+        }
+      }
+      a.value = "none";
+      a.reason = "not even QLoRA with paged 8-bit AdamW, checkpointing and micro-batch 1 fits";
+      return a;
+    }
+  }
+  return Error{ErrorKind::kInternal, "plan: unknown solve"};
+}
+
+std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSet& devices,
+                              const Estimate& current) {
+  std::vector<Fix> fixes;
+  if (devices.empty()) return fixes;
+  const auto add = [&](std::string change, const Job& j, const DeviceSet& d) {
+    auto e = EstimateJob(model, j, d);
+    if (!e.ok()) return;
+    Fix f;
+    f.change = std::move(change);
+    f.total = e->total;
+    f.saves = current.total - e->total;
+    f.fits = Fits(*e, j);
+    if (f.saves.value() > 0 || f.fits) fixes.push_back(std::move(f));
+  };
+  if (!job.training) {
+    const InferenceSettings& s = job.infer;
+    auto w = ResolveInference(model, s, devices, nullptr);
+    if (!w.ok()) return fixes;
+    for (int64_t div : {2, 4}) {
+      if (w->ctx / div < 1) continue;
+      Job j = job;
+      j.infer.ctx = w->ctx / div;
+      j.infer.prompt.reset();
+      j.infer.new_tokens.reset();
+      if (s.runtime == Runtime::kVllm) j.infer.vllm.max_model_len = w->ctx / div;
+      add(fmt::format("--ctx {}", w->ctx / div), j, devices);
+    }
+    if (w->batch > 1) {
+      Job j = job;
+      j.infer.batch = w->batch / 2;
+      add(fmt::format("--batch {}", w->batch / 2), j, devices);
+    }
+    if (s.runtime == Runtime::kLlamaCpp) {
+      Job j = job;
+      j.infer.llamacpp.cache_type_k = j.infer.llamacpp.cache_type_v = DType::kQ8_0;
+      add("--cache-type-k q8_0 --cache-type-v q8_0", j, devices);
+    } else if (Info(w->kv_dtype).block_bytes > 1) {
+      Job j = job;
+      j.infer.kv_dtype = DType::kF8E4M3;
+      add("--kv-dtype fp8", j, devices);
+    }
+    const std::vector<std::string> quants =
+        s.runtime == Runtime::kLlamaCpp ? std::vector<std::string>{"Q8_0", "Q4_K_M"}
+        : s.runtime == Runtime::kVllm   ? std::vector<std::string>{"fp8", "awq-int4"}
+                                        : std::vector<std::string>{"fp8", "int8", "nf4"};
+    for (const std::string& q : quants) {
+      auto f = ParseWeightFormat(q);
+      if (!f.ok() || f->Name() == w->quant.Name()) continue;
+      Job j = job;
+      j.infer.quant = *f;
+      add("--quant " + q, j, devices);
+    }
+  } else {
+    const TrainingSettings& s = job.train;
+    if (s.grad_ckpt == GradCkpt::kNone) {
+      Job j = job;
+      j.train.grad_ckpt = GradCkpt::kFull;
+      add("--grad-ckpt full", j, devices);
+    }
+    if (s.optimizer == Optimizer::kAdamW) {
+      Job j = job;
+      j.train.optimizer = Optimizer::kAdamW8bit;
+      add("--optimizer adamw-8bit", j, devices);
+    }
+    if (s.batch > 1) {
+      Job j = job;
+      j.train.batch = s.batch / 2;
+      j.train.grad_accum = s.grad_accum * 2;
+      add(fmt::format("--batch {} --grad-accum {}", s.batch / 2, s.grad_accum * 2), j, devices);
+    }
+    if (s.seq > 1) {
+      Job j = job;
+      j.train.seq = s.seq / 2;
+      add(fmt::format("--seq {}", s.seq / 2), j, devices);
+    }
+    if (s.loss == LossImpl::kHf) {
+      Job j = job;
+      j.train.loss = LossImpl::kChunked;
+      add("--loss chunked", j, devices);
+    }
+    if (s.method == TrainMethod::kFull) {
+      Job j = job;
+      j.train.method = TrainMethod::kLora;
+      add("--method lora", j, devices);
+    }
+    if (s.method != TrainMethod::kQlora) {
+      Job j = job;
+      j.train.method = TrainMethod::kQlora;
+      j.train.quant.reset();
+      add("--method qlora", j, devices);
+    }
+    if (devices.size() > 1 && s.zero < 3 && !s.fsdp) {
+      Job j = job;
+      j.train.zero = 3;
+      add("--zero 3", j, devices);
+    }
+    if ((s.zero > 0 || s.fsdp) && s.offload == Offload::kNone) {
+      Job j = job;
+      j.train.offload = Offload::kOptimizer;
+      add("--offload optimizer", j, devices);
+    }
+  }
+  // More GPUs of the same kind.
+  if (!devices.empty()) {
+    const GpuSpec& g = devices.gpus[0];
+    const int64_t n = static_cast<int64_t>(devices.size());
+    Job j = job;
+    if (j.training) {
+      j.train.gpus.reset();
+      if (j.train.zero == 0 && !j.train.fsdp) j.train.zero = 3;
+      add(fmt::format("--gpu {}x{}{}", g.name, 2 * n, job.train.zero == 0 && !job.train.fsdp ? " --zero 3" : ""), j,
+          Repeat(g, 2 * n));
+    } else {
+      if (j.infer.runtime == Runtime::kVllm && model.spec.num_attention_heads % (2 * n * j.infer.tp / std::max<int64_t>(1, n)) == 0) {
+        j.infer.tp = std::min<int64_t>(2 * n, 8);
+        j.infer.pp = 2 * n / j.infer.tp;
+      } else {
+        j.infer.tp = 1;
+        j.infer.pp = 1;
+      }
+      add(fmt::format("--gpu {}x{}", g.name, 2 * n), j, Repeat(g, 2 * n));
+    }
+  }
+  std::stable_sort(fixes.begin(), fixes.end(), [](const Fix& a, const Fix& b) {
+    if (a.fits != b.fits) return a.fits;
+    return a.saves > b.saves;
+  });
+  return fixes;
+}
+
+std::optional<Throughput> EstimateThroughput(const Model& model, const Estimate& e, const DeviceSet& devices) {
+  if (devices.empty() || e.devices.empty()) return std::nullopt;
+  int64_t batch = 1, ctx = 0, tp = 1;
+  bool training = false;
+  for (const auto& [k, v] : e.workload) {
+    if (k == "mode" && std::holds_alternative<std::string>(v)) training = std::get<std::string>(v) == "train";
+    if (k == "batch" && std::holds_alternative<int64_t>(v)) batch = std::get<int64_t>(v);
+    if (k == "ctx" && std::holds_alternative<int64_t>(v)) ctx = std::get<int64_t>(v);
+    if (k == "tp" && std::holds_alternative<int64_t>(v)) tp = std::get<int64_t>(v);
+  }
+  if (training) return std::nullopt;
+  // Assumptions: decode reaches 80% of peak memory bandwidth; prefill 40%
+  // of dense bf16 TFLOPS (model FLOPs utilisation); each tensor-parallel
+  // doubling keeps 90% (all-reduce cost); pipeline stages run one after
+  // another for one sequence.
+  constexpr double kBwEff = 0.8, kMfu = 0.4, kTpEff = 0.9;
+  const double tp_eff = std::pow(kTpEff, std::log2(static_cast<double>(std::max<int64_t>(tp, 1))));
+  const ModelSpec& s = model.spec;
+  // Bytes a decode step reads: weights of the experts it touches (top-k per
+  // token, up to all experts for a large batch) and every cached token.
+  double weight_share = 1.0;
+  if (s.num_experts > 0 && model.inventory.params > 0) {
+    const double active = static_cast<double>(model.inventory.active_params) / static_cast<double>(model.inventory.params);
+    const double touched = std::min(1.0, static_cast<double>(batch * s.num_experts_per_tok) / static_cast<double>(s.num_experts));
+    weight_share = std::min(1.0, active + (1.0 - active) * touched);
+  }
+  double step_s = 0;
+  double flops_tps = 0;
+  // Devices in order; a pipeline stage is `tp` consecutive devices.
+  for (size_t i = 0; i < e.devices.size(); i += static_cast<size_t>(tp)) {
+    double stage = 0;
+    for (size_t r = i; r < i + static_cast<size_t>(tp) && r < e.devices.size(); ++r) {
+      const DeviceEstimate& d = e.devices[r];
+      if (!d.gpu || d.gpu->bandwidth_gb_s <= 0) return std::nullopt;
+      const Component* w = Find(d.components, "weights");
+      const Component* kv = Find(d.components, "kv_cache");
+      const double bytes = (w ? static_cast<double>(w->bytes.value()) * weight_share : 0) +
+                           (kv ? static_cast<double>(kv->bytes.value()) : 0);
+      stage = std::max(stage, bytes / (d.gpu->bandwidth_gb_s * 1e9 * kBwEff));
+      flops_tps += d.gpu->bf16_tflops * 1e12 * kMfu;
+    }
+    step_s += stage;
+  }
+  if (step_s <= 0) return std::nullopt;
+  step_s /= tp_eff;
+  Throughput t;
+  t.decode_tokens_per_s = 1.0 / step_s;
+  t.decode_batch_tokens_per_s = static_cast<double>(batch) / step_s;
+  const double flops_per_token = 2.0 * static_cast<double>(model.inventory.active_params);
+  t.prefill_tokens_per_s = flops_per_token > 0 ? flops_tps / static_cast<double>(e.devices.size() / std::max<size_t>(1, static_cast<size_t>(tp))) * tp_eff / flops_per_token : 0;
+  t.note = fmt::format(
+      "decode at 80% of memory bandwidth reading the weights{} and the KV cache ({} tokens) each step; "
+      "prefill at 40% of dense bf16 TFLOPS; tensor parallel keeps 90% per doubling",
+      s.num_experts > 0 ? " of the experts it touches" : "", ctx);
+  return t;
+}
+
+}  // namespace vramfit

@@ -1,0 +1,179 @@
+// The planner: every answer fits and one step beyond does not; answers are
+// monotone in GPU memory; ladders are ordered.
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+#include "vramfit/plan.h"
+
+namespace vramfit {
+namespace {
+
+using testing::CatalogModelOrDie;
+using testing::Gpus;
+
+bool FitsAt(const Model& m, Job job, const DeviceSet& d, Solve solve, int64_t v) {
+  if (solve == Solve::kMaxBatch) {
+    if (job.training) job.train.batch = v;
+    else job.infer.batch = v;
+  } else if (job.training) {
+    job.train.seq = v;
+  } else {
+    job.infer.ctx = v;
+    if (job.infer.runtime == Runtime::kVllm) job.infer.vllm.max_model_len = v;
+  }
+  auto e = EstimateJob(m, job, d);
+  return e.ok() && Fits(*e, job);
+}
+
+// Property: for several models, GPUs and both questions, the answer fits
+// and answer + 1 does not (unless the answer is the search ceiling).
+TEST(PlanTest, BoundariesAreExact) {
+  const char* models[] = {"meta-llama/Llama-3.1-8B", "Qwen/Qwen3-30B-A3B", "google/gemma-3-27b-it",
+                          "mistralai/Mistral-7B-v0.1", "deepseek-ai/DeepSeek-V2-Lite", "openai/gpt-oss-20b"};
+  const char* gpus[] = {"RTX-4090", "A100-80GB", "H100-80GBx2"};
+  int checked = 0;
+  for (const char* id : models) {
+    Model m = CatalogModelOrDie(id);
+    for (const char* g : gpus) {
+      const DeviceSet d = Gpus(g);
+      for (bool training : {false, true}) {
+        for (Solve solve : {Solve::kMaxBatch, Solve::kMaxContext}) {
+          Job job;
+          job.training = training;
+          if (training) job.train.method = TrainMethod::kQlora;
+          else job.infer.ctx = 2048;
+          auto a = Plan(m, job, d, solve);
+          ASSERT_TRUE(a.ok()) << a.error().message;
+          if (!a->found) {
+            EXPECT_FALSE(FitsAt(m, job, d, solve, 1)) << id << " " << g;
+            continue;
+          }
+          ++checked;
+          EXPECT_TRUE(FitsAt(m, job, d, solve, a->number)) << id << " " << g << " " << SolveName(solve);
+          const int64_t ceiling = solve == Solve::kMaxContext ? m.spec.max_position_embeddings : kMaxBatch;
+          if (a->number < ceiling) {
+            EXPECT_FALSE(FitsAt(m, job, d, solve, a->number + 1)) << id << " " << g << " " << SolveName(solve);
+            ASSERT_TRUE(a->next.has_value());
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GE(checked, 40);
+}
+
+// More GPU memory never gives a smaller answer.
+TEST(PlanTest, MonotoneInGpuMemory) {
+  Model m = CatalogModelOrDie("meta-llama/Llama-3.1-8B");
+  for (Solve solve : {Solve::kMaxBatch, Solve::kMaxContext}) {
+    int64_t prev = 0;
+    for (const char* g : {"T4", "RTX-4090", "L40S", "A100-80GB", "H200"}) {
+      Job job;
+      job.infer.ctx = 1024;
+      auto a = Plan(m, job, Gpus(g), solve);
+      ASSERT_TRUE(a.ok());
+      EXPECT_GE(a->number, prev) << g << " " << SolveName(solve);
+      prev = a->number;
+    }
+  }
+}
+
+TEST(PlanTest, MinGpusIsMinimal) {
+  Model m = CatalogModelOrDie("meta-llama/Llama-3.1-70B");
+  Job job;
+  job.infer.ctx = 8192;
+  auto a = Plan(m, job, Gpus("RTX-4090"), Solve::kMinGpus);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(a->found);
+  // bf16 70B (131.4 GiB of weights) needs at least 6 x 24 GiB cards.
+  EXPECT_GE(a->number, 6);
+  ASSERT_GE(a->ladder.size(), 2u);
+  EXPECT_TRUE(a->ladder.back().fits);
+  EXPECT_FALSE(a->ladder[a->ladder.size() - 2].fits);
+  // Training: Llama-3.1-8B full fine-tune on 80 GB cards needs sharding.
+  Job t;
+  t.training = true;
+  auto b = Plan(CatalogModelOrDie("meta-llama/Llama-3.1-8B"), t, Gpus("H100-80GB"), Solve::kMinGpus);
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(b->found);
+  EXPECT_GE(b->number, 2);
+  EXPECT_NE(b->value.find("zero"), std::string::npos) << b->value;
+}
+
+TEST(PlanTest, BestQuantTakesTheHighestFidelityThatFits) {
+  Model m = CatalogModelOrDie("meta-llama/Llama-3.1-70B");
+  Job job;
+  job.infer.ctx = 4096;
+  auto a = Plan(m, job, Gpus("A100-80GB"), Solve::kBestQuant);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(a->found);
+  // bf16 (131 GiB) cannot fit 80 GB; fp8 (~66 GiB of weights) can.
+  EXPECT_EQ(a->value, "fp8");
+  EXPECT_FALSE(a->ladder[0].fits);
+  EXPECT_NE(a->reason.find("runner-up"), std::string::npos) << a->reason;
+}
+
+// Issue #6 acceptance: best-method for Llama-3.1-8B on an RTX 4090 at 4096
+// tokens answers with reasons for every better setting.
+TEST(PlanTest, BestMethodExplainsEachBetterOption) {
+  Model m = CatalogModelOrDie("meta-llama/Llama-3.1-8B");
+  Job job;
+  job.training = true;
+  job.train.seq = 4096;
+  auto a = Plan(m, job, Gpus("RTX-4090"), Solve::kBestMethod);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(a->found);
+  EXPECT_EQ(a->ladder.front().option, "full + adamw + grad-ckpt none");
+  EXPECT_FALSE(a->ladder.front().fits);
+  EXPECT_TRUE(a->ladder.back().fits);
+  for (size_t i = 0; i + 1 < a->ladder.size(); ++i) {
+    EXPECT_FALSE(a->ladder[i].fits);
+    EXPECT_NE(a->ladder[i].reason.find("over the"), std::string::npos) << a->ladder[i].reason;
+  }
+}
+
+TEST(PlanTest, FixesRankWhatFitsFirst) {
+  Model m = CatalogModelOrDie("meta-llama/Llama-3.1-8B");
+  Job job;
+  job.infer.ctx = 32768;
+  job.infer.batch = 8;
+  const DeviceSet d = Gpus("RTX-4090");
+  auto e = EstimateJob(m, job, d);
+  ASSERT_TRUE(e.ok());
+  ASSERT_FALSE(*e->fits);
+  auto fixes = SuggestFixes(m, job, d, *e);
+  ASSERT_FALSE(fixes.empty());
+  bool seen_non_fit = false;
+  for (const Fix& f : fixes) {
+    if (!f.fits) seen_non_fit = true;
+    else EXPECT_FALSE(seen_non_fit) << "fitting fixes come first";
+    EXPECT_EQ(f.saves, e->total - f.total);
+  }
+}
+
+TEST(PlanTest, Errors) {
+  Model m = CatalogModelOrDie("meta-llama/Llama-3.1-8B");
+  Job job;
+  EXPECT_EQ(Plan(m, job, {}, Solve::kMaxBatch).error().message,
+            "--solve max-batch: give the GPUs to plan for with --gpu");
+  EXPECT_EQ(Plan(m, job, Gpus("T4"), Solve::kBestMethod).error().message,
+            "--solve best-method: applies to training (vramfit fit ... --method ...)");
+  EXPECT_EQ(ParseSolve("cheapest").error().message,
+            "--solve: unknown question 'cheapest' (expected max-batch, max-context, min-gpus, best-quant or best-method)");
+}
+
+TEST(PlanTest, ThroughputFromBandwidth) {
+  Model m = CatalogModelOrDie("meta-llama/Llama-3.1-8B");
+  Job job;
+  job.infer.ctx = 1;
+  const DeviceSet d = Gpus("H100-80GB");
+  auto e = EstimateJob(m, job, d);
+  ASSERT_TRUE(e.ok());
+  auto t = EstimateThroughput(m, *e, d);
+  ASSERT_TRUE(t.has_value());
+  // 16.06 GB of bf16 weights read per token at 80% of 3,350 GB/s: ~167 tok/s.
+  EXPECT_NEAR(t->decode_tokens_per_s, 0.8 * 3350e9 / 16060522496.0, 2.0);
+}
+
+}  // namespace
+}  // namespace vramfit

@@ -31,8 +31,10 @@ void BM_ModelFromCatalog(benchmark::State& state) {
 }
 BENCHMARK(BM_ModelFromCatalog);
 
-// One hf estimate (resolve + estimate), the unit of work of every fit search.
-void BM_EstimateInference(benchmark::State& state, const char* model_id) {
+// One hf estimate (resolve + estimate), the unit of work of every fit search,
+// in both modes: full (formula text, as `vramfit infer` prints it) and
+// numbers_only (EstimateOptions{.formulas = false}, as the planner runs it).
+void BM_EstimateInference(benchmark::State& state, const char* model_id, bool formulas) {
   const CatalogModel* entry = ModelCatalog::Builtin().Find(model_id);
   DeviceSet devices;
   if (entry == nullptr || !AddGpus("H100-80GB", GpuCatalog::Builtin(), &devices).ok()) {
@@ -55,14 +57,17 @@ void BM_EstimateInference(benchmark::State& state, const char* model_id) {
       state.SkipWithError(w.error().message.c_str());
       return;
     }
-    auto e = EstimateInference(*model, *w, devices);
+    auto e = EstimateInference(*model, *w, devices, EstimateOptions{.formulas = formulas});
     benchmark::DoNotOptimize(e);
     notes.clear();
   }
 }
-BENCHMARK_CAPTURE(BM_EstimateInference, llama31_8b, "meta-llama/Llama-3.1-8B");
-BENCHMARK_CAPTURE(BM_EstimateInference, qwen3_30b_a3b, "Qwen/Qwen3-30B-A3B");
-BENCHMARK_CAPTURE(BM_EstimateInference, deepseek_v3, "deepseek-ai/DeepSeek-V3");
+BENCHMARK_CAPTURE(BM_EstimateInference, llama31_8b/full, "meta-llama/Llama-3.1-8B", true);
+BENCHMARK_CAPTURE(BM_EstimateInference, llama31_8b/numbers_only, "meta-llama/Llama-3.1-8B", false);
+BENCHMARK_CAPTURE(BM_EstimateInference, qwen3_30b_a3b/full, "Qwen/Qwen3-30B-A3B", true);
+BENCHMARK_CAPTURE(BM_EstimateInference, qwen3_30b_a3b/numbers_only, "Qwen/Qwen3-30B-A3B", false);
+BENCHMARK_CAPTURE(BM_EstimateInference, deepseek_v3/full, "deepseek-ai/DeepSeek-V3", true);
+BENCHMARK_CAPTURE(BM_EstimateInference, deepseek_v3/numbers_only, "deepseek-ai/DeepSeek-V3", false);
 
 }  // namespace
 }  // namespace vramfit

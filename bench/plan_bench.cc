@@ -3,6 +3,11 @@
 //   contexts x 4 weight formats) < 1 s on one core.
 //
 //   build/release/bench/plan_bench
+//
+// Each estimate benchmark runs in both modes of the estimator:
+//   .../full          formula text built, as `vramfit infer` prints it;
+//   .../numbers_only  EstimateOptions{.formulas = false}, as the planner's
+//                     searches and sweeps run it (the targets apply here).
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -29,20 +34,26 @@ DeviceSet Gpu(const char* name) {
   return d;
 }
 
+constexpr EstimateOptions kFull{};
+constexpr EstimateOptions kNumbersOnly{.formulas = false};
+
 // One estimate: resolve + estimate, default settings, one GPU.
-void BM_OneEstimate(benchmark::State& state) {
+void BM_OneEstimate(benchmark::State& state, EstimateOptions options) {
   const Model& m = Llama8b();
   const DeviceSet d = Gpu("RTX-4090");
   Job job;
   job.infer.ctx = 8192;
   for (auto _ : state) {
-    auto e = EstimateJob(m, job, d);
+    auto e = EstimateJob(m, job, d, options);
     benchmark::DoNotOptimize(e);
   }
 }
-BENCHMARK(BM_OneEstimate)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_OneEstimate, full, kFull)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_OneEstimate, numbers_only, kNumbersOnly)->Unit(benchmark::kMicrosecond);
 
-// One max-context solve (exponential + binary search).
+// One max-context solve (exponential + binary search): the probes run
+// numbers-only, the answer and the step beyond it are estimated again with
+// formulas (as `vramfit fit` prints them).
 void BM_MaxContextSolve(benchmark::State& state) {
   const Model& m = Llama8b();
   const DeviceSet d = Gpu("RTX-4090");
@@ -55,7 +66,7 @@ void BM_MaxContextSolve(benchmark::State& state) {
 BENCHMARK(BM_MaxContextSolve)->Unit(benchmark::kMicrosecond);
 
 // The catalog sweep: every model x every GPU x 8 contexts x 4 formats.
-void BM_CatalogSweep(benchmark::State& state) {
+void BM_CatalogSweep(benchmark::State& state, EstimateOptions options) {
   std::vector<Model> models;
   for (const CatalogModel& c : ModelCatalog::Builtin().models()) {
     auto m = ModelFromCatalog(c, nullptr);
@@ -80,7 +91,7 @@ void BM_CatalogSweep(benchmark::State& state) {
             Job job;
             job.infer.ctx = ctx;
             job.infer.quant = f;
-            auto e = EstimateJob(m, job, d);
+            auto e = EstimateJob(m, job, d, options);
             benchmark::DoNotOptimize(e);
             ++n;
           }
@@ -90,7 +101,8 @@ void BM_CatalogSweep(benchmark::State& state) {
   }
   state.counters["estimates"] = static_cast<double>(n) / static_cast<double>(state.iterations());
 }
-BENCHMARK(BM_CatalogSweep)->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK_CAPTURE(BM_CatalogSweep, full, kFull)->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK_CAPTURE(BM_CatalogSweep, numbers_only, kNumbersOnly)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 }  // namespace
 }  // namespace vramfit

@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The browser test's driver: playwright-core, pinned in tests/e2e/package-lock.json
+# (it drives Debian's chromium; no browser is downloaded).
+if ! (cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error); then
+  if [ -n "${CI:-}" ]; then exit 1; fi
+  echo "test: npm ci failed in tests/e2e; the browser test will be skipped" >&2
+fi
 jobs=$(nproc)
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"

@@ -2,6 +2,7 @@
 #ifndef VRAMFIT_TESTS_TEST_UTIL_H_
 #define VRAMFIT_TESTS_TEST_UTIL_H_
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -23,11 +24,16 @@ inline Model CatalogModelOrDie(const std::string& id) {
   return r.ok() ? r.value() : Model{};
 }
 
+// "H100-80GBx2" or a comma list of such, as --gpu takes them.
 inline DeviceSet Gpus(const std::string& spec) {
   DeviceSet set;
-  if (spec.empty()) return set;
-  Status st = AddGpus(spec, GpuCatalog::Builtin(), &set);
-  EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().message);
+  size_t start = 0;
+  while (start < spec.size()) {
+    const size_t comma = std::min(spec.find(',', start), spec.size());
+    Status st = AddGpus(spec.substr(start, comma - start), GpuCatalog::Builtin(), &set);
+    EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().message);
+    start = comma + 1;
+  }
   return set;
 }
 

@@ -280,6 +280,8 @@
     const signal = inflight.signal;
     document.body.dataset.state = 'loading';
     $('#cli').textContent = cliCommand(body);
+    planAnswers = null;
+    ++planSeq;
     try {
       const { status, doc } = await postJson('/estimate', body, signal);
       if (mine !== seq) return;
@@ -292,7 +294,7 @@
       renderEstimate();
       $('#results').dataset.request = JSON.stringify(body);
       document.body.dataset.state = 'ready';
-      loadSeries(body, mine, signal);
+      loadSeries(body, mine, signal).then(() => loadPlan(body, mine));
     } catch (e) {
       if (e.name === 'AbortError') return;
       if (mine === seq) showError(`cannot reach the vramfit server (${e.message})`, 0);
@@ -373,7 +375,120 @@
     renderBars(e);
     renderBreakdown(e);
     renderNotes(e);
+    renderFixes(e);
     renderChart();
+    renderPlan();
+  }
+
+  // The changes that would make the job fit (the CLI's "fixes").
+  function renderFixes(e) {
+    const panel = $('#fixes-panel');
+    panel.hidden = !(e.fixes && e.fixes.length);
+    if (panel.hidden) return;
+    const tbody = $('#fixes tbody');
+    tbody.textContent = '';
+    for (const f of e.fixes) {
+      tbody.append(el('tr', {},
+        el('td', {}, el('code', { text: f.change })),
+        el('td', { class: 'num', 'data-bytes': String(f.total_bytes), text: fmt(f.total_bytes) }),
+        el('td', { class: 'num', text: fmt(f.saves_bytes) }),
+        el('td', { class: f.fits ? 'ok' : 'bad', text: f.fits ? 'fits' : 'still over' })));
+    }
+  }
+
+  // ---- The planner: /api/v1/fit for each question, after the estimate ----
+
+  const QUESTIONS = {
+    infer: [['max-context', 'Longest context', 'ctx'], ['max-batch', 'Largest batch', 'batch'],
+      ['min-gpus', 'Fewest GPUs', 'gpus'], ['best-quant', 'Best weight format', 'quant']],
+    train: [['max-batch', 'Largest micro-batch', 'batch'], ['min-gpus', 'Fewest GPUs', 'gpus'],
+      ['best-method', 'Best method', 'method']],
+  };
+  let planSeq = 0;
+  let planAnswers = null;
+  async function loadPlan(body, mine) {
+    const panel = $('#plan-panel');
+    const plannable = features.fit && state.source === 'catalog' && body.gpu && body.gpu.length;
+    panel.hidden = !plannable;
+    if (!plannable) return;
+    const run = ++planSeq;
+    $('#plan-status').textContent = 'thinking…';
+    const answers = [];
+    for (const [solve, label, key] of QUESTIONS[state.mode]) {
+      let doc = null;
+      try {
+        const res = await postJson('/fit', { ...body, solve });
+        doc = res.doc;
+      } catch (e) { /* shown as unavailable */ }
+      if (run !== planSeq || mine !== seq) return;
+      answers.push({ solve, label, key, doc });
+      planAnswers = answers.slice();
+      renderPlan();
+    }
+    $('#plan-status').textContent = '';
+  }
+
+  function applyAnswer(a) {
+    const v = a.doc.answer.value;
+    if (a.key === 'gpus') {
+      // "4 x H100-80GB (tp 4)": the count, and the layout when it names one.
+      const name = state.gpus[0].name;
+      state.gpus = [{ name, count: Number(v) }];
+      for (const k of ['tp', 'pp']) {
+        const m = new RegExp(`\\b${k} (\\d+)`).exec(a.doc.answer.label);
+        state.values[k] = m ? m[1] : '';
+        const input = document.getElementById(`f-${k}`);
+        if (input) syncInput(FIELD[k], input);
+      }
+      renderGpuRows();
+      schedule(0);
+    } else if (a.doc.answer.settings) {
+      // best-quant / best-method: every setting the answer names.
+      for (const [k, sv] of Object.entries(a.doc.answer.settings)) setValue(k, String(sv));
+    } else {
+      setValue(a.key, String(v));
+    }
+  }
+
+  // True when applying the answer would change nothing.
+  function isCurrent(a) {
+    if (!lastEstimate) return false;
+    const { body, doc } = lastEstimate;
+    const v = a.doc.answer.value;
+    if (a.key === 'gpus') {
+      const kinds = new Set(state.gpus.map((g) => g.name));
+      return kinds.size === 1 && state.gpus.reduce((n, g) => n + g.count, 0) === Number(v);
+    }
+    const settings = a.doc.answer.settings;
+    if (settings) {
+      // A setting left out of the request is at its default.
+      const defaults = { quant: 'none', method: 'full', optimizer: 'adamw', 'grad-ckpt': 'none', 'kv-dtype': 'auto',
+        batch: '1', 'grad-accum': '1' };
+      return Object.entries(settings).every(([k, sv]) => String(body[k] ?? defaults[k] ?? '') === String(sv));
+    }
+    return Number(body[a.key] ?? (doc.workload || {})[a.key]) === Number(v);
+  }
+
+  function renderPlan() {
+    const box = $('#plan');
+    box.textContent = '';
+    if (!planAnswers) return;
+    for (const a of planAnswers) {
+      const doc = a.doc;
+      const ok = doc && doc.schema === 'vramfit.fit/1';
+      const found = ok && doc.answer.value !== null;
+      const card = el('div', { class: `answer${found ? '' : ' none'}`, 'data-solve': a.solve },
+        el('span', { class: 'q', text: a.label }),
+        el('span', { class: 'a', text: !ok ? 'n/a' : found ? doc.answer.label : 'none' }),
+        el('span', { class: 'why', text: ok ? doc.answer.reason : (doc && doc.error ? doc.error.message : 'no answer') }));
+      if (found && isCurrent(a)) {
+        card.append(el('span', { class: 'current', text: 'as set now' }));
+      } else if (found) {
+        card.append(el('button', { type: 'button', class: 'ghost small', text: 'Use this',
+          onclick: () => applyAnswer(a) }));
+      }
+      box.append(card);
+    }
   }
 
   function renderVerdict(e) {
@@ -425,6 +540,11 @@
       `${formatCount(e.model.params)} params${e.model.active_params !== e.model.params
         ? ` (${formatCount(e.model.active_params)} active)` : ''}`));
     if (e.model.kv_bytes_per_token > 0) s.append(card('KV cache per token', e.model.kv_bytes_per_token, 'kvtok'));
+    if (e.throughput) {
+      s.append(card('Decode speed', `${Math.round(e.throughput.decode_tokens_per_s)} tok/s`, 'decode',
+        `per sequence · prefill ${Math.round(e.throughput.prefill_tokens_per_s).toLocaleString('en-US')} tok/s`));
+      $('#decode').title = e.throughput.assumptions;
+    }
     if (e.kv_cache && e.kv_cache.capacity_tokens !== null) {
       s.append(card('KV capacity', `${e.kv_cache.capacity_tokens.toLocaleString('en-US')} tokens`, 'kvcap',
         e.kv_cache.max_concurrency !== null ? `max concurrency ${e.kv_cache.max_concurrency}` : null));

@@ -21,6 +21,8 @@ struct Component {
 
 // A leaf.
 Component Leaf(std::string name, Bytes bytes, std::string formula = {});
+// The same with a literal formula, copied only when formulas are wanted.
+Component Leaf(std::string name, Bytes bytes, const char* formula);
 // A parent whose bytes are the sum of its children.
 Component Parent(std::string name, std::vector<Component> children, std::string formula = {});
 

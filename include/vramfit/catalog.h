@@ -4,6 +4,7 @@
 #define VRAMFIT_CATALOG_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,14 +29,16 @@ struct CatalogModel {
 
 class ModelCatalog {
  public:
-  // The embedded catalog. Parsed once; never fails at run time (a broken
-  // data file fails the build's tests).
+  // The embedded catalog. Never fails at run time (a broken data file fails
+  // the build's tests). Parsed lazily: Find converts only the entry it
+  // returns (the start-up path of `vramfit infer MODEL`); models(), Suggest
+  // and Search parse the whole catalog once.
   static const ModelCatalog& Builtin();
 
   // Parses catalog documents ("vramfit.models/1"); for tests and tools.
   static Result<ModelCatalog> Parse(const std::vector<std::pair<std::string, std::string>>& docs);
 
-  const std::vector<CatalogModel>& models() const { return models_; }
+  const std::vector<CatalogModel>& models() const;
 
   // Exact match on id, "also" or alias, case-insensitive. nullptr if none.
   const CatalogModel* Find(std::string_view name) const;
@@ -47,15 +50,21 @@ class ModelCatalog {
   std::vector<const CatalogModel*> Search(std::string_view query) const;
 
  private:
+  struct Lazy;  // the built-in catalog's index and its parse-once state
+  const std::vector<CatalogModel>& All() const;
+
   std::vector<CatalogModel> models_;
+  std::shared_ptr<Lazy> lazy_;  // null: models_ is complete
 };
 
 class GpuCatalog {
  public:
+  // The embedded catalog, parsed on first use (a command without --gpu
+  // does not parse it).
   static const GpuCatalog& Builtin();
   static Result<GpuCatalog> Parse(std::string_view json_text, std::string_view where);
 
-  const std::vector<GpuSpec>& gpus() const { return gpus_; }
+  const std::vector<GpuSpec>& gpus() const;
 
   // Forgiving match: case, spaces, dashes and underscores ignored, and the
   // prefixes NVIDIA / GeForce / Tesla / AMD / Instinct / Apple dropped.
@@ -64,7 +73,11 @@ class GpuCatalog {
   std::vector<const GpuSpec*> Search(std::string_view query) const;
 
  private:
+  struct Lazy;  // the built-in catalog's parse-once state
+  const std::vector<GpuSpec>& All() const;
+
   std::vector<GpuSpec> gpus_;
+  std::shared_ptr<Lazy> lazy_;  // null: gpus_ is complete
 };
 
 // Parses --gpu values ("RTX-4090", "H100-80GBx8", "A100-80GB x 2") into a

@@ -23,6 +23,7 @@ enum class ErrorKind {
   kIo,               // a read/write failure
   kNetwork,          // a Hub fetch failure
   kInternal,         // a bug or arithmetic overflow; should not happen
+  kDoesNotFit,       // the job cannot start on the given GPUs (vLLM's start-up checks); CLI exit 3
 };
 
 // Short stable name of a kind ("invalid_argument", ...), used in JSON errors.

@@ -56,10 +56,19 @@ struct Estimate {
   std::vector<std::string> launch_flags;
 };
 
+// How much of an estimate to build.
+struct EstimateOptions {
+  // false: numbers only. Every byte count, total, verdict, echoed setting
+  // and launch flag is the same, but Component::formula stays empty and
+  // there are no notes: the mode of the planner's searches and sweeps,
+  // which call the estimator thousands of times and print neither.
+  bool formulas = true;
+};
+
 // Estimates an inference job. REQUIRES: workload came from ResolveInference
 // for this model and devices.
 Result<Estimate> EstimateInference(const Model& model, const InferenceWorkload& w,
-                                   const DeviceSet& devices);
+                                   const DeviceSet& devices, const EstimateOptions& options = {});
 
 // Fills fits/total from the device totals (shared by every runtime).
 void FinishVerdict(Estimate& e);

@@ -29,8 +29,11 @@ struct Job {
   TrainingSettings train;
 };
 
-// Resolves and estimates a job on a device set.
-Result<Estimate> EstimateJob(const Model& model, const Job& job, const DeviceSet& devices);
+// Resolves and estimates a job on a device set. The searches below run it
+// numbers-only (EstimateOptions::formulas = false) and re-estimate their
+// answers with formulas.
+Result<Estimate> EstimateJob(const Model& model, const Job& job, const DeviceSet& devices,
+                             const EstimateOptions& options = {});
 
 // Whether an estimate answers the job on its devices: every device within
 // capacity, and for vLLM the KV pool holding `batch` sequences.
@@ -58,10 +61,15 @@ struct FitAnswer {
   std::optional<Estimate> estimate;  // at the answer
   std::optional<Estimate> next;      // one step beyond, which does not fit
   std::vector<LadderStep> ladder;    // options tried, best first
+  // The settings that realise a best-quant / best-method answer, by CLI flag
+  // name without the dashes (the web API's setting names): {"quant", "Q4_K_M"},
+  // {"cache-type-k", "q8_0"}, {"method", "qlora"}, {"grad-ckpt", "full"}, ...
+  std::vector<std::pair<std::string, std::string>> settings;
 };
 
-// Answers `solve` for the job. REQUIRES: devices non-empty (min-gpus uses
-// devices.gpus[0] as the GPU kind).
+// Answers `solve` for the job. REQUIRES: devices non-empty. min-gpus with
+// one GPU kind answers how many of that kind; with a mixed set (the GPUs the
+// user has) it answers the smallest subset of them that fits.
 Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devices, Solve solve);
 
 // A change that would make a job fit (or fit better), with its effect.

@@ -117,8 +117,9 @@ Result<TrainingWorkload> ResolveTraining(const Model& model, const TrainingSetti
 int64_t LoraParams(const Model& model, const TrainingWorkload& w);
 
 // Estimates a training step. REQUIRES: w came from ResolveTraining.
+// options.formulas = false: numbers only (estimate.h, EstimateOptions).
 Result<Estimate> EstimateTraining(const Model& model, const TrainingWorkload& w,
-                                  const DeviceSet& devices);
+                                  const DeviceSet& devices, const EstimateOptions& options = {});
 
 }  // namespace vramfit
 

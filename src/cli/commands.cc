@@ -28,6 +28,7 @@ struct Ctx {
 int Fail(Ctx& c, const Error& e) {
   if (c.flags.json) c.out << RenderErrorJson(e);
   c.err << "vramfit: error: " << e.message << "\n";
+  if (e.kind == ErrorKind::kDoesNotFit) return 3;  // as an estimate that does not fit
   return e.kind == ErrorKind::kInvalidArgument || e.kind == ErrorKind::kNotFound ? 2 : 1;
 }
 

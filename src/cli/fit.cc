@@ -12,6 +12,7 @@ namespace vramfit::cli {
 int ReportError(const Error& e, bool json, std::ostream& out, std::ostream& err) {
   if (json) out << RenderErrorJson(e);
   err << "vramfit: error: " << e.message << "\n";
+  if (e.kind == ErrorKind::kDoesNotFit) return 3;  // as an estimate that does not fit
   return e.kind == ErrorKind::kInvalidArgument || e.kind == ErrorKind::kNotFound ? 2 : 1;
 }
 
@@ -137,7 +138,9 @@ int RunFitCommand(const RawFlags& flags, const FitFlags& fit, const std::string&
       Result<Estimate> e = Error{};
       if (job.ok()) {
         auto devices = ToDevices(f, GpuCatalog::Builtin());
-        e = devices.ok() ? EstimateJob(*model, *job, *devices) : Result<Estimate>(devices.error());
+        // A cell shows its total and verdict only: numbers-only estimates.
+        e = devices.ok() ? EstimateJob(*model, *job, *devices, EstimateOptions{.formulas = false})
+                         : Result<Estimate>(devices.error());
       } else {
         e = job.error();
       }
@@ -189,6 +192,10 @@ int RunFitCommand(const RawFlags& flags, const FitFlags& fit, const std::string&
           kinds.push_back(g);
         }
       }
+      // One of each kind ("--gpu A100-80GB,RTX-4090") ranks the kinds; a
+      // list with counts ("--gpu H100-80GBx2,RTX-4090x4") is the set the
+      // user has: the planner picks the smallest subset of it that fits.
+      if (kinds.size() > 1 && devices->size() > kinds.size()) kinds.resize(1);
     }
     if (kinds.size() <= 1) {
       auto a = Plan(*model, *job, *devices, solve);

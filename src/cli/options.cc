@@ -1,5 +1,6 @@
 #include <cerrno>
 #include <cstdlib>
+#include <algorithm>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -205,9 +206,17 @@ Result<TrainingSettings> ToTrainingSettings(const RawFlags& f) {
 
 Result<DeviceSet> ToDevices(const RawFlags& f, const GpuCatalog& catalog) {
   DeviceSet set;
+  // --gpu is repeatable, and each value may be a comma list:
+  // "--gpu H100-80GBx2,RTX-4090" == "--gpu H100-80GBx2 --gpu RTX-4090".
   for (const std::string& g : f.gpus) {
-    Status st = AddGpus(g, catalog, &set);
-    if (!st.ok()) return st.error();
+    size_t start = 0;
+    do {
+      const size_t comma = std::min(g.find(',', start), g.size());
+      if (comma == start) return InvalidArgument(fmt::format("--gpu: empty GPU name in '{}'", g));
+      Status st = AddGpus(g.substr(start, comma - start), catalog, &set);
+      if (!st.ok()) return st.error();
+      start = comma + 1;
+    } while (start <= g.size());
   }
   return set;
 }

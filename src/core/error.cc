@@ -11,6 +11,7 @@ const char* ErrorKindName(ErrorKind kind) {
     case ErrorKind::kIo: return "io";
     case ErrorKind::kNetwork: return "network";
     case ErrorKind::kInternal: return "internal";
+    case ErrorKind::kDoesNotFit: return "does_not_fit";
   }
   return "internal";
 }

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "formula.h"
 #include "runtimes/runtimes.h"
 
 namespace vramfit {
@@ -29,11 +30,16 @@ Component WeightsComponent(const Model& model, const WeightFormat& fmt, DType de
   int64_t dense_in = 0, moe_in = 0;
   for (int64_t i = range.first; i < range.last; ++i) (s.layers[i].moe ? moe_in : dense_in)++;
 
+  // Parts summed by name, in a fixed array (no allocation per estimate): a
+  // role holds at most the parts of one quantized layout (3) and the dense
+  // dtype; an overflow would show as a broken tree (CheckTree).
   struct RoleAcc {
     Bytes bytes;
-    std::vector<StoragePart> parts;  // summed by part name
+    StoragePart parts[8];
+    size_t n = 0;
   };
-  std::vector<RoleAcc> acc(11);
+  RoleAcc acc[11];
+  constexpr size_t kRoles = sizeof(acc) / sizeof(acc[0]);
   for (const TensorGroup& g : model.inventory.groups) {
     int64_t copies = g.count;
     if (g.layers > 0) {
@@ -54,20 +60,22 @@ Component WeightsComponent(const Model& model, const WeightFormat& fmt, DType de
       if (split) b = Bytes(CeilDiv(b.value(), tp));
       a.bytes += b;
       bool merged = false;
-      for (StoragePart& q : a.parts) {
-        if (std::strcmp(q.what, p.what) == 0) { q.bytes += b; merged = true; break; }
+      for (size_t k = 0; k < a.n; ++k) {
+        if (std::strcmp(a.parts[k].what, p.what) == 0) { a.parts[k].bytes += b; merged = true; break; }
       }
-      if (!merged) a.parts.push_back({p.what, b});
+      if (!merged && a.n < 8) a.parts[a.n++] = {p.what, b};
     }
   }
   std::vector<Component> children;
-  for (size_t r = 0; r < acc.size(); ++r) {
+  children.reserve(kRoles);
+  for (size_t r = 0; r < kRoles; ++r) {
     if (acc[r].bytes.value() == 0) continue;
     std::vector<Component> parts;
     std::string formula;
-    if (acc[r].parts.size() > 1) {
-      for (const StoragePart& p : acc[r].parts) parts.push_back(Leaf(p.what, p.bytes));
-    } else {
+    if (acc[r].n > 1) {
+      parts.reserve(acc[r].n);
+      for (size_t k = 0; k < acc[r].n; ++k) parts.push_back(Leaf(acc[r].parts[k].what, acc[r].parts[k].bytes));
+    } else if (FormulasOn()) {
       formula = acc[r].parts[0].what;
     }
     Component c = parts.empty() ? Leaf(RoleName(static_cast<Role>(r)), acc[r].bytes, formula)
@@ -75,7 +83,7 @@ Component WeightsComponent(const Model& model, const WeightFormat& fmt, DType de
     children.push_back(std::move(c));
   }
   return Parent("weights", std::move(children),
-                fmt::format("{} layers{}", range.size(), tp > 1 ? fmt::format(" / tp {}", tp) : ""));
+                Formula("{} layers{}", range.size(), tp > 1 ? Formula(" / tp {}", tp) : ""));
 }
 
 Component FileWeightsComponent(const Model& model, DType dense, bool cast_floats, LayerRange range,
@@ -108,8 +116,10 @@ Component FileWeightsComponent(const Model& model, DType dense, bool cast_floats
     if (tp > 1 && t.shape.size() >= 2) b = Bytes(CeilDiv(b.value(), tp));
     const size_t r = static_cast<size_t>(t.role);
     by_role[r] += b;
-    const std::string name = Name(shown);
-    if (types[r].find(name) == std::string::npos) types[r] += (types[r].empty() ? "" : "+") + name;
+    if (FormulasOn()) {
+      const std::string name = Name(shown);
+      if (types[r].find(name) == std::string::npos) types[r] += (types[r].empty() ? "" : "+") + name;
+    }
   }
   std::vector<Component> children;
   for (size_t r = 0; r < by_role.size(); ++r) {
@@ -117,8 +127,8 @@ Component FileWeightsComponent(const Model& model, DType dense, bool cast_floats
     children.push_back(Leaf(RoleName(static_cast<Role>(r)), by_role[r], types[r]));
   }
   return Parent("weights", std::move(children),
-                fmt::format("{} layers from {} tensors{}", range.size(), model.file_format,
-                            tp > 1 ? fmt::format(" / tp {}", tp) : ""));
+                Formula("{} layers from {} tensors{}", range.size(), model.file_format,
+                        tp > 1 ? Formula(" / tp {}", tp) : ""));
 }
 
 int64_t CachedTokens(const ModelSpec& spec, int64_t layer, int64_t ctx, bool window_aware) {
@@ -146,7 +156,8 @@ void FinishVerdict(Estimate& e) {
 }
 
 Result<Estimate> EstimateInference(const Model& model, const InferenceWorkload& w,
-                                   const DeviceSet& devices) {
+                                   const DeviceSet& devices, const EstimateOptions& options) {
+  const FormulaScope formulas(options.formulas);
   Estimate e;
   try {
     e.model_id = model.spec.id;
@@ -172,6 +183,7 @@ Result<Estimate> EstimateInference(const Model& model, const InferenceWorkload& 
       if (!st.ok()) return st.error();
     }
     FinishVerdict(e);
+    if (!options.formulas) e.notes.clear();  // numbers-only: no notes either
   } catch (const OverflowError& ex) {
     return Error{ErrorKind::kInvalidArgument,
                  fmt::format("estimate: the settings overflow 64-bit byte counts ({})", ex.what())};

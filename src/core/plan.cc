@@ -10,17 +10,19 @@
 
 namespace vramfit {
 
-Result<Estimate> EstimateJob(const Model& model, const Job& job, const DeviceSet& devices) {
+Result<Estimate> EstimateJob(const Model& model, const Job& job, const DeviceSet& devices,
+                             const EstimateOptions& options) {
   std::vector<std::string> notes;
+  std::vector<std::string>* wanted = options.formulas ? &notes : nullptr;  // numbers-only: no notes
   Result<Estimate> e = Error{};
   if (job.training) {
-    auto w = ResolveTraining(model, job.train, devices, &notes);
+    auto w = ResolveTraining(model, job.train, devices, wanted);
     if (!w.ok()) return w.error();
-    e = EstimateTraining(model, *w, devices);
+    e = EstimateTraining(model, *w, devices, options);
   } else {
-    auto w = ResolveInference(model, job.infer, devices, &notes);
+    auto w = ResolveInference(model, job.infer, devices, wanted);
     if (!w.ok()) return w.error();
-    e = EstimateInference(model, *w, devices);
+    e = EstimateInference(model, *w, devices, options);
   }
   if (!e.ok()) return e.error();
   e->model_id = model.spec.id;
@@ -98,9 +100,14 @@ LadderStep Step(std::string option, const Result<Estimate>& e, const Job& job) {
 
 // Largest v in [lo, hi] for which fits(v) holds, assuming fits is true up
 // to some point and false after. Exponential then binary search.
+// The searches estimate numbers-only (no formula text); an answer that is
+// shown is estimated again with formulas (Full).
+constexpr EstimateOptions kNumbersOnly{.formulas = false};
+
 struct Probe {
   bool fits = false;
   Result<Estimate> estimate = Error{};
+  Job job;  // the job estimated
 };
 using ProbeFn = std::function<Probe(int64_t)>;
 
@@ -108,6 +115,7 @@ struct SearchResult {
   int64_t best = 0;              // 0 when even lo does not fit
   std::optional<Estimate> at_best;
   std::optional<Estimate> next;  // at best + 1 (when <= hi)
+  Job at_best_job, next_job;     // the jobs behind them
   bool hit_ceiling = false;      // hi fits
 };
 
@@ -115,11 +123,15 @@ SearchResult LargestFitting(int64_t lo, int64_t hi, const ProbeFn& probe) {
   SearchResult r;
   Probe p = probe(lo);
   if (!p.fits) {
-    if (p.estimate.ok()) r.next = *p.estimate;
+    if (p.estimate.ok()) {
+      r.next = std::move(*p.estimate);
+      r.next_job = p.job;
+    }
     return r;
   }
   int64_t good = lo;
-  std::optional<Estimate> good_e = *p.estimate;
+  std::optional<Estimate> good_e = std::move(*p.estimate);
+  Job good_job = p.job;
   int64_t bad = -1;
   int64_t step = 1;
   while (true) {
@@ -128,7 +140,8 @@ SearchResult LargestFitting(int64_t lo, int64_t hi, const ProbeFn& probe) {
     Probe q = probe(v);
     if (q.fits) {
       good = v;
-      good_e = *q.estimate;
+      good_e = std::move(*q.estimate);
+      good_job = q.job;
       if (v == hi) break;
       step = std::min<int64_t>(step * 2, int64_t{1} << 40);
     } else {
@@ -138,7 +151,8 @@ SearchResult LargestFitting(int64_t lo, int64_t hi, const ProbeFn& probe) {
   }
   if (bad < 0) {
     r.best = good;
-    r.at_best = good_e;
+    r.at_best = std::move(good_e);
+    r.at_best_job = good_job;
     r.hit_ceiling = true;
     return r;
   }
@@ -147,23 +161,37 @@ SearchResult LargestFitting(int64_t lo, int64_t hi, const ProbeFn& probe) {
     Probe q = probe(mid);
     if (q.fits) {
       good = mid;
-      good_e = *q.estimate;
+      good_e = std::move(*q.estimate);
+      good_job = q.job;
     } else {
       bad = mid;
     }
   }
   r.best = good;
-  r.at_best = good_e;
+  r.at_best = std::move(good_e);
+  r.at_best_job = good_job;
   Probe n = probe(good + 1);
-  if (n.estimate.ok()) r.next = *n.estimate;
+  if (n.estimate.ok()) {
+    r.next = std::move(*n.estimate);
+    r.next_job = n.job;
+  }
   return r;
 }
 
 Probe Try(const Model& model, const Job& job, const DeviceSet& devices) {
   Probe p;
-  p.estimate = EstimateJob(model, job, devices);
+  p.estimate = EstimateJob(model, job, devices, kNumbersOnly);
   p.fits = p.estimate.ok() && Fits(*p.estimate, job);
+  p.job = job;
   return p;
+}
+
+// An answer as shown: the searched estimate again, with its formulas. The
+// numbers are the same (the estimator is deterministic, and numbers-only
+// mode changes no number); the searched one stands if this fails.
+Estimate Full(const Model& model, const Job& job, const DeviceSet& devices, Estimate searched) {
+  auto e = EstimateJob(model, job, devices);
+  return e.ok() ? std::move(e.value()) : std::move(searched);
 }
 
 DeviceSet Repeat(const GpuSpec& g, int64_t n) {
@@ -183,6 +211,75 @@ std::vector<std::string> QuantLadder(Runtime r) {
   return {};
 }
 
+// "2 x H100-80GB + 1 x RTX-4090": a device set by kind, in its order.
+std::string SetLabel(const DeviceSet& d) {
+  std::string out;
+  for (size_t i = 0; i < d.gpus.size();) {
+    size_t j = i;
+    while (j < d.gpus.size() && d.gpus[j].name == d.gpus[i].name) ++j;
+    if (!out.empty()) out += " + ";
+    out += fmt::format("{} x {}", j - i, d.gpus[i].name);
+    i = j;
+  }
+  return out;
+}
+
+using LayoutsFn = std::function<std::vector<std::pair<std::string, Job>>(int64_t)>;
+
+// min-gpus over a mixed set: the GPUs given are what the user has, so the
+// answer is the smallest subset of them that fits. For each count n it tries
+// the n largest GPUs (most memory first), then n GPUs of each single kind
+// present (an even tensor-parallel or ZeRO split is limited by its smallest
+// member, so a uniform subset can fit where a mixed one of the same size does
+// not). Layers go to each device as the runtime places them (llama.cpp in
+// proportion to memory, transformers' balanced device_map evenly).
+Result<FitAnswer> MinGpusFromPool(const Model& model, const Job& job, const DeviceSet& devices,
+                                  const LayoutsFn& layouts, FitAnswer a) {
+  DeviceSet pool = devices;
+  // Most memory first (to the GiB: a 3090's 24.00 and a 4090's 23.99 GiB are
+  // the same class), then the most bandwidth (faster decode).
+  const auto gib = [](const GpuSpec& g) { return std::llround(static_cast<double>(g.capacity.value()) / kGiB); };
+  std::stable_sort(pool.gpus.begin(), pool.gpus.end(), [&](const GpuSpec& x, const GpuSpec& y) {
+    if (gib(x) != gib(y)) return gib(x) > gib(y);
+    return x.bandwidth_gb_s > y.bandwidth_gb_s;
+  });
+  const int64_t total = static_cast<int64_t>(pool.gpus.size());
+  for (int64_t n = 1; n <= total; ++n) {
+    std::vector<DeviceSet> candidates;
+    DeviceSet prefix;
+    prefix.gpus.assign(pool.gpus.begin(), pool.gpus.begin() + n);
+    candidates.push_back(prefix);
+    for (size_t i = 0; i < pool.gpus.size(); ++i) {
+      if (i > 0 && pool.gpus[i].name == pool.gpus[i - 1].name) continue;
+      int64_t count = 0;
+      for (const GpuSpec& g : pool.gpus) count += g.name == pool.gpus[i].name ? 1 : 0;
+      if (count < n) continue;
+      const DeviceSet same = Repeat(pool.gpus[i], n);
+      if (SetLabel(same) != SetLabel(prefix)) candidates.push_back(same);
+    }
+    for (const DeviceSet& d : candidates) {
+      for (auto& [label, j] : layouts(n)) {
+        Probe p = Try(model, j, d);
+        const std::string option = fmt::format("{} ({})", SetLabel(d), label);
+        a.ladder.push_back(Step(option, p.estimate, j));
+        if (p.fits) {
+          a.found = true;
+          a.number = n;
+          a.value = option;
+          a.estimate = Full(model, j, d, *p.estimate);
+          a.reason = n == 1 ? fmt::format("fits on one GPU of the {} given", total)
+                            : fmt::format("{} of the {} GPUs given fit; no {} of them did", n, total,
+                                          n == 2 ? std::string("single one") : std::to_string(n - 1));
+          return a;
+        }
+      }
+    }
+  }
+  a.value = "none";
+  a.reason = fmt::format("all {} GPUs given ({}) together do not fit", total, SetLabel(pool));
+  return a;
+}
+
 }  // namespace
 
 Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devices, Solve solve) {
@@ -194,7 +291,7 @@ Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devi
   // The job as given must at least be valid (errors in the settings surface
   // here, not as "does not fit").
   {
-    auto base = EstimateJob(model, job, devices);
+    auto base = EstimateJob(model, job, devices, kNumbersOnly);
     if (!base.ok()) {
       // Running out of memory is an answer, not an error, for the searches.
       if (base.error().kind != ErrorKind::kInvalidArgument && base.error().kind != ErrorKind::kUnsupported &&
@@ -230,8 +327,8 @@ Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devi
       SearchResult r = LargestFitting(1, hi, probe);
       a.found = r.best > 0;
       a.number = r.best;
-      a.estimate = r.at_best;
-      a.next = r.next;
+      if (r.at_best) a.estimate = Full(model, r.at_best_job, devices, *r.at_best);
+      if (r.next) a.next = Full(model, r.next_job, devices, *r.next);
       const char* what = batch ? (job.training ? "micro-batch" : "batch") : (job.training ? "sequence length" : "context");
       if (!a.found) {
         a.value = "none";
@@ -255,11 +352,8 @@ Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devi
 
     case Solve::kMinGpus: {
       const GpuSpec kind = devices.gpus[0];
-      for (const GpuSpec& g : devices.gpus) {
-        if (g.name != kind.name) {
-          return InvalidArgument("--solve min-gpus: give one GPU kind (--gpu NAME); mixed sets are checked with infer/train");
-        }
-      }
+      bool mixed = false;
+      for (const GpuSpec& g : devices.gpus) mixed = mixed || g.name != kind.name;
       // Layouts per GPU count, preferred first.
       const auto layouts = [&](int64_t n) {
         std::vector<std::pair<std::string, Job>> out;
@@ -293,6 +387,7 @@ Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devi
         }
         return out;
       };
+      if (mixed) return MinGpusFromPool(model, job, devices, layouts, std::move(a));
       int64_t n = 1;
       while (n <= kMaxParallel) {
         bool any_valid = false;
@@ -306,7 +401,7 @@ Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devi
             a.found = true;
             a.number = n;
             a.value = option;
-            a.estimate = *p.estimate;
+            a.estimate = Full(model, j, d, *p.estimate);
             a.reason = n == 1 ? "fits on one GPU"
                               : fmt::format("{} GPUs fit; {} did not ({})", n, n - 1,
                                             a.ladder.size() >= 2 ? a.ladder[a.ladder.size() - 2].reason : "");
@@ -343,14 +438,23 @@ Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devi
               j.infer.kv_dtype = d;
             }
           }
-          const std::string option = kv == "auto" ? q : q + " + KV " + kv;
+          // "none" is the ladder's top: the checkpoint's own weights.
+          const std::string weights = q == "none" ? "unquantized (--quant none)" : q;
+          const std::string option = kv == "auto" ? weights : weights + " + KV " + kv;
           Probe p = Try(model, j, devices);
           a.ladder.push_back(Step(option, p.estimate, j));
           if (p.fits) {
             if (found == 0) {
               a.found = true;
               a.value = option;
-              a.estimate = *p.estimate;
+              a.estimate = Full(model, j, devices, *p.estimate);
+              a.settings.push_back({"quant", q});
+              if (kv != "auto" && rt == Runtime::kLlamaCpp) {
+                a.settings.push_back({"cache-type-k", kv});
+                a.settings.push_back({"cache-type-v", kv});
+              } else if (kv != "auto") {
+                a.settings.push_back({"kv-dtype", kv});
+              }
             }
             ++found;
             break;  // the best KV dtype for this weight format
@@ -417,7 +521,13 @@ Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devi
           if (p.fits) {
             a.found = true;
             a.value = option;
-            a.estimate = *p.estimate;
+            a.estimate = Full(model, j, devices, *p.estimate);
+            a.settings = {{"method", MethodName(o.m)},
+                          {"optimizer", OptimizerName(o.o)},
+                          {"grad-ckpt", GradCkptName(o.c)},
+                          {"batch", std::to_string(b)},
+                          {"grad-accum", std::to_string(k)}};
+            if (job.train.quant && !j.train.quant) a.settings.push_back({"quant", "none"});
             std::string why;
             for (const LadderStep& s : a.ladder) {
               if (!s.fits) why += (why.empty() ? "" : "; ") + s.option + ": " + s.reason;
@@ -441,7 +551,7 @@ std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSe
   std::vector<Fix> fixes;
   if (devices.empty()) return fixes;
   const auto add = [&](std::string change, const Job& j, const DeviceSet& d) {
-    auto e = EstimateJob(model, j, d);
+    auto e = EstimateJob(model, j, d, kNumbersOnly);
     if (!e.ok()) return;
     Fix f;
     f.change = std::move(change);

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "formula.h"
 #include "runtimes/runtimes.h"
 
 namespace vramfit {
@@ -343,7 +344,8 @@ int64_t LoraParams(const Model& model, const TrainingWorkload& w) {
 
 namespace {
 
-std::string Sci(int64_t n) { return fmt::format("{:.3g}", static_cast<double>(n)); }
+// Only for formula text: empty in numbers-only mode.
+std::string Sci(int64_t n) { return Formula("{:.3g}", static_cast<double>(n)); }
 
 // Bytes of 8-bit blockwise optimizer state for a tensor of n elements with
 // `states` states (bitsandbytes optim/optimizer.py: uint8 state + fp32
@@ -362,7 +364,8 @@ struct Trainable {
 }  // namespace
 
 Result<Estimate> EstimateTraining(const Model& model, const TrainingWorkload& w,
-                                  const DeviceSet& devices) {
+                                  const DeviceSet& devices, const EstimateOptions& options) {
+  const FormulaScope formulas(options.formulas);
   Estimate e;
   try {
     const ModelSpec& s = model.spec;
@@ -616,11 +619,11 @@ Result<Estimate> EstimateTraining(const Model& model, const TrainingWorkload& w,
         // Each layer keeps only its input; one layer is recomputed in backward.
         const Bytes ckpts = Bytes(CheckedMul(CheckedMul(tokens, h), e_res)) * saving_layers;
         acts = ckpts * in_flight + layer_act;
-        act_formula = fmt::format("checkpoints {} layers x {} tok x {} x {} B + one layer recomputed",
+        act_formula = Formula("checkpoints {} layers x {} tok x {} x {} B + one layer recomputed",
                                   saving_layers, tokens, h, e_res);
       } else {
         acts = Bytes(CheckedMul(per_token_all, tokens)) * in_flight;
-        act_formula = fmt::format("{} layers x {} tok x {} B/token/layer (saved for backward)", saving_layers,
+        act_formula = Formula("{} layers x {} tok x {} B/token/layer (saved for backward)", saving_layers,
                                   tokens, saving_layers > 0 ? per_token_all / saving_layers : 0);
       }
       // Final norm + lm_head input on the last stage; embedding output on
@@ -647,22 +650,22 @@ Result<Estimate> EstimateTraining(const Model& model, const TrainingWorkload& w,
         // FULL_SHARD: the unit in use, the prefetched next one and one
         // whose gradients await reduce-scatter, unsharded in 16 bits.
         buffers = Bytes(CheckedMul(CheckedMul(largest_layer, ew), 3)) * 1;
-        buffers_formula = fmt::format("3 unsharded layers x {} params x {} B", Sci(largest_layer), ew);
+        buffers_formula = Formula("3 unsharded layers x {} params x {} B", Sci(largest_layer), ew);
       } else if (w.zero == 3 && dp > 1) {
         // ZeRO-3: the gathered layer + the prefetch bucket (5e7 elements).
         buffers = Bytes(CheckedMul(largest_layer, ew)) * 2 + Bytes(CheckedMul(50000000, ew));
-        buffers_formula = fmt::format("2 gathered layers x {} params + 5e7-element prefetch, {} B", Sci(largest_layer), ew);
+        buffers_formula = Formula("2 gathered layers x {} params + 5e7-element prefetch, {} B", Sci(largest_layer), ew);
       } else if ((w.zero == 1 || w.zero == 2) && dp > 1) {
         // reduce_bucket_size and allgather_bucket_size, 5e8 elements each
         // (deepspeed/runtime/zero/config.py defaults), capped by the model.
         const int64_t bucket = std::min<int64_t>(500000000, tr.params + adapter_params);
         buffers = Bytes(CheckedMul(bucket, ew)) * 2;
-        buffers_formula = fmt::format("reduce + allgather buckets 2 x {} elements x {} B", Sci(bucket), ew);
+        buffers_formula = Formula("reduce + allgather buckets 2 x {} elements x {} B", Sci(bucket), ew);
       } else if (dp > 1) {
         // DDP gradient buckets (gradient_as_bucket_view=False): a flat copy
         // of the gradients.
         buffers = grads_full + adapter_g;
-        buffers_formula = "DDP gradient buckets (a flat copy of the gradients)";
+        if (FormulasOn()) buffers_formula = "DDP gradient buckets (a flat copy of the gradients)";
       }
 
       // ---- Phases.
@@ -691,44 +694,44 @@ Result<Estimate> EstimateTraining(const Model& model, const TrainingWorkload& w,
       // ---- Components at the peak phase.
       std::vector<Component> comps;
       {
-        std::string f = fmt::format("{} params x {:.3g} B{}", Sci(inv.params),
+        std::string f = Formula("{} params x {:.3g} B{}", Sci(inv.params),
                                     static_cast<double>(base_weights.value()) / static_cast<double>(inv.params),
-                                    wdiv > 1 ? fmt::format(" / {}", wdiv) : "");
+                                    wdiv > 1 ? Formula(" / {}", wdiv) : "");
         if (w.offload == Offload::kParams) f = "offloaded to host";
         comps.push_back(Leaf("weights", weights_dev, f));
       }
       comps.push_back(Leaf("master_weights", master_dev,
-                           mixed && tr.params > 0 ? fmt::format("fp32 copy: 4 B x {} params{}", Sci(tr.params),
-                                                                sdiv > 1 ? fmt::format(" / {}", sdiv) : "")
+                           mixed && tr.params > 0 ? Formula("fp32 copy: 4 B x {} params{}", Sci(tr.params),
+                                                                sdiv > 1 ? Formula(" / {}", sdiv) : "")
                                                   : std::string()));
       const bool grads_live = phase != "forward end" || w.grad_accum > 1;
       comps.push_back(Leaf("gradients", grads_live ? grads_full : Bytes(0),
-                           tr.params > 0 ? fmt::format("{} B x {} params{}{}", e_grad, Sci(tr.params),
-                                                       gdiv > 1 ? fmt::format(" / {}", gdiv) : "",
+                           tr.params > 0 ? Formula("{} B x {} params{}{}", e_grad, Sci(tr.params),
+                                                       gdiv > 1 ? Formula(" / {}", gdiv) : "",
                                                        grads_live ? "" : " (not allocated until backward)")
                                          : std::string()));
       {
         std::string f;
         switch (w.optimizer) {
-          case Optimizer::kAdamW: f = fmt::format("AdamW: 2 states x {} B x {} params", e_state, Sci(tr.params)); break;
-          case Optimizer::kAdamW8bit: f = fmt::format("8-bit AdamW: 2 x (1 B + fp32 absmax/256) x {} params", Sci(tr.params)); break;
+          case Optimizer::kAdamW: f = Formula("AdamW: 2 states x {} B x {} params", e_state, Sci(tr.params)); break;
+          case Optimizer::kAdamW8bit: f = Formula("8-bit AdamW: 2 x (1 B + fp32 absmax/256) x {} params", Sci(tr.params)); break;
           case Optimizer::kPagedAdamW8bit: f = "paged 8-bit AdamW (CUDA managed memory, outside the torch allocator)"; break;
           case Optimizer::kAdafactor: f = "Adafactor: fp32 row + column factors per matrix"; break;
           case Optimizer::kSgd: f = "SGD: no state"; break;
-          case Optimizer::kSgdMomentum: f = fmt::format("momentum: 1 state x {} B x {} params", e_state, Sci(tr.params)); break;
-          case Optimizer::kLion: f = fmt::format("Lion: 1 state x {} B x {} params", e_state, Sci(tr.params)); break;
+          case Optimizer::kSgdMomentum: f = Formula("momentum: 1 state x {} B x {} params", e_state, Sci(tr.params)); break;
+          case Optimizer::kLion: f = Formula("Lion: 1 state x {} B x {} params", e_state, Sci(tr.params)); break;
         }
-        if (sdiv > 1) f += fmt::format(" / {}", sdiv);
+        if (sdiv > 1) f += Formula(" / {}", sdiv);
         if (states_on_host) f = "offloaded to host";
         if (tr.params == 0) f.clear();
         comps.push_back(Leaf("optimizer_states", states_dev, f));
       }
       if (lora) {
         comps.push_back(Parent("adapters",
-                               {Leaf("weights", adapter_w, fmt::format("r {} x (in + out), {} params, fp32", w.lora_rank, Sci(adapter_params))),
+                               {Leaf("weights", adapter_w, Formula("r {} x (in + out), {} params, fp32", w.lora_rank, Sci(adapter_params))),
                                 Leaf("gradients", grads_live ? adapter_g : Bytes(0), "fp32"),
                                 Leaf("optimizer_states", adapter_s, OptimizerName(w.optimizer))},
-                               fmt::format("{} targets", w.lora_targets)));
+                               Formula("{} targets", w.lora_targets)));
       }
       std::vector<Component> act_children;
       if (phase == "forward end") {
@@ -748,7 +751,7 @@ Result<Estimate> EstimateTraining(const Model& model, const TrainingWorkload& w,
       }
       comps.push_back(Parent("activations", std::move(act_children)));
       comps.push_back(Leaf("logits", phase == "forward end" ? logits : Bytes(0),
-                           last ? fmt::format("{} tok x {} vocab x {}.{} B ({} loss)", tokens, s.vocab_size,
+                           last ? Formula("{} tok x {} vocab x {}.{} B ({} loss)", tokens, s.vocab_size,
                                               loss_bpe10 / 10, loss_bpe10 % 10, LossName(w.loss))
                                 : std::string()));
       const Bytes allocated = Total(comps) - (paged ? states_dev + adapter_s : Bytes(0));
@@ -776,7 +779,7 @@ Result<Estimate> EstimateTraining(const Model& model, const TrainingWorkload& w,
       comps.push_back(Parent("allocator_reserve",
                              {Leaf("segment rounding", rounding, "~1 MiB per large tensor, at most 2% of allocated"),
                               Leaf("fragmentation", fragmentation,
-                                   fmt::format("{}% of activations, logits and buffers", frag_pct))}));
+                                   Formula("{}% of activations, logits and buffers", frag_pct))}));
       const Bytes context = MiB(512);
       comps.push_back(Leaf("cuda_context", context, "CUDA context + kernel images (lazy loading)"));
       if (world > 1) {
@@ -787,7 +790,7 @@ Result<Estimate> EstimateTraining(const Model& model, const TrainingWorkload& w,
         for (int64_t r = 0; r < dp; ++r) {
           DeviceEstimate d;
           const int64_t idx = (stage * tp + rank) * dp + r;
-          d.name = fmt::format("gpu{}", idx);
+          d.name = "gpu" + std::to_string(idx);
           if (idx < static_cast<int64_t>(devices.gpus.size())) d.gpu = devices.gpus[static_cast<size_t>(idx)];
           d.components = comps;
           d.allocated_peak = allocated;
@@ -882,6 +885,7 @@ Result<Estimate> EstimateTraining(const Model& model, const TrainingWorkload& w,
       if (!st.ok()) return st.error();
     }
     FinishVerdict(e);
+    if (!options.formulas) e.notes.clear();  // numbers-only: no notes either
   } catch (const OverflowError& ex) {
     return Error{ErrorKind::kInvalidArgument,
                  fmt::format("estimate: the settings overflow 64-bit byte counts ({})", ex.what())};

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "runtimes/runtimes.h"
+
 namespace vramfit {
 
 const char* RuntimeName(Runtime r) {
@@ -93,6 +95,14 @@ Result<InferenceWorkload> ResolveInference(const Model& model, const InferenceSe
   // only when asked; a model stored in fp32 is loaded in fp32 by default in
   // transformers (torch_dtype="auto" keeps it).
   w.dtype = s.dtype.value_or(spec.torch_dtype);
+  if (w.runtime == Runtime::kVllm && !s.dtype && w.dtype == DType::kF32) {
+    // vLLM's dtype "auto" downcasts fp32 checkpoints (runtimes/vllm.cc).
+    w.dtype = runtimes::VllmAutoDtype(spec, devices);
+    if (notes && w.dtype != DType::kF32) {
+      notes->push_back(fmt::format("the checkpoint is fp32: vLLM's dtype auto downcasts it to {}",
+                                   Name(w.dtype)));
+    }
+  }
   if (w.dtype != DType::kF32 && w.dtype != DType::kF16 && w.dtype != DType::kBF16) {
     return InvalidArgument(fmt::format("--dtype: '{}' is not a compute dtype (fp32, fp16, bf16)",
                                        Name(w.dtype)));
@@ -144,11 +154,14 @@ Result<InferenceWorkload> ResolveInference(const Model& model, const InferenceSe
       return InvalidArgument(fmt::format("--prompt/--new: {} tokens in all is out of range (1..{})",
                                          w.ctx, kMaxTokens));
     }
+    if (w.runtime == Runtime::kVllm && !w.vllm.max_model_len) w.vllm.max_model_len = w.ctx;
   } else if (s.ctx) {
     w.ctx = *s.ctx;
     w.prompt = w.ctx;
     w.new_tokens = 0;
-    // vLLM sizes its pool from --max-model-len; --ctx does not apply there.
+    // vLLM holds --ctx tokens per request when sized by --max-model-len.
+    if (w.runtime == Runtime::kVllm && !w.vllm.max_model_len) w.vllm.max_model_len = w.ctx;
+    // Only the hf runtime prefills the whole context at once.
     if (notes && w.runtime == Runtime::kHf) {
       notes->push_back("--ctx without --prompt/--new: the whole context is taken as one prefill "
                        "(the worst case for prefill temporaries)");

@@ -19,10 +19,16 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
+#include <type_traits>
 
+// libcurl's types only: the library itself is loaded with dlopen on the
+// first download (LoadCurl), so that commands which never touch the network
+// do not pay for loading it and its ~30 dependencies at every start.
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -188,25 +194,83 @@ struct Response {
   }
 };
 
-void GlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+// The libcurl entry points vramfit uses, resolved from libcurl.so.4 (the
+// soname of every libcurl 7.x/8.x) on first use.
+struct CurlApi {
+  CURLcode (*global_init)(long);
+  CURL* (*easy_init)();
+  void (*easy_cleanup)(CURL*);
+  void (*easy_reset)(CURL*);
+  CURLcode (*easy_setopt)(CURL*, CURLoption, ...);
+  CURLcode (*easy_perform)(CURL*);
+  CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...);
+  const char* (*easy_strerror)(CURLcode);
+  curl_slist* (*slist_append)(curl_slist*, const char*);
+  void (*slist_free_all)(curl_slist*);
+};
+
+// The loaded API, or nullptr with *why set ("cannot load libcurl.so.4: ...").
+// Loaded once per process; the library stays loaded.
+const CurlApi* LoadCurl(std::string* why) {
+  static std::string error;
+  static const CurlApi* api = [] () -> const CurlApi* {
+    void* lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) {
+      const char* e = dlerror();
+      error = fmt::format("cannot load libcurl.so.4, which hf: models need ({}); install libcurl (Debian: "
+                          "apt-get install libcurl4)", e != nullptr ? e : "unknown reason");
+      return nullptr;
+    }
+    static CurlApi a;
+    bool all = true;
+    const auto sym = [&](auto& fn, const char* name) {
+      void* p = dlsym(lib, name);
+      if (p == nullptr) {
+        if (all) error = fmt::format("libcurl.so.4 has no {}: the library is too old or broken", name);
+        all = false;
+      }
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
+    };
+    sym(a.global_init, "curl_global_init");
+    sym(a.easy_init, "curl_easy_init");
+    sym(a.easy_cleanup, "curl_easy_cleanup");
+    sym(a.easy_reset, "curl_easy_reset");
+    sym(a.easy_setopt, "curl_easy_setopt");
+    sym(a.easy_perform, "curl_easy_perform");
+    sym(a.easy_getinfo, "curl_easy_getinfo");
+    sym(a.easy_strerror, "curl_easy_strerror");
+    sym(a.slist_append, "curl_slist_append");
+    sym(a.slist_free_all, "curl_slist_free_all");
+    if (!all) return nullptr;
+    a.global_init(CURL_GLOBAL_DEFAULT);
+    return &a;
+  }();
+  if (api == nullptr && why != nullptr) *why = error;
+  return api;
 }
 
 class Http {
  public:
-  explicit Http(const HubOptions& o) : o_(o) {
-    GlobalInit();
-    curl_ = curl_easy_init();
-  }
+  explicit Http(const HubOptions& o) : o_(o) {}
   ~Http() {
-    if (curl_ != nullptr) curl_easy_cleanup(curl_);
+    if (curl_ != nullptr) api_->easy_cleanup(curl_);
   }
   Http(const Http&) = delete;
   Http& operator=(const Http&) = delete;
 
+  // Loads libcurl and makes the handle, once; the error text when that fails.
+  std::optional<std::string> Init() {
+    if (curl_ != nullptr) return std::nullopt;
+    std::string why;
+    api_ = LoadCurl(&why);
+    if (api_ == nullptr) return why;
+    curl_ = api_->easy_init();
+    if (curl_ == nullptr) return std::string("cannot initialise libcurl");
+    return std::nullopt;
+  }
+
   // One GET of `url`, bytes [first, first + n) when n > 0, else the whole
-  // body; at most `limit` body bytes are accepted.
+  // body; at most `limit` body bytes are accepted. REQUIRES: Init() succeeded.
   Response Get(const std::string& url, int64_t first, int64_t n, int64_t limit) {
     Response r;
     if (curl_ == nullptr) {
@@ -214,27 +278,28 @@ class Http {
       r.curl_error = "cannot initialise libcurl";
       return r;
     }
-    curl_easy_reset(curl_);
+    const CurlApi& c = *api_;
+    c.easy_reset(curl_);
     char err[CURL_ERROR_SIZE] = {0};
     Sink sink{&r, limit};
-    curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl_, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(curl_, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, err);
-    curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl_, CURLOPT_USERAGENT, "vramfit/0.1 (libcurl)");
-    curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT, static_cast<long>(o_.timeout_s));
+    c.easy_setopt(curl_, CURLOPT_URL, url.c_str());
+    c.easy_setopt(curl_, CURLOPT_FOLLOWLOCATION, 1L);
+    c.easy_setopt(curl_, CURLOPT_MAXREDIRS, 10L);
+    c.easy_setopt(curl_, CURLOPT_ERRORBUFFER, err);
+    c.easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
+    c.easy_setopt(curl_, CURLOPT_USERAGENT, "vramfit/0.1 (libcurl)");
+    c.easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT, static_cast<long>(o_.timeout_s));
     // A transfer that moves less than 1 byte/s for timeout_s is stalled.
-    curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_TIME, static_cast<long>(o_.timeout_s));
-    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, &Http::OnBody);
-    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, &Http::OnHeader);
-    curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &r);
+    c.easy_setopt(curl_, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    c.easy_setopt(curl_, CURLOPT_LOW_SPEED_TIME, static_cast<long>(o_.timeout_s));
+    c.easy_setopt(curl_, CURLOPT_WRITEFUNCTION, &Http::OnBody);
+    c.easy_setopt(curl_, CURLOPT_WRITEDATA, &sink);
+    c.easy_setopt(curl_, CURLOPT_HEADERFUNCTION, &Http::OnHeader);
+    c.easy_setopt(curl_, CURLOPT_HEADERDATA, &r);
     std::string range;
     if (n > 0) {
       range = fmt::format("{}-{}", first, first + n - 1);
-      curl_easy_setopt(curl_, CURLOPT_RANGE, range.c_str());
+      c.easy_setopt(curl_, CURLOPT_RANGE, range.c_str());
     }
     struct curl_slist* hdrs = nullptr;
     std::string auth;
@@ -242,14 +307,14 @@ class Http {
       // libcurl (>= 7.58) sends a custom Authorization header only to the
       // host of the original URL, never to a redirect target (the CDN).
       auth = "Authorization: Bearer " + o_.token;
-      hdrs = curl_slist_append(hdrs, auth.c_str());
+      hdrs = c.slist_append(hdrs, auth.c_str());
     }
-    hdrs = curl_slist_append(hdrs, "Accept-Encoding: identity");
-    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, hdrs);
-    r.code = curl_easy_perform(curl_);
-    curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(hdrs);
-    if (r.code != CURLE_OK) r.curl_error = err[0] != 0 ? std::string(err) : curl_easy_strerror(r.code);
+    hdrs = c.slist_append(hdrs, "Accept-Encoding: identity");
+    c.easy_setopt(curl_, CURLOPT_HTTPHEADER, hdrs);
+    r.code = c.easy_perform(curl_);
+    c.easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &r.status);
+    c.slist_free_all(hdrs);
+    if (r.code != CURLE_OK) r.curl_error = err[0] != 0 ? std::string(err) : c.easy_strerror(r.code);
     return r;
   }
 
@@ -286,6 +351,7 @@ class Http {
   }
 
   const HubOptions& o_;
+  const CurlApi* api_ = nullptr;
   CURL* curl_ = nullptr;
 };
 
@@ -355,6 +421,7 @@ class Client {
   // GET with retries. n > 0: a range. A missing file is answered with
   // status 404 (and *missing = true) when missing != nullptr.
   Result<Response> Fetch(const std::string& path, int64_t first, int64_t n, int64_t limit, bool* missing) {
+    if (auto why = http_.Init()) return Unsupported(fmt::format("{}: {}", where_, *why));
     const std::string url = Url(path);
     int64_t delay = o_.retry_delay_ms;
     for (int attempt = 0;; ++attempt) {

@@ -42,7 +42,8 @@ Json EstimateDoc(const Estimate& e, const EstimateExtras& x) {
                 {"weight_bytes", e.weight_bytes.value()},
                 {"kv_bytes_per_token", e.kv_bytes_per_token.value()}};
   Json w = Json::object();
-  for (const auto& [k, v] : e.workload) {
+  for (const auto& [key, v] : e.workload) {
+    const std::string& k = key;  // clang 14 cannot capture a structured binding in a lambda
     std::visit([&](const auto& x) { w[k] = x; }, v);
   }
   j["workload"] = w;

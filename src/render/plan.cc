@@ -33,6 +33,11 @@ Json FitDoc(const FitAnswer& a) {
   Json value = a.number > 0 ? Json(a.number) : Json(a.value);
   if (!a.found) value = nullptr;
   j["answer"] = {{"value", value}, {"label", a.value}, {"reason", a.reason}};
+  if (!a.settings.empty()) {
+    Json s = Json::object();
+    for (const auto& [k, v] : a.settings) s[k] = v;
+    j["answer"]["settings"] = s;
+  }
   j["estimate"] = a.estimate ? EstimateDoc(*a.estimate, {}) : Json(nullptr);
   j["next"] = a.next ? EstimateDoc(*a.next, {}) : Json(nullptr);
   j["ladder"] = LadderJson(a.ladder);
@@ -51,7 +56,13 @@ std::string RenderFitJson(const FitAnswer& a) {
 }
 
 std::string RenderFitText(const FitAnswer& a, Units u) {
-  std::string out = fmt::format("{}: {}\n  {}\n\n", SolveName(a.solve), a.value, a.reason);
+  std::string out = fmt::format("{}: {}\n  {}\n", SolveName(a.solve), a.value, a.reason);
+  if (!a.settings.empty()) {
+    out += "  flags:";
+    for (const auto& [k, v] : a.settings) out += fmt::format(" --{} {}", k, v);
+    out += "\n";
+  }
+  out += "\n";
   if (!a.ladder.empty()) {
     out += "tried:\n";
     for (const LadderStep& s : a.ladder) {

@@ -250,6 +250,7 @@ int HttpStatus(const Error& e) {
     case ErrorKind::kNotFound:
       return 404;
     case ErrorKind::kUnsupported:
+    case ErrorKind::kDoesNotFit:
       return 422;
     case ErrorKind::kNetwork:
       return 502;
@@ -555,7 +556,7 @@ Response Api::Fit(std::string_view body) {
     const std::string kind = doc.is_object() ? doc["error"].value("kind", "internal") : "internal";
     Error e{ErrorKind::kInternal, err.str()};
     for (ErrorKind k : {ErrorKind::kInvalidArgument, ErrorKind::kNotFound, ErrorKind::kUnsupported,
-                        ErrorKind::kCorrupt, ErrorKind::kIo, ErrorKind::kNetwork}) {
+                        ErrorKind::kCorrupt, ErrorKind::kIo, ErrorKind::kNetwork, ErrorKind::kDoesNotFit}) {
       if (kind == ErrorKindName(k)) e.kind = k;
     }
     return {HttpStatus(e), doc.is_object() ? out.str() : RenderErrorJson(e)};

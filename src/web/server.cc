@@ -1,8 +1,11 @@
 // HTTP transport for the web API and the embedded page (cpp-httplib 0.11).
 #include "web/server.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cerrno>
@@ -24,6 +27,8 @@
 
 namespace vramfit::web {
 namespace {
+
+constexpr int kListenBacklog = 128;  // pending connections the kernel holds
 
 // A fixed set of worker threads over a bounded queue of accepted
 // connections. httplib's own ThreadPool queues without limit; here the
@@ -134,6 +139,7 @@ struct Server::Impl {
   httplib::Server http;
   Api api;
   int port = -1;
+  int listen_fd = -1;  // the socket httplib bound (seen by the socket options hook)
   std::atomic<int> uploads_in_flight{0};
   std::atomic<bool> stop_requested{false};
 
@@ -245,9 +251,17 @@ struct Server::Impl {
     http.set_payload_max_length(kMaxUploadBytes);
     // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which would let
     // a second `vramfit serve` bind the same port and share its traffic.
-    http.set_socket_options([](socket_t sock) {
+    // TCP_NODELAY (inherited by accepted sockets): httplib writes a response's
+    // headers and body separately, and with Nagle's algorithm the body waits
+    // for the client's delayed ACK of the headers, ~40 ms per request on a
+    // keep-alive connection (measured with bench/load_web: p50 88 ms without,
+    // docs/web.md "Load test").
+    http.set_tcp_nodelay(true);
+    http.set_socket_options([this](socket_t sock) {
       int yes = 1;
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+      listen_fd = sock;  // the last one offered is the one bound
     });
     http.set_read_timeout(options.read_timeout_s, 0);
     http.set_write_timeout(options.write_timeout_s, 0);
@@ -339,6 +353,12 @@ Result<int> Server::Bind() {
     return Error{ErrorKind::kIo, fmt::format("serve: cannot listen on {}:{}: {}", o.host, o.port,
                                              errno != 0 ? std::strerror(errno) : "the address is not usable")};
   }
+  // httplib 0.11 listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG,
+  // fixed in Debian's compiled library): more simultaneous connects than that
+  // (a browser opens 6) lose their SYN and retry after 1 s, then 3 s
+  // (bench/load_web saw 1 s and 3 s outliers). listen() again on the bound
+  // socket only raises the backlog (Linux listen(2)).
+  if (impl_->listen_fd >= 0) ::listen(impl_->listen_fd, kListenBacklog);
   impl_->port = port;
   return port;
 }

@@ -19,7 +19,9 @@ namespace vramfit::web {
 struct ServerOptions {
   std::string host = "127.0.0.1";  // Default: loopback only
   int port = 8080;                 // 0: any free port (Bind returns it)
-  size_t threads = 8;              // worker threads; each serves one connection at a time
+  size_t threads = 32;             // worker threads; each serves one connection at a time,
+                                   // idle keep-alive ones included, so a new connection waits
+                                   // only when more than this many clients are connected
   size_t queue = 64;               // accepted connections waiting for a worker; beyond it
                                    // accept() waits (the kernel's backlog holds the rest)
   int read_timeout_s = 5;          // per read on a connection

@@ -61,12 +61,34 @@ function startServer() {
   });
 }
 
-async function waitReady(page, predicate) {
-  await page.waitForFunction((src) => {
+// Waits until the page shows an estimate for a request whose keys equal
+// `want` (e.g. {ctx: 16384}). The page's CSP (script-src 'self', no
+// 'unsafe-eval') forbids compiling strings in the page, so the predicate is a
+// plain function and `want` travels as its JSON argument.
+async function waitReady(page, want = {}, timeout = 20000) {
+  await page.waitForFunction((w) => {
     const r = document.querySelector('#results');
     if (document.body.dataset.state !== 'ready' || !r.dataset.request) return false;
-    return new Function('req', `return ${src}`)(JSON.parse(r.dataset.request));
-  }, predicate.toString().replace(/^\(?req\)?\s*=>\s*/, ''), { timeout: 20000 });
+    const req = JSON.parse(r.dataset.request);
+    return Object.entries(w).every(([k, v]) => JSON.stringify(req[k]) === JSON.stringify(v));
+  }, want, { timeout });
+}
+
+// The planner panel is done when every question has its card and the status
+// line is empty.
+async function waitPlan(page, questions, timeout = 20000) {
+  await page.waitForFunction((n) => {
+    const panel = document.querySelector('#plan-panel');
+    return !panel.hidden && document.querySelectorAll('#plan .answer').length === n &&
+      document.querySelector('#plan-status').textContent === '';
+  }, questions, { timeout });
+}
+
+async function post(url, path, body) {
+  const res = await fetch(`${url}api/v1/${path}`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
+  return { status: res.status, doc: await res.json() };
 }
 
 async function main() {
@@ -89,10 +111,10 @@ async function main() {
     page.on('request', (r) => { if (!r.url().startsWith(url) && !r.url().startsWith('data:')) offsite.push(r.url()); });
 
     await page.goto(url);
-    await waitReady(page, (req) => true);
+    await waitReady(page);
     check(true, 'the page loads and shows a first estimate');
 
-    // Choose a model with the keyboard: search, arrow, Enter.
+    // Choose a model with the keyboard: / jumps to the search, type, arrow, Enter.
     await page.keyboard.press('/');
     await page.keyboard.type('qwen3 8b');
     await page.waitForSelector('#model-list li[data-id="Qwen/Qwen3-8B"]', { timeout: 10000 });
@@ -102,17 +124,16 @@ async function main() {
     // Choose a GPU and change the context.
     await page.selectOption('#gpu-0', 'L4');
     await page.fill('#f-ctx', '16384');
-    await waitReady(page, (req) => req.model === 'Qwen/Qwen3-8B' && req.ctx === 16384 && req.gpu[0] === 'L4');
+    await waitReady(page, { model: 'Qwen/Qwen3-8B', ctx: 16384, gpu: ['L4'] });
     check(true, 'model, GPU and context chosen; the page re-estimated');
 
+    // The same settings, written out by the test (not read from the page).
+    const settings = { mode: 'infer', model: 'Qwen/Qwen3-8B', gpu: ['L4'], ctx: 16384 };
     const body = JSON.parse(await page.$eval('#results', (r) => r.dataset.request));
-    equal(JSON.stringify(body), JSON.stringify({ mode: 'infer', model: 'Qwen/Qwen3-8B', gpu: ['L4'], runtime: 'hf', ctx: 16384 }),
-      'the request the page sent');
-    const res = await fetch(`${url}api/v1/estimate`, {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
-    });
-    equal(res.status, 200, 'the API answers the same request');
-    const api = await res.json();
+    equal(JSON.stringify(body), JSON.stringify(settings), 'the request the page sent');
+    const est = await post(url, 'estimate', settings);
+    equal(est.status, 200, 'the API answers the same settings');
+    const api = est.doc;
     const cli = cliText(['infer', 'Qwen/Qwen3-8B', '--gpu', 'L4', '--ctx', '16384']);
 
     // Totals: bytes from the API, text from the CLI.
@@ -138,32 +159,83 @@ async function main() {
     equal(verdict.kind, api.fits ? 'fits' : 'does-not-fit', 'verdict = API fits');
     const cliVerdict = cli.split('\n').find((l) => /^ {2}(fits: |DOES NOT FIT: )/.test(l)).trim().replace(/^fits: |^DOES NOT FIT: /, '');
     equal(verdict.headroom, cliVerdict, 'headroom / shortfall text = CLI');
+    equal(await page.$eval('#weights', (e) => e.dataset.bytes), String(api.model.weight_bytes), 'weights card = API weight_bytes');
+    equal(await page.$eval('#kvtok', (e) => e.dataset.bytes), String(api.model.kv_bytes_per_token), 'KV per token card = API');
+    if (api.throughput) {
+      equal(await page.$eval('#decode', (e) => e.textContent), `${Math.round(api.throughput.decode_tokens_per_s)} tok/s`,
+        'decode speed card = API throughput');
+    }
 
     // The chart comes from /api/v1/series at the same settings.
     await page.waitForSelector('#chart path.total', { timeout: 10000 });
-    const series = await (await fetch(`${url}api/v1/series`, {
-      method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ ...body, vary: 'ctx', values: [16384] }),
-    })).json();
+    const series = (await post(url, 'series', { ...settings, vary: 'ctx', values: [16384] })).doc;
     equal(series.points[0].total_bytes, api.total_bytes, 'series point at the current context = estimate');
     check(await page.$('#chart circle.current-dot') !== null, 'the chart marks the current context');
 
-    // GB toggle: the CLI's --units gb text.
+    // The planner: one card per question, each the API's /fit answer.
+    const questions = ['max-context', 'max-batch', 'min-gpus', 'best-quant'];
+    await waitPlan(page, questions.length);
+    const cards = await page.$$eval('#plan .answer', (as) => as.map((a) => ({
+      solve: a.dataset.solve, answer: a.querySelector('.a').textContent, why: a.querySelector('.why').textContent,
+    })));
+    equal(JSON.stringify(cards.map((c) => c.solve)), JSON.stringify(questions), 'the planner asks every question');
+    const fits = {};
+    for (const q of questions) {
+      const fit = await post(url, 'fit', { ...settings, solve: q });
+      equal(fit.status, 200, `planner ${q}: the API answers`);
+      fits[q] = fit.doc;
+      const c = cards.find((x) => x.solve === q) || {};
+      equal(c.answer, fit.doc.answer.label, `planner ${q}: answer shown = API`);
+      equal(c.why, fit.doc.answer.reason, `planner ${q}: reason shown = API`);
+    }
+    await page.screenshot({ path: join(artifacts, 'web.png'), fullPage: true });
+
+    // GB toggle: the CLI's --units gb text, in the URL too.
     await page.click('#units button[data-units="gb"]');
     const cliGb = cliText(['infer', 'Qwen/Qwen3-8B', '--gpu', 'L4', '--ctx', '16384', '--units', 'gb']);
     equal(await page.$eval('#total', (e) => e.textContent), cliValue(cliGb, 'total (as nvidia-smi shows)'), 'GB toggle: total = CLI --units gb');
+    const gbRows = await page.$$eval('#breakdown tbody tr.top', (trs) => trs.map((tr) => [tr.dataset.component, tr.querySelector('td.num').textContent]));
+    for (const [name, text] of gbRows) equal(text, cliValue(cliGb, name), `GB toggle: ${name} = CLI --units gb`);
+    check(/units=gb/.test(page.url()), 'the URL holds the units', page.url());
     await page.click('#units button[data-units="gib"]');
 
     // The URL holds the state: a fresh page from the link shows the same.
     const link = page.url();
     check(/ctx=16384/.test(link) && /gpu=L4/.test(link) && /model=Qwen%2FQwen3-8B/.test(link), 'the URL holds the settings', link);
-    await page.screenshot({ path: join(artifacts, 'web.png'), fullPage: true });
     const page2 = await context.newPage();
     page2.on('pageerror', (e) => consoleErrors.push(e.message));
     await page2.goto(link);
-    await waitReady(page2, (req) => req.ctx === 16384);
+    await waitReady(page2, { ctx: 16384 });
     equal(await page2.$eval('#total', (e) => e.dataset.bytes), String(api.total_bytes), 'the shared link reproduces the estimate');
     await page2.close();
+
+    // "Use this" on the longest context: the page moves to it, and it fits
+    // with the planner's own estimate.
+    const maxCtx = fits['max-context'].answer.value;
+    await page.click('#plan .answer[data-solve="max-context"] button');
+    await waitReady(page, { ctx: maxCtx });
+    equal(await page.$eval('#f-ctx', (e) => e.value), String(maxCtx), 'Use this: the context field shows the answer');
+    equal(await page.$eval('#total', (e) => e.dataset.bytes), String(fits['max-context'].estimate.total_bytes),
+      'Use this: total = the planner\'s estimate at the answer');
+    equal(await page.$eval('#verdict', (v) => v.dataset.verdict), 'fits', 'Use this: the answer fits');
+    check(new URL(page.url()).searchParams.get('ctx') === String(maxCtx), 'Use this: the URL follows', page.url());
+
+    // Past the answer it does not fit: the fixes table is the API's.
+    await page.fill('#f-ctx', '131072');
+    await waitReady(page, { ctx: 131072 });
+    const over = (await post(url, 'estimate', { ...settings, ctx: 131072 })).doc;
+    equal(await page.$eval('#verdict', (v) => v.dataset.verdict), over.fits ? 'fits' : 'does-not-fit', 'ctx 131072: verdict = API');
+    const fixRows = await page.$$eval('#fixes tbody tr', (trs) => trs.map((tr) => ({
+      change: tr.querySelector('code').textContent, bytes: tr.querySelector('td.num').dataset.bytes,
+    })));
+    equal(JSON.stringify(fixRows), JSON.stringify((over.fixes || []).map((f) => ({ change: f.change, bytes: String(f.total_bytes) }))),
+      'the fixes shown = API fixes');
+    check(fixRows.length > 0, 'a job that does not fit shows fixes');
+    await waitPlan(page, questions.length);
+    const minGpus = (await post(url, 'fit', { ...settings, ctx: 131072, solve: 'min-gpus' })).doc;
+    equal(await page.$eval('#plan .answer[data-solve="min-gpus"] .a', (e) => e.textContent), minGpus.answer.label,
+      'ctx 131072: fewest GPUs shown = API');
+    await page.screenshot({ path: join(artifacts, 'web-over.png'), fullPage: true });
 
     // An unknown model shows the API's message, word for word.
     await page.fill('#model', 'meta-llama/Llama-3.1-9B');
@@ -171,10 +243,7 @@ async function main() {
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => document.body.dataset.state === 'error', null, { timeout: 10000 });
     const shown = await page.$eval('#error .msg', (e) => e.textContent);
-    const apiErr = await (await fetch(`${url}api/v1/estimate`, {
-      method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ ...body, model: 'meta-llama/Llama-3.1-9B' }),
-    })).json();
+    const apiErr = (await post(url, 'estimate', { ...settings, model: 'meta-llama/Llama-3.1-9B', ctx: 131072 })).doc;
     equal(shown, apiErr.error.message, 'an error shows the API message');
     await page.screenshot({ path: join(artifacts, 'web-error.png') });
 

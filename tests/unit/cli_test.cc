@@ -169,5 +169,29 @@ TEST(CliTest, DoesNotFitExitsThree) {
   EXPECT_NE(r.out.find("DOES NOT FIT"), std::string::npos);
 }
 
+// --gpu takes comma lists as well as repeats; one of each kind ranks the
+// kinds, a list with counts is the set the user has (min-gpus picks the
+// smallest part of it that fits).
+TEST(CliTest, GpuListsAndMixedSets) {
+  const CliRun a = Cli({"infer", "meta-llama/Llama-3.1-8B", "--gpu", "RTX-4090x2,L4", "--json"});
+  ASSERT_EQ(a.code, 0) << a.err;
+  const CliRun b = Cli({"infer", "meta-llama/Llama-3.1-8B", "--gpu", "RTX-4090x2", "--gpu", "L4", "--json"});
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_EQ(nlohmann::json::parse(a.out)["devices"].size(), 3u);
+  // Q4_K_M Llama-3.1-70B (~40 GiB) on 3 x 4090 + 2 x 3090 + 1 H100: the H100 alone.
+  const CliRun c = Cli({"fit", "meta-llama/Llama-3.1-70B", "--gpu", "RTX-4090x3,RTX-3090x2,H100-80GB", "--solve",
+                        "min-gpus", "--runtime", "llamacpp", "--quant", "Q4_K_M", "--ctx", "8192"});
+  EXPECT_EQ(c.code, 0) << c.err;
+  EXPECT_EQ(c.out.rfind("min-gpus: 1 x H100-80GB (1 GPU)\n  fits on one GPU of the 6 given\n", 0), 0u) << c.out;
+  // One of each: the kinds ranked, each with its own count.
+  const CliRun d = Cli({"fit", "meta-llama/Llama-3.1-70B", "--gpu", "RTX-4090,H100-80GB", "--solve", "min-gpus",
+                        "--runtime", "llamacpp", "--quant", "Q4_K_M", "--ctx", "8192"});
+  EXPECT_EQ(d.code, 0) << d.err;
+  EXPECT_NE(d.out.find("RTX-4090"), std::string::npos) << d.out;
+  EXPECT_NE(d.out.find("H100-80GB"), std::string::npos) << d.out;
+  EXPECT_EQ(Cli({"infer", "meta-llama/Llama-3.1-8B", "--gpu", "RTX-4090,"}).err,
+            "vramfit: error: --gpu: empty GPU name in 'RTX-4090,'\n");
+}
+
 }  // namespace
 }  // namespace vramfit

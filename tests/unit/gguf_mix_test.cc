@@ -109,24 +109,23 @@ TEST(GgufMixTest, TiedEmbeddingsTakeTheOutputType) {
 
 // tensor_type_fallback: a row of 896 (Qwen2.5-0.5B's hidden size) is not a
 // multiple of 256: Q4_K -> Q5_0 (22 B / 32), Q6_K -> Q8_0; the output head
-// with nx % 256 != 0 goes straight to Q8_0.
-// Disabled at the end of the session that wrote it: failing work in progress
-// (see the closing note).
-TEST(GgufMixTest, DISABLED_ShapeFallback) {
+// with nx % 256 != 0 goes straight to Q8_0. ffn_down's rows are the
+// intermediate size, 1792 = 7 x 256, so it keeps Q4_K.
+TEST(GgufMixTest, ShapeFallback) {
   const std::vector<GgufTensor> ts = Mix(SmallLlama(false, 896), "Q4_K_M");
   EXPECT_EQ(TypeOf(ts, "blk.1.attn_q.weight"), DType::kQ5_0);
+  ASSERT_NE(Find(ts, "blk.1.attn_q.weight"), nullptr);
   EXPECT_EQ(Find(ts, "blk.1.attn_q.weight")->bytes.value(), 896 * (896 / 32 * 22));
   EXPECT_EQ(TypeOf(ts, "blk.0.attn_v.weight"), DType::kQ8_0);   // Q6_K -> Q8_0
-  EXPECT_EQ(TypeOf(ts, "blk.1.ffn_down.weight"), DType::kQ5_0);  // 1792 columns: Q4_K -> Q5_0
+  EXPECT_EQ(TypeOf(ts, "blk.1.ffn_down.weight"), DType::kQ4_K);  // 1792 columns divide by 256
+  EXPECT_EQ(TypeOf(ts, "blk.0.ffn_down.weight"), DType::kQ6_K);  // use_more_bits, 1792 % 256 == 0
   EXPECT_EQ(TypeOf(ts, "output.weight"), DType::kQ8_0);
   // IQ4_XS (256-blocks) falls back to IQ4_NL (18 B / 32).
   EXPECT_EQ(TypeOf(Mix(SmallLlama(false, 896), "IQ4_XS"), "blk.1.attn_q.weight"), DType::kIQ4_NL);
 }
 
 // Other file types on the small model (gqa = 4).
-// Disabled at the end of the session that wrote it: failing work in progress
-// (see the closing note).
-TEST(GgufMixTest, DISABLED_RulesPerFileType) {
+TEST(GgufMixTest, RulesPerFileType) {
   const Model m = SmallLlama();
   struct Case {
     const char* quant;
@@ -160,10 +159,19 @@ TEST(GgufMixTest, DISABLED_RulesPerFileType) {
       {"IQ1_S", "blk.3.attn_output.weight", DType::kIQ2_XXS},
       {"F16", "blk.3.attn_q.weight", DType::kF16},
       {"F16", "blk.3.norm_weight.0", DType::kF32},
-      {"BF16", "output.weight", DType::kBF16},
       {"Q4_K", "output.weight", DType::kQ4_K},  // pure: one type everywhere
       {"Q4_0-pure", "output.weight", DType::kQ4_0},
   };
+  // BF16 files are not re-typed (llama_model_quantize_impl calls
+  // llama_tensor_get_type only for quantized default types). `--quant bf16`
+  // names the unquantized checkpoint format, so the GGUF BF16 file type is
+  // asked of GgufMix directly.
+  {
+    auto r = GgufMix(m, GgufFtype::kBF16, DType::kBF16, llamacpp_build::kDefault);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(TypeOf(*r, "output.weight"), DType::kBF16);
+    EXPECT_EQ(TypeOf(*r, "blk.3.attn_v.weight"), DType::kBF16);
+  }
   for (const Case& c : cases) {
     const std::vector<GgufTensor> ts = Mix(m, c.quant);
     const GgufTensor* t = Find(ts, c.tensor);
@@ -231,18 +239,19 @@ TEST(GgufMixTest, Mxfp4Moe) {
 }
 
 // Fused attn_qkv (phi-3/phi-4): before the tensor_category refactor its own
-// branch (Q4_K_M -> Q5_K); after it, the attn_v rule (Q6_K on
-// use_more_bits layers, Q4_K elsewhere).
-// Disabled at the end of the session that wrote it: failing work in progress
-// (see the closing note).
-TEST(GgufMixTest, DISABLED_FusedQkvByBuild) {
+// branch (Q4_K_M -> Q5_K); after it, the attn_v rule (category_is_attn_v
+// includes ATTENTION_QKV): Q6_K where use_more_bits(i, 40) -- i < 5,
+// i >= 35, (i - 5) % 3 == 2 -- and Q4_K elsewhere.
+TEST(GgufMixTest, FusedQkvByBuild) {
   const Model m = CatalogModelOrDie("microsoft/phi-4");
   const std::vector<GgufTensor> old = Mix(m, "Q4_K_M", llamacpp_build::kQuantCategory - 1);
   EXPECT_EQ(TypeOf(old, "blk.0.attn_qkv.weight"), DType::kQ5_K);
   EXPECT_EQ(TypeOf(old, "blk.1.attn_qkv.weight"), DType::kQ5_K);
   const std::vector<GgufTensor> now = Mix(m, "Q4_K_M", llamacpp_build::kQuantCategory);
   EXPECT_EQ(TypeOf(now, "blk.0.attn_qkv.weight"), DType::kQ6_K);
-  EXPECT_EQ(TypeOf(now, "blk.1.attn_qkv.weight"), DType::kQ4_K);
+  EXPECT_EQ(TypeOf(now, "blk.1.attn_qkv.weight"), DType::kQ6_K);  // 1 < 40 / 8
+  EXPECT_EQ(TypeOf(now, "blk.5.attn_qkv.weight"), DType::kQ4_K);
+  EXPECT_EQ(TypeOf(now, "blk.7.attn_qkv.weight"), DType::kQ6_K);  // (7 - 5) % 3 == 2
 }
 
 // phi-4 Q4_K_M, old rules, by hand: 40 layers of attn_qkv 7680 x 5120 at

@@ -404,6 +404,48 @@ Built DeepSeekV3() {
   return x;
 }
 
+// The same model as converted since llama.cpp PR #12801 (MLA): attn_kv_b
+// split into attn_k_b [nope, kv_lora, heads] and attn_v_b [kv_lora, v,
+// heads]; key_length / value_length describe the absorbed latent (576 /
+// 512), the per-head sizes move to key_length_mla / value_length_mla, and
+// head_count_kv is 1.
+Built DeepSeekV3Mla() {
+  Built x{GgufBuilder(), "deepseek-ai/DeepSeek-V3"};
+  const Arch a{"deepseek2", 61, 7168, 128, 1, 576, 18432, 129280, false, /*v_dim=*/512};
+  Common(x.b, a);
+  x.b.U32("deepseek2.leading_dense_block_count", 3).U32("deepseek2.expert_count", 256)
+      .U32("deepseek2.expert_used_count", 8).U32("deepseek2.expert_feed_forward_length", 2048)
+      .U32("deepseek2.expert_shared_count", 1).U32("deepseek2.attention.q_lora_rank", 1536)
+      .U32("deepseek2.attention.kv_lora_rank", 512).U32("deepseek2.rope.dimension_count", 64)
+      .U32("deepseek2.attention.key_length_mla", 192).U32("deepseek2.attention.value_length_mla", 128);
+  Embeddings(x.b, a);
+  for (int64_t i = 0; i < a.layers; ++i) {
+    x.b.Tensor(Blk(i, "attn_norm.weight"), {a.embd}, kF32)
+        .Tensor(Blk(i, "attn_q_a_norm.weight"), {1536}, kF32)
+        .Tensor(Blk(i, "attn_kv_a_norm.weight"), {512}, kF32)
+        .Tensor(Blk(i, "attn_q_a.weight"), {a.embd, 1536}, kF16)
+        .Tensor(Blk(i, "attn_q_b.weight"), {1536, 128 * 192}, kF16)
+        .Tensor(Blk(i, "attn_kv_a_mqa.weight"), {a.embd, 512 + 64}, kF16)
+        .Tensor(Blk(i, "attn_k_b.weight"), {128, 512, 128}, kF16)
+        .Tensor(Blk(i, "attn_v_b.weight"), {512, 128, 128}, kF16)
+        .Tensor(Blk(i, "attn_output.weight"), {128 * 128, a.embd}, kF16);
+    if (i < 3) {
+      DenseFfn(x.b, a, i, a.ff);
+      continue;
+    }
+    x.b.Tensor(Blk(i, "ffn_norm.weight"), {a.embd}, kF32)
+        .Tensor(Blk(i, "ffn_gate_inp.weight"), {a.embd, 256}, kF32)
+        .Tensor(Blk(i, "exp_probs_b.bias"), {256}, kF32)
+        .Tensor(Blk(i, "ffn_gate_exps.weight"), {a.embd, 2048, 256}, fixtures::kQ4_K)
+        .Tensor(Blk(i, "ffn_down_exps.weight"), {2048, a.embd, 256}, fixtures::kQ4_K)
+        .Tensor(Blk(i, "ffn_up_exps.weight"), {a.embd, 2048, 256}, fixtures::kQ4_K)
+        .Tensor(Blk(i, "ffn_gate_shexp.weight"), {a.embd, 2048}, kF16)
+        .Tensor(Blk(i, "ffn_down_shexp.weight"), {2048, a.embd}, kF16)
+        .Tensor(Blk(i, "ffn_up_shexp.weight"), {a.embd, 2048}, kF16);
+  }
+  return x;
+}
+
 Built Pythia410m() {
   Built x{GgufBuilder(), "EleutherAI/pythia-410m-deduped"};
   const Arch a{"gptneox", 24, 1024, 16, 16, 64, 4096, 50304};
@@ -459,8 +501,8 @@ Built Phi3Medium() {
 }
 
 TEST(GgufTest, ArchitectureMetadataMapsToTheSameModelAsConfigJson) {
-  for (Built (*make)() : {Llama31_8B, Qwen25_05B, Qwen3_235B, Gemma2_27B, GptOss_120B, DeepSeekV3, Pythia410m, Gpt2,
-                          Phi3Medium}) {
+  for (Built (*make)() : {Llama31_8B, Qwen25_05B, Qwen3_235B, Gemma2_27B, GptOss_120B, DeepSeekV3, DeepSeekV3Mla,
+                          Pythia410m, Gpt2, Phi3Medium}) {
     Built x = make();
     auto r = NewMemoryReader("x.gguf", x.b.Header(), x.b.FileSize());
     std::vector<std::string> notes;

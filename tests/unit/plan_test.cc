@@ -100,6 +100,59 @@ TEST(PlanTest, MinGpusIsMinimal) {
   EXPECT_NE(b->value.find("zero"), std::string::npos) << b->value;
 }
 
+// A mixed --gpu list is the GPUs the user has: min-gpus answers the
+// smallest subset of them that fits, and says so when all of them do not.
+TEST(PlanTest, MinGpusOverAMixedSetPicksTheSmallestSubset) {
+  Model m = CatalogModelOrDie("meta-llama/Llama-3.1-70B");
+  Job job;
+  job.infer.runtime = Runtime::kLlamaCpp;
+  job.infer.quant = *ParseWeightFormat("Q4_K_M");
+  job.infer.ctx = 8192;
+  // Q4_K_M 70B is ~40 GiB of weights (llama.cpp prints 39.59 GiB): more
+  // than one 24 GiB card, less than one 80 GB card.
+  auto a = Plan(m, job, Gpus("RTX-4090x2,H100-80GB"), Solve::kMinGpus);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  ASSERT_TRUE(a->found) << a->reason;
+  EXPECT_EQ(a->number, 1);
+  EXPECT_EQ(a->value, "1 x H100-80GB (1 GPU)");
+  // Without the H100, both 4090s are needed, with layers split by memory.
+  auto b = Plan(m, job, Gpus("RTX-4090x3,RTX-3060"), Solve::kMinGpus);
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  ASSERT_TRUE(b->found) << b->reason;
+  EXPECT_EQ(b->number, 2);
+  EXPECT_EQ(b->value, "2 x RTX-4090 (layer split)");
+  ASSERT_TRUE(b->estimate.has_value());
+  EXPECT_EQ(b->estimate->devices.size(), 2u);
+  EXPECT_TRUE(b->estimate->fits.value_or(false));
+  // Every smaller subset tried first did not fit.
+  for (size_t i = 0; i + 1 < b->ladder.size(); ++i) EXPECT_FALSE(b->ladder[i].fits) << b->ladder[i].option;
+  // A set that cannot hold it at all.
+  auto c = Plan(m, job, Gpus("RTX-3060,RTX-4060-Ti-8GB"), Solve::kMinGpus);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_FALSE(c->found);
+  EXPECT_EQ(c->reason, "all 2 GPUs given (1 x RTX-3060 + 1 x RTX-4060-Ti-8GB) together do not fit");
+}
+
+// vLLM refusing to start at the model's full length (Llama-3.1-8B: 131072
+// tokens need 16 GiB of KV; a 4090 has ~5 GiB left after the weights) is a
+// "does not fit", not a bad setting: max-context searches below it.
+TEST(PlanTest, VllmMaxContextBelowTheModelsLength) {
+  Model m = CatalogModelOrDie("meta-llama/Llama-3.1-8B");
+  Job job;
+  job.infer.runtime = Runtime::kVllm;
+  auto full = EstimateJob(m, job, Gpus("RTX-4090"));
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error().kind, ErrorKind::kDoesNotFit);
+  auto a = Plan(m, job, Gpus("RTX-4090"), Solve::kMaxContext);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  ASSERT_TRUE(a->found) << a->reason;
+  // 131072 x 128 KiB = 16 GiB does not fit; 8192 x 128 KiB = 1 GiB does.
+  EXPECT_GT(a->number, 8192);
+  EXPECT_LT(a->number, 131072);
+  EXPECT_TRUE(FitsAt(m, job, Gpus("RTX-4090"), Solve::kMaxContext, a->number));
+  EXPECT_FALSE(FitsAt(m, job, Gpus("RTX-4090"), Solve::kMaxContext, a->number + 1));
+}
+
 TEST(PlanTest, BestQuantTakesTheHighestFidelityThatFits) {
   Model m = CatalogModelOrDie("meta-llama/Llama-3.1-70B");
   Job job;
@@ -109,6 +162,8 @@ TEST(PlanTest, BestQuantTakesTheHighestFidelityThatFits) {
   ASSERT_TRUE(a->found);
   // bf16 (131 GiB) cannot fit 80 GB; fp8 (~66 GiB of weights) can.
   EXPECT_EQ(a->value, "fp8");
+  EXPECT_EQ(a->settings, (std::vector<std::pair<std::string, std::string>>{{"quant", "fp8"}}));
+  EXPECT_EQ(a->ladder[0].option, "unquantized (--quant none)");
   EXPECT_FALSE(a->ladder[0].fits);
   EXPECT_NE(a->reason.find("runner-up"), std::string::npos) << a->reason;
 }
@@ -126,6 +181,11 @@ TEST(PlanTest, BestMethodExplainsEachBetterOption) {
   EXPECT_EQ(a->ladder.front().option, "full + adamw + grad-ckpt none");
   EXPECT_FALSE(a->ladder.front().fits);
   EXPECT_TRUE(a->ladder.back().fits);
+  // The answer as flags (what `fit` prints under "flags:" and the page applies).
+  EXPECT_EQ(a->value, "qlora + adamw + grad-ckpt full");
+  EXPECT_EQ(a->settings, (std::vector<std::pair<std::string, std::string>>{
+                             {"method", "qlora"}, {"optimizer", "adamw"}, {"grad-ckpt", "full"},
+                             {"batch", "1"}, {"grad-accum", "1"}}));
   for (size_t i = 0; i + 1 < a->ladder.size(); ++i) {
     EXPECT_FALSE(a->ladder[i].fits);
     EXPECT_NE(a->ladder[i].reason.find("over the"), std::string::npos) << a->ladder[i].reason;

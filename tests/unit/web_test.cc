@@ -246,14 +246,126 @@ TEST(WebApiTest, SeriesPointsAreEstimates) {
   }
 }
 
-// Disabled at the end of the session that wrote it: failing work in progress
-// (see the issue's closing note).
-TEST(WebApiTest, DISABLED_FitIsNotInThisBuildYet) {
+TEST(WebApiTest, FitIsTheCliJsonDocument) {
+  // POST /api/v1/fit runs the CLI's own planner frontend (src/cli/fit.cc,
+  // docs/web.md "Switch points"): the answer is what `vramfit fit ... --json`
+  // prints, byte for byte, for every question and for the GPU ranking.
   web::Api api;
-  const web::Response r = api.Fit(R"({"model": "meta-llama/Llama-3.1-8B", "gpu": "RTX-4090", "solve": "max-context"})");
-  EXPECT_EQ(r.status, 501);
-  EXPECT_EQ(Message(r), "fit: the planner is not available in this build yet");
-  EXPECT_EQ(api.Fit("{").status, 400);
+  const struct {
+    std::string body;
+    std::vector<std::string> cli;
+  } cases[] = {
+      {R"({"model": "meta-llama/Llama-3.1-8B", "gpu": "RTX-4090", "solve": "max-context"})",
+       {"fit", "meta-llama/Llama-3.1-8B", "--gpu", "RTX-4090", "--solve", "max-context", "--json"}},
+      {R"({"model": "meta-llama/Llama-3.1-8B", "gpu": ["L4"], "ctx": 4096, "solve": "max-batch"})",
+       {"fit", "meta-llama/Llama-3.1-8B", "--gpu", "L4", "--ctx", "4096", "--solve", "max-batch", "--json"}},
+      {R"({"model": "meta-llama/Llama-3.1-70B", "gpu": "A100-80GB", "solve": "min-gpus"})",
+       {"fit", "meta-llama/Llama-3.1-70B", "--gpu", "A100-80GB", "--solve", "min-gpus", "--json"}},
+      {R"({"model": "meta-llama/Llama-3.1-70B", "gpu": "RTX-4090", "solve": "best-quant"})",
+       {"fit", "meta-llama/Llama-3.1-70B", "--gpu", "RTX-4090", "--solve", "best-quant", "--json"}},
+      {R"({"mode": "train", "model": "llama-3.1-8b", "gpu": "RTX-4090", "solve": "best-method"})",
+       {"fit", "llama-3.1-8b", "--gpu", "RTX-4090", "--solve", "best-method", "--method", "full", "--json"}},
+      {R"({"model": "Qwen/Qwen3-8B", "gpu": "L4", "sweep": ["ctx=4096,32768", "batch=1,8"]})",
+       {"fit", "Qwen/Qwen3-8B", "--gpu", "L4", "--sweep", "ctx=4096,32768", "--sweep", "batch=1,8", "--json"}},
+      {R"({"model": "meta-llama/Llama-3.1-8B", "gpu": "all", "ctx": 8192})",
+       {"fit", "meta-llama/Llama-3.1-8B", "--gpu", "all", "--ctx", "8192", "--json"}},
+  };
+  for (const auto& c : cases) {
+    const web::Response r = api.Fit(c.body);
+    EXPECT_EQ(r.status, 200) << c.body << "\n" << r.body;
+    EXPECT_EQ(r.body, CliOut(c.cli)) << c.body;
+  }
+}
+
+TEST(WebApiTest, FitAnswers) {
+  web::Api api;
+  // Llama-3.1-70B in bf16 is 70.6e9 params x 2 B = 141 GB of weights
+  // (config.json of meta-llama/Llama-3.1-70B): more than one 80 GB A100,
+  // so the fewest A100-80GB is at least 2 (docs/planning.md, min-gpus).
+  const json gpus = json::parse(api.Fit(R"({"model": "meta-llama/Llama-3.1-70B", "gpu": "A100-80GB",
+                                            "solve": "min-gpus"})").body);
+  EXPECT_EQ(gpus["schema"], "vramfit.fit/1");
+  EXPECT_EQ(gpus["solve"], "min-gpus");
+  ASSERT_TRUE(gpus["answer"]["value"].is_number_integer()) << gpus.dump();
+  EXPECT_GE(gpus["answer"]["value"].get<int>(), 2);
+  // The answer's estimate fits; it is the CLI's estimate document.
+  EXPECT_EQ(gpus["estimate"]["schema"], "vramfit.estimate/1");
+  EXPECT_EQ(gpus["estimate"]["fits"], true);
+  // The longest context of Llama-3.1-8B on a 24 GB RTX 4090 is below its
+  // 131,072-token max_position_embeddings (16 GB of bf16 weights leave
+  // ~6 GB for a 128 KiB-per-token KV cache: 32 layers x 8 KV heads x 128 x
+  // 2 (K,V) x 2 B = 131,072 B/token), and more than the 4,096 default.
+  const json ctx = json::parse(api.Fit(R"({"model": "meta-llama/Llama-3.1-8B", "gpu": "RTX-4090",
+                                           "solve": "max-context"})").body);
+  ASSERT_TRUE(ctx["answer"]["value"].is_number_integer()) << ctx.dump();
+  EXPECT_GT(ctx["answer"]["value"].get<int64_t>(), 4096);
+  EXPECT_LT(ctx["answer"]["value"].get<int64_t>(), 131072);
+}
+
+TEST(WebApiTest, FitErrors) {
+  web::Api api;
+  const struct {
+    std::string body;
+    int status;
+    std::string message;  // exact; a trailing '*' matches a prefix
+  } cases[] = {
+      // Malformed bodies.
+      {"", 400, "request body: empty (expected a JSON object)"},
+      {"{", 400,
+       "request body: malformed JSON at byte 2: parse error at line 1, column 2: syntax error while parsing object "
+       "key - unexpected end of input; expected string literal"},
+      {"[1,2]", 400, "request body: expected a JSON object, got [1,2]"},
+      {R"({"model": "llama-3.1-8b", "gpu": "RTX-4090", "solve": "max-context", "bach": 2})", 400,
+       "request body: unknown setting 'bach' (did you mean batch?)"},
+      {R"({"model": "llama-3.1-8b", "gpu": "RTX-4090", "solve": "max-context", "ctx": "long"})", 400,
+       "--ctx: expected an integer, got 'long'"},
+      // Unknown or missing questions: the planner's own messages
+      // (src/core/plan.cc ParseSolve, src/cli/fit.cc).
+      {R"({"model": "llama-3.1-8b", "gpu": "RTX-4090", "solve": "max-speed"})", 400,
+       "--solve: unknown question 'max-speed' (expected max-batch, max-context, min-gpus, best-quant or "
+       "best-method)"},
+      {R"({"model": "llama-3.1-8b", "gpu": "RTX-4090"})", 400,
+       "fit: give --solve max-batch|max-context|min-gpus|best-quant|best-method, --sweep KEY=V1,V2,..., or --gpu "
+       "all"},
+      {R"({"model": "llama-3.1-8b", "gpu": "RTX-4090", "solve": "max-batch", "sweep": ["ctx=1024,2048"]})", 400,
+       "--sweep: give either --sweep or --solve, not both"},
+      // 32 x 33 = 1,056 cells: over the web's 1,024 (web/api.h kMaxSweepCells).
+      {R"({"model": "llama-3.1-8b", "gpu": "RTX-4090", "sweep": ["ctx=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32", "batch=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33"]})",
+       422, "--sweep: more than 1024 combinations; the web API sweeps at most 1024 (the CLI 10,000)"},
+      // Unknown model and GPU: 404, the CLI's messages.
+      {R"({"model": "meta-llama/Llama-3.1-9B", "gpu": "RTX-4090", "solve": "max-context"})", 404,
+       "model 'meta-llama/Llama-3.1-9B': not in the catalog (did you mean meta-llama/Llama-3.1-8B, "
+       "meta-llama/Llama-3.1-70B, meta-llama/Llama-3.2-1B?)"},
+      {R"({"model": "/etc/passwd", "gpu": "RTX-4090", "solve": "max-context"})", 404,
+       "model '/etc/passwd': not in the catalog*"},
+      {R"({"model": "llama-3.1-8b", "gpu": "RTX-4099", "solve": "max-context"})", 404,
+       "--gpu: unknown GPU 'RTX-4099' (did you mean RTX-4090*"},
+      // The planner takes catalog models only.
+      {R"({"config": {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+          "num_attention_heads": 4, "vocab_size": 1000}, "gpu": "RTX-4090", "solve": "max-context"})",
+       422, R"(fit: the web API plans for catalog models (give "model": a catalog id))"},
+  };
+  for (const auto& c : cases) {
+    const web::Response r = api.Fit(c.body);
+    EXPECT_EQ(r.status, c.status) << c.body << "\n" << r.body;
+    const std::string got = Message(r);
+    if (!c.message.empty() && c.message.back() == '*') {
+      const std::string prefix = c.message.substr(0, c.message.size() - 1);
+      EXPECT_EQ(got.substr(0, prefix.size()), prefix) << c.body;
+    } else {
+      EXPECT_EQ(got, c.message) << c.body;
+    }
+    EXPECT_EQ(json::parse(r.body)["schema"], "vramfit.error/1") << c.body;
+  }
+  // The same mistakes give the CLI's error documents, byte for byte. (An
+  // unknown model differs on purpose: the CLI adds "and not a file", the web
+  // API never opens files.)
+  EXPECT_EQ(api.Fit(R"({"model": "llama-3.1-8b", "gpu": "RTX-4090", "solve": "max-speed"})").body,
+            CliOut({"fit", "llama-3.1-8b", "--gpu", "RTX-4090", "--solve", "max-speed", "--json"}));
+  EXPECT_EQ(api.Fit(R"({"model": "llama-3.1-8b", "gpu": "RTX-4099", "solve": "max-context"})").body,
+            CliOut({"fit", "llama-3.1-8b", "--gpu", "RTX-4099", "--solve", "max-context", "--json"}));
+  EXPECT_EQ(api.Fit(R"({"model": "llama-3.1-8b", "gpu": "RTX-4090"})").body,
+            CliOut({"fit", "llama-3.1-8b", "--gpu", "RTX-4090", "--json"}));
 }
 
 TEST(WebApiTest, CatalogsAndInspectAreTheCliDocuments) {
@@ -297,16 +409,33 @@ TEST(WebApiTest, SettingKeysCoverEveryCliFlag) {
   }
 }
 
-// Disabled at the end of the session that wrote it: failing work in progress
-// (see the issue's closing note).
-TEST(WebApiTest, DISABLED_Version) {
+TEST(WebApiTest, Version) {
+  // vramfit.version/1 (docs/web.md, API table): the features of this build,
+  // each mode's setting keys and the limits of web/api.h.
   web::Api api;
-  const json j = json::parse(api.Version().body);
+  const web::Response r = api.Version();
+  EXPECT_EQ(r.status, 200);
+  const json j = json::parse(r.body);
   EXPECT_EQ(j["schema"], "vramfit.version/1");
+  EXPECT_TRUE(j["version"].is_string());
   EXPECT_EQ(j["features"]["infer"], true);
-  EXPECT_EQ(j["features"]["fit"], false);
-  EXPECT_EQ(j["limits"]["body_bytes"], 1 << 20);
+  EXPECT_EQ(j["features"]["train"], true);
+  EXPECT_EQ(j["features"]["fit"], true);  // the planner is wired (Api::Fit)
+  EXPECT_EQ(j["features"]["upload_gguf"], web::HaveGgufReader());
+  EXPECT_EQ(j["features"]["upload_safetensors"], web::HaveSafetensorsReader());
+  EXPECT_EQ(j["limits"]["body_bytes"], 1048576);     // 1 MiB
+  EXPECT_EQ(j["limits"]["upload_bytes"], 33554432);  // 32 MiB
+  EXPECT_EQ(j["limits"]["upload_files"], 64);
+  EXPECT_EQ(j["limits"]["uploads_held"], 8);
+  EXPECT_EQ(j["limits"]["devices"], 256);
+  EXPECT_EQ(j["limits"]["series_points"], 64);
+  EXPECT_EQ(j["limits"]["sweep_cells"], 1024);
+  // "gpu" first, then "runtime" (infer only), then the CLI's flags.
   EXPECT_EQ(j["settings"]["infer"][0], "gpu");
+  EXPECT_EQ(j["settings"]["infer"][1], "runtime");
+  EXPECT_EQ(j["settings"]["train"][0], "gpu");
+  EXPECT_EQ(j["settings"]["infer"].get<std::vector<std::string>>(), web::SettingKeys("infer"));
+  EXPECT_EQ(j["settings"]["train"].get<std::vector<std::string>>(), web::SettingKeys("train"));
 }
 
 TEST(WebUploadTest, Base64) {
@@ -526,9 +655,7 @@ std::string HttpMessage(const httplib::Result& r) {
   return Message(web::Response{r->status, r->body});
 }
 
-// Disabled at the end of the session that wrote it: failing work in progress
-// (see the issue's closing note).
-TEST_F(WebServerTest, DISABLED_EveryEndpointAnswersAsTheApi) {
+TEST_F(WebServerTest, EveryEndpointAnswersAsTheApi) {
   httplib::Client c = Client();
   web::Api api;
   const std::string body = R"({"model": "meta-llama/Llama-3.1-8B", "gpu": ["RTX-4090"], "ctx": 8192})";
@@ -544,10 +671,27 @@ TEST_F(WebServerTest, DISABLED_EveryEndpointAnswersAsTheApi) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(json::parse(r->body)["points"].size(), 2u);
 
-  r = c.Post("/api/v1/fit", R"({"model": "llama-3.1-8b"})", "application/json");
+  const std::string fit = R"({"model": "meta-llama/Llama-3.1-8B", "gpu": "RTX-4090", "solve": "max-context"})";
+  r = c.Post("/api/v1/fit", fit, "application/json");
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 501);
-  EXPECT_EQ(HttpMessage(r), "fit: the planner is not available in this build yet");
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, CliOut({"fit", "meta-llama/Llama-3.1-8B", "--gpu", "RTX-4090", "--solve", "max-context",
+                             "--json"}));
+  r = c.Post("/api/v1/fit", R"({"model": "llama-3.1-8b", "gpu": "RTX-4090", "solve": "max-speed"})",
+             "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(HttpMessage(r),
+            "--solve: unknown question 'max-speed' (expected max-batch, max-context, min-gpus, best-quant or "
+            "best-method)");
+  r = c.Post("/api/v1/fit", R"({"model": "nope/nope", "gpu": "RTX-4090", "solve": "max-context"})",
+             "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  r = c.Get("/api/v1/fit");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(HttpMessage(r), "request: /api/v1/fit takes POST with a JSON body");
 
   r = c.Get("/api/v1/models?q=qwen3");
   ASSERT_TRUE(r);
@@ -563,10 +707,11 @@ TEST_F(WebServerTest, DISABLED_EveryEndpointAnswersAsTheApi) {
   EXPECT_EQ(r->status, 200);
   r = c.Get("/api/v1/version");
   ASSERT_TRUE(r);
-  EXPECT_EQ(json::parse(r->body)["schema"], "vramfit.version/1");
+  EXPECT_EQ(r->body, api.Version().body);
   r = c.Post("/api/v1/upload", R"({"files": []})", "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(HttpMessage(r), R"(files: expected a list of {"name", "size", "header"} objects)");
 }
 
 TEST_F(WebServerTest, ThePage) {
@@ -642,6 +787,42 @@ TEST_F(WebServerTest, BadRequestsGetJsonErrors) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 414);
   EXPECT_EQ(HttpMessage(r), "request: the URI is longer than 8192 bytes");
+}
+
+TEST_F(WebServerTest, EveryPostEndpointRefusesBadBodies) {
+  // For each POST endpoint: malformed JSON (400), an unknown model (404)
+  // and a body one byte over its limit (413), with the exact messages.
+  const std::string big(web::kMaxBodyBytes + 1, ' ');
+  for (const std::string path : {"/api/v1/estimate", "/api/v1/series", "/api/v1/fit", "/api/v1/inspect"}) {
+    httplib::Client c = Client();
+    auto r = c.Post(path, R"({"model": )", "application/json");
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 400) << path;
+    EXPECT_EQ(HttpMessage(r),
+              "request body: malformed JSON at byte 11: parse error at line 1, column 11: syntax error while parsing "
+              "value - unexpected end of input; expected '[', '{', or a literal")
+        << path;
+    const std::string unknown = path == "/api/v1/series"
+                                    ? R"({"model": "nope/Nope-7B", "vary": "ctx", "values": [1024]})"
+                                : path == "/api/v1/fit" ? R"({"model": "nope/Nope-7B", "gpu": "L4", "solve": "max-batch"})"
+                                                        : R"({"model": "nope/Nope-7B"})";
+    r = c.Post(path, unknown, "application/json");
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 404) << path << "\n" << r->body;
+    EXPECT_EQ(HttpMessage(r).substr(0, 40), "model 'nope/Nope-7B': not in the catalog") << path;
+    httplib::Client c2 = Client();
+    r = c2.Post(path, big, "application/json");
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 413) << path;
+    EXPECT_EQ(HttpMessage(r), "request: body of 1048577 bytes exceeds the 1 MiB limit for " + path);
+  }
+  // The upload endpoint takes 32 MiB; its malformed bodies are 400 too.
+  httplib::Client c = Client();
+  auto r = c.Post("/api/v1/upload", "{]", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(HttpMessage(r).substr(0, 35), "request body: malformed JSON at byt");
+  EXPECT_TRUE(server_->running());
 }
 
 TEST_F(WebServerTest, ChunkedBodiesKeepTheLimit) {

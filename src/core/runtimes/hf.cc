@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "../formula.h"
 #include "runtimes.h"
 
 namespace vramfit::runtimes {
@@ -84,9 +85,16 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
     // layers on one device): the same bytes as the weights components.
     e.weight_bytes = FileWeightsComponent(model, w.dtype, /*cast_floats=*/true,
                                           LayerRange{0, s.num_hidden_layers}, true, true, 1).bytes;
-  } else {
-    for (const TensorGroup& g : model.inventory.groups) {
-      e.weight_bytes += TensorBytes(g, w.quant, w.dtype) * g.count;
+  }
+  // Storage of one tensor of each group (TensorStorage), computed once.
+  std::vector<StorageParts> storage;
+  storage.reserve(model.inventory.groups.size());
+  for (const TensorGroup& g : model.inventory.groups) storage.push_back(TensorStorage(g, w.quant, w.dtype));
+  if (!(w.weights_as_stored && !model.file_tensors.empty())) {
+    for (size_t gi = 0; gi < model.inventory.groups.size(); ++gi) {
+      Bytes one;  // TensorBytes: the sum of the parts
+      for (const StoragePart& p : storage[gi]) one += p.bytes;
+      e.weight_bytes += one * model.inventory.groups[gi].count;
     }
   }
 
@@ -124,7 +132,7 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       const bool has_head = s.tie_word_embeddings ? first : last;
       const bool has_layers = range.size() > 0;
       DeviceEstimate d;
-      d.name = fmt::format("gpu{}", stage * tp + rank);
+      d.name = "gpu" + std::to_string(stage * tp + rank);
       const size_t idx = static_cast<size_t>(stage * tp + rank);
       if (idx < devices.gpus.size()) d.gpu = devices.gpus[idx];
 
@@ -153,7 +161,7 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       const Bytes hidden = has_layers ? Bytes(CheckedMul(bs, h)) * (dt * 2) : Bytes(0);
       // Attention: q, k, v, their RoPE copies and the output.
       Bytes attn = Bytes(CheckedMul(bs, 3 * heads * hd + 3 * kvh * hd)) * dt;
-      std::string attn_formula = fmt::format("q,k,v + RoPE copies + out, {} tok", bs);
+      std::string attn_formula = Formula("q,k,v + RoPE copies + out, {} tok", bs);
       Bytes mask;
       if (w.attn == AttnImpl::kEager) {
         // repeat_kv materialises K and V at all heads; scores in the compute
@@ -162,7 +170,7 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
         attn += Bytes(CheckedMul(bs, heads * (hd + vhd))) * dt;
         attn += Bytes(CheckedMul(CheckedMul(b * heads, ss), 2 * dt + 4));
         mask = Bytes(CheckedMul(CheckedMul(b, ss), dt));  // float [b,1,s,s] shared by layers
-        attn_formula = fmt::format("eager scores {} x {} heads x {}^2 x (2x{} + 4) B", b, heads,
+        attn_formula = Formula("eager scores {} x {} heads x {}^2 x (2x{} + 4) B", b, heads,
                                    w.prompt, dt);
       }
       // MLP: act(gate), up and their product live together (3 x inter);
@@ -171,7 +179,7 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       int64_t inter = CeilDiv(s.intermediate_size, tp);
       int64_t width = s.mlp_kind == MlpKind::kPlain ? 2 : (s.fused_gate_up ? 4 : 3);
       Bytes mlp = Bytes(CheckedMul(bs, width * inter)) * dt;
-      std::string mlp_formula = fmt::format("{} x {} inter x {} tok x {} B", width, inter, bs, dt);
+      std::string mlp_formula = Formula("{} x {} inter x {} tok x {} B", width, inter, bs, dt);
       if (moe) {
         // Experts run one after another on their routed tokens (worst case:
         // every token to one expert), plus the fp32 router logits and the
@@ -183,7 +191,7 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
                         Bytes(CheckedMul(bs, s.num_experts)) * 4;
         if (moe_mlp > mlp || s.intermediate_size == 0) {
           mlp = moe_mlp;
-          mlp_formula = fmt::format("expert {} x {} + router fp32 x {} experts, {} tok", ew, mi,
+          mlp_formula = Formula("expert {} x {} + router fp32 x {} experts, {} tok", ew, mi,
                                     s.num_experts, bs);
         }
         inter = std::max(inter, mi);
@@ -191,7 +199,7 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       if (bnb8) {
         // MatMul8bitLt: int32 accumulator [t, out] + int8 copy of the input.
         mlp += Bytes(CheckedMul(bs, 4 * out_max + std::max(inter, h)));
-        mlp_formula += " + int8 matmul int32 accumulator";
+        if (FormulasOn()) mlp_formula += " + int8 matmul int32 accumulator";
       }
       const bool attn_peak = attn >= mlp;
       Bytes layer_peak = attn_peak ? attn : mlp;
@@ -212,11 +220,11 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       if (has_head) {
         if (w.hf_version <= 444) {
           logits = Bytes(CheckedMul(bs, vocab)) * (dt + 4);
-          logits_formula = fmt::format("{} tok x {} vocab x ({} + 4) B, every prompt position", bs, vocab, dt);
+          logits_formula = Formula("{} tok x {} vocab x ({} + 4) B, every prompt position", bs, vocab, dt);
         } else {
           const int64_t per = w.hf_version == 445 ? dt + 8 : dt + 4;
           logits = Bytes(CheckedMul(b, vocab)) * per;
-          logits_formula = fmt::format("{} seq x {} vocab x {} B, last position", b, vocab, per);
+          logits_formula = Formula("{} seq x {} vocab x {} B, last position", b, vocab, per);
         }
       }
       // Decode steps compute one position per sequence.
@@ -253,19 +261,21 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       d.peak_phase = phase;
 
       std::vector<Component> comps;
+      comps.reserve(6);
       comps.push_back(std::move(weights));
       const bool at_decode = phase == "decode";
       const Bytes kk = at_decode ? k_full : k_prefill;
       const Bytes vv = at_decode ? v_full : v_prefill;
       const int64_t tokens = at_decode ? decode_tokens : w.prompt;
       std::vector<Component> kv_children;
+      kv_children.reserve(2);
       int64_t n_sliding = 0;
       for (int64_t i = range.first; i < range.last; ++i) n_sliding += cached(i, tokens) != tokens ? 1 : 0;
       const auto kv_formula_for = [&](int64_t width) {
         if (n_sliding == 0) {
-          return fmt::format("{} seq x {} tok x {} layers x {} x {} B", b, tokens, range.size(), width, kvb);
+          return Formula("{} seq x {} tok x {} layers x {} x {} B", b, tokens, range.size(), width, kvb);
         }
-        return fmt::format("{} seq x ({} layers x {} tok + {} sliding x {} tok) x {} x {} B", b,
+        return Formula("{} seq x ({} layers x {} tok + {} sliding x {} tok) x {} x {} B", b,
                            range.size() - n_sliding, tokens, n_sliding, s.sliding_window - 1, width, kvb);
       };
       if (phase != "load" && (kk.value() > 0 || vv.value() > 0)) {
@@ -275,6 +285,7 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       comps.push_back(Parent("kv_cache", std::move(kv_children)));
 
       std::vector<Component> act;
+      act.reserve(6);
       if (phase == "load") {
         act.push_back(Leaf("load transient", load_transient, "16-bit copy of the largest weight"));
       } else if (at_decode) {
@@ -283,13 +294,13 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
                            w.hf_version < 442 ? "previous step's legacy cache tuple (< 4.42)"
                                               : "torch.cat of one layer's K"));
       } else if (has_layers) {
-        act.push_back(Leaf("hidden states", hidden, fmt::format("2 x {} tok x {} x {} B", bs, h, dt)));
+        act.push_back(Leaf("hidden states", hidden, Formula("2 x {} tok x {} x {} B", bs, h, dt)));
         if (mask.value() > 0) act.push_back(Leaf("attention mask", mask, "float [b,1,s,s]"));
         act.push_back(Leaf(attn_peak ? "attention" : "mlp", layer_peak,
                            attn_peak ? attn_formula : mlp_formula));
         if (dequant.value() > 0) {
           act.push_back(Leaf("4-bit dequant", dequant,
-                             fmt::format("largest linear {} x (2 + {}) B", n_max, dt)));
+                             Formula("largest linear {} x (2 + {}) B", n_max, dt)));
         }
       }
       if (gptq_buf.value() > 0) act.push_back(Leaf("exllama temp_dq", gptq_buf, "2 x largest in x out"));
@@ -298,7 +309,7 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       const Bytes shown_logits = phase == "load" ? Bytes(0) : at_decode ? decode_logits : logits;
       comps.push_back(Leaf("logits", shown_logits,
                            !has_head ? std::string()
-                           : at_decode ? fmt::format("{} seq x {} vocab x ({} + 4) B, one position", b, vocab, dt)
+                           : at_decode ? Formula("{} seq x {} vocab x ({} + 4) B, one position", b, vocab, dt)
                                        : logits_formula));
       const Bytes allocated = Total(comps);
 
@@ -308,11 +319,13 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       // grows by torch.cat: each 2 MiB size a layer's K or V passes leaves a
       // segment no larger tensor can reuse (freed only when memory runs out).
       Bytes rounding;
-      for (const TensorGroup& g : model.inventory.groups) {
+      int64_t moe_held = 0;  // MoE layers in the range (the rest are dense)
+      for (int64_t i = range.first; i < range.last; ++i) moe_held += s.layers[i].moe ? 1 : 0;
+      for (size_t gi = 0; gi < model.inventory.groups.size(); ++gi) {
+        const TensorGroup& g = model.inventory.groups[gi];
         int64_t copies = 0;
         if (g.layers > 0) {
-          int64_t held = 0;
-          for (int64_t i = range.first; i < range.last; ++i) held += s.layers[i].moe == g.moe_layer ? 1 : 0;
+          const int64_t held = g.moe_layer ? moe_held : range.size() - moe_held;
           copies = g.count / g.layers * held;
         } else if (g.role == Role::kLmHead || g.name == "norm.weight" || g.name == "norm.bias") {
           copies = last ? g.count : 0;
@@ -321,7 +334,7 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
         }
         if (copies == 0) continue;
         // Each stored part (packed values, scales, zeros) is its own tensor.
-        for (const StoragePart& part : TensorStorage(g, w.quant, w.dtype)) {
+        for (const StoragePart& part : storage[gi]) {
           const int64_t x = CeilDiv(part.bytes.value(), g.linear ? tp : 1);
           rounding += Bytes(CheckedMul(SegmentBytes(x) - x, copies));
         }
@@ -348,20 +361,22 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
       // the cache growth during decode.
       growth = std::min(growth, (k_full + v_full) - (k_prefill + v_prefill));
       const Bytes context = MiB(kTorchCudaContextMiB);
-      std::string growth_note = "DynamicCache torch.cat growth, at most the decode-time KV growth";
+      std::string growth_note;
+      if (FormulasOn()) growth_note = "DynamicCache torch.cat growth, at most the decode-time KV growth";
       if (d.gpu && growth.value() > 0) {
         // The allocator frees cached blocks and retries before it reports an
         // OOM, so outgrown segments never push a job that fits over the top.
         const Bytes room = d.gpu->capacity - context - allocated - rounding;
         if (growth > room) {
           growth = std::max(Bytes(0), room);
-          growth_note += " (capped: cached blocks are released before an OOM)";
+          if (FormulasOn()) growth_note += " (capped: cached blocks are released before an OOM)";
         }
       }
       // Freed prefill temporaries stay reserved when the peak is later.
       const Bytes freed = phase == "prefill" ? Bytes(0)
                                              : std::max(Bytes(0), prefill_total - allocated);
       std::vector<Component> slack;
+      slack.reserve(3);
       slack.push_back(Leaf("segment rounding", rounding, "tensors over 10 MiB rounded to 2 MiB segments"));
       if (freed.value() > 0) slack.push_back(Leaf("cached prefill temporaries", freed));
       if (growth.value() > 0) slack.push_back(Leaf("outgrown cache segments", growth, growth_note));
@@ -376,23 +391,25 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
     }
   }
 
-  e.workload = {
-      {"runtime", std::string("hf")},
-      {"dtype", std::string(Name(w.dtype))},
-      {"quant", w.quant.Name()},
-      {"batch", w.batch},
-      {"prompt", w.prompt},
-      {"new", w.new_tokens},
-      {"ctx", w.ctx},
-      {"kv_dtype", std::string(Name(w.kv_dtype))},
-      {"attn", std::string(AttnName(w.attn))},
-      {"tp", w.tp},
-      {"pp", w.pp},
-      {"transformers", fmt::format("{}.{}", w.hf_version / 100, w.hf_version % 100)},
-  };
+  // Built in place (an initializer list would copy every entry).
+  e.workload.reserve(13);
+  e.workload.emplace_back("runtime", std::string("hf"));
+  e.workload.emplace_back("dtype", std::string(Name(w.dtype)));
+  e.workload.emplace_back("quant", w.quant.Name());
+  e.workload.emplace_back("batch", w.batch);
+  e.workload.emplace_back("prompt", w.prompt);
+  e.workload.emplace_back("new", w.new_tokens);
+  e.workload.emplace_back("ctx", w.ctx);
+  e.workload.emplace_back("kv_dtype", std::string(Name(w.kv_dtype)));
+  e.workload.emplace_back("attn", std::string(AttnName(w.attn)));
+  e.workload.emplace_back("tp", w.tp);
+  e.workload.emplace_back("pp", w.pp);
+  e.workload.emplace_back("transformers",
+                          std::to_string(w.hf_version / 100) + "." + std::to_string(w.hf_version % 100));
   if (w.quant.method == QuantMethod::kGptq || w.quant.method == QuantMethod::kAwq) {
     e.workload.push_back({"group_size", w.quant.group_size});
   }
+  if (!FormulasOn()) return;  // numbers-only estimates carry no notes
   if (mla) {
     e.notes.push_back("transformers caches DeepSeek MLA as per-head K and V (not the latent), so "
                       "its KV cache is far larger than in vLLM or llama.cpp");

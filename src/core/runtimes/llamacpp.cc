@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "../formula.h"
 #include "runtimes.h"
 #include "vramfit/gguf_mix.h"
 
@@ -352,7 +353,7 @@ Status EstimateLlamaCpp(const Model& model, const InferenceWorkload& w, const De
   const auto add_w = [&](int64_t dev, Role role, Bytes b, const std::string& type) {
     RoleAcc& x = acc[static_cast<size_t>(dev + 1)][static_cast<size_t>(role)];
     x.bytes += b;
-    x.types[type] += 1;
+    if (FormulasOn()) x.types[type] += 1;
   };
   for (const Placed& t : tensors) {
     if (t.slot != -2) add_w(dev_of_slot(t.slot), t.role, t.bytes, Name(t.type));
@@ -369,7 +370,7 @@ Status EstimateLlamaCpp(const Model& model, const InferenceWorkload& w, const De
       if (x.bytes.value() == 0) continue;
       children.push_back(Leaf(RoleName(static_cast<Role>(ro)), x.bytes, Types(x.types)));
     }
-    return Parent("weights", std::move(children), fmt::format("GGUF {}", mix_name));
+    return Parent("weights", std::move(children), Formula("GGUF {}", mix_name));
   };
 
   // --- KV cache per layer, on its layer's device (offload_kqv).
@@ -389,13 +390,13 @@ Status EstimateLlamaCpp(const Model& model, const InferenceWorkload& w, const De
     const size_t d = static_cast<size_t>(dev + 1);
     std::vector<Component> children;
     const auto formula = [&](int64_t width, DType t) {
-      std::string layers = fmt::format("{} layers x {} cells", kv_full[d], r.cells * r.n_stream);
+      std::string layers = Formula("{} layers x {} cells", kv_full[d], r.cells * r.n_stream);
       if (kv_swa[d] > 0) {
-        layers = kv_full[d] > 0 ? fmt::format("({} layers x {} + {} sliding x {} cells)", kv_full[d],
+        layers = kv_full[d] > 0 ? Formula("({} layers x {} + {} sliding x {} cells)", kv_full[d],
                                               r.cells * r.n_stream, kv_swa[d], r.cells_swa * r.n_stream)
-                                : fmt::format("{} sliding layers x {} cells", kv_swa[d], r.cells_swa * r.n_stream);
+                                : Formula("{} sliding layers x {} cells", kv_swa[d], r.cells_swa * r.n_stream);
       }
-      return fmt::format("{} x {} x {}", layers, width, CacheTypeName(t));
+      return Formula("{} x {} x {}", layers, width, CacheTypeName(t));
     };
     if (kv_full[d] + kv_swa[d] > 0) {
       children.push_back(Leaf(a.mla_latent ? "K (latent c_kv + rope)" : "K", kv_k[d], formula(a.k_width, r.type_k)));
@@ -419,21 +420,21 @@ Status EstimateLlamaCpp(const Model& model, const InferenceWorkload& w, const De
       const Bytes b = Bytes(CheckedMul(CheckedMul(n_kv, T), 2)) +
                       Bytes(CheckedMul(CheckedMul(qkvo + 2 * h, T), kF));
       return {"attention (flash)", b,
-              fmt::format("f16 mask {} x {} + (q,k,v,o {} + 2 x {}) x {} tok x 4 B", n_kv, T, qkvo, h, T)};
+              Formula("f16 mask {} x {} + (q,k,v,o {} + 2 x {}) x {} tok x 4 B", n_kv, T, qkvo, h, T)};
     }
     // KQ scores f32 (softmax in place) + f32 mask + projections.
     const int64_t proj = std::max(4 * h, a.n_head * a.d_k + a.n_head_kv * (a.d_k + a.d_v) + 2 * h);
     const Bytes b = Bytes(CheckedMul(CheckedMul(CheckedMul(a.n_head, n_kv), T), kF)) +
                     Bytes(CheckedMul(CheckedMul(n_kv, T), kF)) + Bytes(CheckedMul(CheckedMul(proj, T), kF));
     return {"attention (KQ scores)", b,
-            fmt::format("KQ {} heads x {} x {} tok x 4 B + f32 mask + {} x {} tok x 4 B", a.n_head, n_kv, T,
+            Formula("KQ {} heads x {} x {} tok x 4 B + f32 mask + {} x {} tok x 4 B", a.n_head, n_kv, T,
                         proj, T)};
   };
   const auto ffn_term = [&](bool moe) -> Term {
     if (!moe) {
       const int64_t width = (s.mlp_kind == MlpKind::kGated ? 3 : 2) * s.intermediate_size + 2 * h;
       return {"ffn", Bytes(CheckedMul(CheckedMul(width, T), kF)),
-              fmt::format("({} x {} + 2 x {}) x {} tok x 4 B", s.mlp_kind == MlpKind::kGated ? 3 : 2,
+              Formula("({} x {} + 2 x {}) x {} tok x 4 B", s.mlp_kind == MlpKind::kGated ? 3 : 2,
                           s.intermediate_size, h, T)};
     }
     // Routed experts: gate/up/act [n_ff_exp, n_used, T], down [n_embd, n_used, T].
@@ -443,10 +444,10 @@ Status EstimateLlamaCpp(const Model& model, const InferenceWorkload& w, const De
     const int64_t shared = 3 * s.shared_expert_intermediate_size + h;
     const int64_t width = std::max(experts, shared) + s.num_experts + 2 * h;
     return {"ffn (experts)", Bytes(CheckedMul(CheckedMul(width, T), kF)),
-            fmt::format("(max(3 x {}, {} + {}) x {} used + router + 2 x {}) x {} tok x 4 B", mi, mi, h, used, h, T)};
+            Formula("(max(3 x {}, {} + {}) x {} used + router + 2 x {}) x {} tok x 4 B", mi, mi, h, used, h, T)};
   };
   const Term out_term{"output (logits)", Bytes(CheckedMul(CheckedMul(vocab + 2 * h, T), kF)),
-                      fmt::format("({} vocab + 2 x {}) x {} tok x 4 B", vocab, h, T)};
+                      Formula("({} vocab + 2 x {}) x {} tok x 4 B", vocab, h, T)};
   // Op offload (ggml_backend_sched, "1.off"): with a GPU present, matmuls
   // of >= 32 tokens whose weights are in host memory run on the first GPU,
   // which copies the weight into its compute buffer; the rest of those
@@ -465,7 +466,7 @@ Status EstimateLlamaCpp(const Model& model, const InferenceWorkload& w, const De
     Term at = attn_term(cells_of(il));
     if (kv_copy.value() > 0) {
       at.bytes += kv_copy;
-      at.formula += " + host KV copied in";
+      if (FormulasOn()) at.formula += " + host KV copied in";
     }
     Keep(compute[static_cast<size_t>(d)], std::move(at));
     Keep(compute[static_cast<size_t>(d)], ffn_term(s.layers[static_cast<size_t>(il)].moe));
@@ -481,17 +482,17 @@ Status EstimateLlamaCpp(const Model& model, const InferenceWorkload& w, const De
       const int64_t used = t.experts > 1 ? s.num_experts_per_tok : 1;
       const Bytes act_b = Bytes(CheckedMul(CheckedMul(2 * t.ne0 + t.rows * used, T), kF));
       Keep(stage, {"staged host weight", t.bytes + act_b,
-                   fmt::format("{} {} + its input/output x {} tok", t.name, Name(t.type), T)});
+                   Formula("{} {} + its input/output x {} tok", t.name, Name(t.type), T)});
     }
     if (out_dev < 0 && !has_output && token_embd_bytes.value() > 0) {
       // Tied head on the host: the output matmul stages token_embd.
       Keep(stage, {"staged host weight", token_embd_bytes + out_term.bytes,
-                   fmt::format("token_embd (tied output) + {}", out_term.formula)});
+                   Formula("token_embd (tied output) + {}", out_term.formula)});
     } else if (out_dev < 0) {
       for (const Placed& t : tensors) {
         if (t.name == "output.weight") {
           Keep(stage, {"staged host weight", t.bytes + out_term.bytes,
-                       fmt::format("output.weight {} + {}", Name(t.type), out_term.formula)});
+                       Formula("output.weight {} + {}", Name(t.type), out_term.formula)});
         }
       }
     }
@@ -505,11 +506,11 @@ Status EstimateLlamaCpp(const Model& model, const InferenceWorkload& w, const De
                        Bytes(CheckedMul(CheckedMul(r.cells, T), kF)) +
                        Bytes(CheckedMul(T, kSmallInputsPerToken));
   std::string host_compute_formula =
-      fmt::format("inp_embd {} x {} tok x 4 B + f32 KQ mask {} x {} tok x 4 B + token/pos/out ids", h, T,
+      Formula("inp_embd {} x {} tok x 4 B + f32 KQ mask {} x {} tok x 4 B + token/pos/out ids", h, T,
                   r.cells, T);
   if (r.swa) {
     host_compute += Bytes(CheckedMul(CheckedMul(r.cells_swa, T), kF));
-    host_compute_formula += fmt::format(" + SWA mask {} x {} x 4 B", r.cells_swa, T);
+    host_compute_formula += Formula(" + SWA mask {} x {} x 4 B", r.cells_swa, T);
   }
   Term host_layers{"", Bytes(0), ""};
   if (!op_offload) {
@@ -534,11 +535,11 @@ Status EstimateLlamaCpp(const Model& model, const InferenceWorkload& w, const De
       const int64_t n_kv = cells_of(il);
       if (!r.fa) {
         Keep(best, {"ggml-cuda pool (KQ to f16)", Bytes(CheckedMul(CheckedMul(CheckedMul(a.n_head, n_kv), T), 2)),
-                    fmt::format("{} heads x {} x {} tok x 2 B", a.n_head, n_kv, T)});
+                    Formula("{} heads x {} x {} tok x 2 B", a.n_head, n_kv, T)});
       } else if (Info(r.type_k).block_elems > 1 || Info(r.type_v).block_elems > 1) {
         const int64_t v_w = a.v_width > 0 ? a.v_width : a.d_v;
         Keep(best, {"ggml-cuda pool (K/V to f16)", Bytes(CheckedMul(CheckedMul(n_kv, a.k_width + v_w), 2)),
-                    fmt::format("{} cells x ({} + {}) x 2 B", n_kv, a.k_width, v_w)});
+                    Formula("{} cells x ({} + {}) x 2 B", n_kv, a.k_width, v_w)});
       }
     }
     return best;
@@ -547,7 +548,7 @@ Status EstimateLlamaCpp(const Model& model, const InferenceWorkload& w, const De
   // --- Devices.
   for (int64_t d = 0; d < n_dev; ++d) {
     DeviceEstimate de;
-    de.name = fmt::format("gpu{}", d);
+    de.name = "gpu" + std::to_string(d);
     if (d < static_cast<int64_t>(devices.size())) de.gpu = devices.gpus[static_cast<size_t>(d)];
     de.peak_phase = "load";
     std::vector<Component> comps;
@@ -557,7 +558,7 @@ Status EstimateLlamaCpp(const Model& model, const InferenceWorkload& w, const De
     std::vector<Component> cc;
     if (c.bytes.value() > 0) cc.push_back(Leaf(c.name, c.bytes, c.formula));
     comps.push_back(Parent("compute_buffer", std::move(cc),
-                           fmt::format("ubatch {} tok, {} KV cells, flash attention {}", T, r.cells,
+                           Formula("ubatch {} tok, {} KV cells, flash attention {}", T, r.cells,
                                        r.fa ? "on" : "off")));
     std::vector<Component> ctx;
     ctx.push_back(Leaf("CUDA context + cuBLAS", MiB(kCudaContextMiB), "per process and GPU (assumed)"));
@@ -585,7 +586,7 @@ Status EstimateLlamaCpp(const Model& model, const InferenceWorkload& w, const De
   // llama_context::output_reserve: logits for n_seq_max outputs, f32.
   const int64_t n_outputs = r.n_seq;
   e.host.push_back(Leaf("output_buffer", Bytes(CheckedMul(CheckedMul(vocab, n_outputs), kF)),
-                        fmt::format("{} vocab x {} seq x 4 B (logits)", vocab, n_outputs)));
+                        Formula("{} vocab x {} seq x 4 B (logits)", vocab, n_outputs)));
 
   // --- Echo, launch flags, notes.
   e.workload = {

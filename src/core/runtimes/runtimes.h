@@ -15,6 +15,12 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
 
 // vLLM: start-up memory profile -> KV pool -> capacity and concurrency.
 // Errors: settings vLLM itself would reject (no room for the KV cache...).
+// The compute dtype vLLM's --dtype auto picks for this model on these GPUs
+// (config/model.py _resolve_auto_dtype): the checkpoint's, except that fp32
+// checkpoints are downcast to bf16 (fp16 below sm80; fp32 stays for the
+// model types vLLM keeps off fp16 there: gemma2, gemma3, plamo2, glm4).
+DType VllmAutoDtype(const ModelSpec& spec, const DeviceSet& devices);
+
 Status EstimateVllm(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
                     Estimate& e);
 

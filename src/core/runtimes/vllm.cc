@@ -17,12 +17,14 @@
 // + graphs.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "../formula.h"
 #include "runtimes.h"
 
 namespace vramfit::runtimes {
@@ -188,7 +190,7 @@ std::vector<Component> ForwardPeak(const ModelSpec& s, LayerRange range, int64_t
   if (range.size() == 0) return parts;
   const int64_t h = s.hidden_size;
   parts.push_back(Leaf("residual + hidden", Bytes(CheckedMul(CheckedMul(2, T), h)) * dt,
-                       fmt::format("2 x {} tok x {} x {} B", T, h, dt)));
+                       Formula("2 x {} tok x {} x {} B", T, h, dt)));
   const int64_t heads = CeilDiv(s.num_attention_heads, tp);
   int64_t attn_w;
   if (s.attn_kind == AttnKind::kMla) {
@@ -209,7 +211,7 @@ std::vector<Component> ForwardPeak(const ModelSpec& s, LayerRange range, int64_t
     const int64_t inter = CeilDiv(s.intermediate_size, tp);
     const int64_t width = s.mlp_kind == MlpKind::kPlain ? 2 : 3;  // gate_up + act, or fc1 + act
     mlp = Bytes(CheckedMul(T, width * inter)) * dt;
-    mlp_formula = fmt::format("{} tok x {} x {} inter x {} B", T, width, inter, dt);
+    mlp_formula = Formula("{} tok x {} x {} inter x {} B", T, width, inter, dt);
   }
   if (any_moe) {
     // fused_experts: intermediate_cache1/3 share one buffer of
@@ -225,12 +227,12 @@ std::vector<Component> ForwardPeak(const ModelSpec& s, LayerRange range, int64_t
     if (moe > mlp) {
       mlp = moe;
       mlp_name = "moe";
-      mlp_formula = fmt::format("{} tok x {} experts x ({} + {}) x {} B + router + shared", tc, k,
+      mlp_formula = Formula("{} tok x {} experts x ({} + {}) x {} B + router + shared", tc, k,
                                 std::max(2 * n, h), n, dt);
     }
   }
   if (attn >= mlp) {
-    parts.push_back(Leaf("attention", attn, fmt::format("{} tok x {} x {} B", T, attn_w, dt)));
+    parts.push_back(Leaf("attention", attn, Formula("{} tok x {} x {} B", T, attn_w, dt)));
   } else {
     parts.push_back(Leaf(mlp_name, mlp, mlp_formula));
   }
@@ -252,13 +254,13 @@ std::vector<Component> SamplerPeak(const ModelSpec& s, int64_t T, int64_t rows, 
   const int64_t v = s.vocab_size;
   const int64_t cells = CheckedMul(rows, v);
   parts.push_back(Leaf("hidden states", Bytes(CheckedMul(T + 2 * rows, h)) * dt,
-                       fmt::format("({} tok + 2 x {} rows) x {} x {} B", T, rows, h, dt)));
+                       Formula("({} tok + 2 x {} rows) x {} x {} B", T, rows, h, dt)));
   parts.push_back(Leaf("logits", Bytes(CheckedMul(rows, RoundUp(v, 64))) * dt,
-                       fmt::format("{} rows x {} vocab x {} B", rows, RoundUp(v, 64), dt)));
-  if (dt != 4) parts.push_back(Leaf("fp32 logits", Bytes(cells) * 4, fmt::format("{} x {} x 4 B", rows, v)));
-  parts.push_back(Leaf("sorted logits + indices", Bytes(cells) * 12, fmt::format("{} x {} x (4 + 8) B", rows, v)));
+                       Formula("{} rows x {} vocab x {} B", rows, RoundUp(v, 64), dt)));
+  if (dt != 4) parts.push_back(Leaf("fp32 logits", Bytes(cells) * 4, Formula("{} x {} x 4 B", rows, v)));
+  parts.push_back(Leaf("sorted logits + indices", Bytes(cells) * 12, Formula("{} x {} x (4 + 8) B", rows, v)));
   const int64_t temp = (rows >= 2 && rows < 128) ? 32 : 20;
-  parts.push_back(Leaf("sort temporaries", Bytes(cells) * temp, fmt::format("{} x {} x {} B", rows, v, temp)));
+  parts.push_back(Leaf("sort temporaries", Bytes(cells) * temp, Formula("{} x {} x {} B", rows, v, temp)));
   return parts;
 }
 
@@ -290,8 +292,35 @@ Bytes GpuTotal(const GpuSpec& g) {
 }
 
 Status Invalid(const std::string& m) { return InvalidArgument(m); }
+// vLLM's start-up failures: the settings are valid, the job does not fit.
+Status DoesNotFit(const std::string& m) { return Error{ErrorKind::kDoesNotFit, m}; }
+
+// vLLM's --dtype spelling (EngineArgs: auto, half/float16, bfloat16,
+// float/float32).
+const char* VllmDtypeName(DType d) {
+  if (d == DType::kF16) return "float16";
+  if (d == DType::kBF16) return "bfloat16";
+  return "float32";
+}
 
 }  // namespace
+
+DType VllmAutoDtype(const ModelSpec& spec, const DeviceSet& devices) {
+  if (spec.torch_dtype != DType::kF32) return spec.torch_dtype;
+  // platforms/cuda.py supported_dtypes: [bf16, fp16, fp32] from sm80,
+  // [fp16, fp32] below; _resolve_auto_dtype takes the first one the model
+  // type allows (_FLOAT16_NOT_SUPPORTED_MODELS) for fp32 checkpoints.
+  bool bf16_ok = true;
+  for (const GpuSpec& g : devices.gpus) {
+    if (g.vendor == "nvidia" && !g.compute_capability.empty() && std::atof(g.compute_capability.c_str()) < 8.0) {
+      bf16_ok = false;
+    }
+  }
+  if (bf16_ok) return DType::kBF16;
+  const std::string& mt = spec.model_type;
+  const bool no_fp16 = mt == "gemma2" || mt == "gemma3" || mt == "gemma3_text" || mt == "plamo2" || mt == "glm4";
+  return no_fp16 ? DType::kF32 : DType::kF16;
+}
 
 Status EstimateVllm(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
                     Estimate& e) {
@@ -314,7 +343,10 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
         "--quant {}: GGUF weights are modelled for --runtime llamacpp, not vllm", w.quant.Name()));
   }
   const DType kvd = w.kv_dtype;
-  if (kvd != DType::kF16 && kvd != DType::kBF16 && kvd != DType::kF8E4M3 && kvd != DType::kF8E5M2) {
+  // kv_cache_dtype "auto" is the model dtype, fp32 included (--dtype fp32
+  // runs FlexAttention); an explicit cache dtype is fp16/bf16 or fp8.
+  if (kvd != w.dtype && kvd != DType::kF16 && kvd != DType::kBF16 && kvd != DType::kF8E4M3 &&
+      kvd != DType::kF8E5M2) {
     return Invalid(fmt::format(
         "--kv-dtype: vLLM's kv_cache_dtype is auto, fp16, bf16 or fp8, got '{}'", Name(kvd)));
   }
@@ -452,7 +484,7 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
       wk.range = StageLayers(s.num_hidden_layers, stages, stage);
       const bool first = stage == 0;
       const bool last = stage == stages - 1;
-      wk.d.name = fmt::format("gpu{}", stage * tp + rank);
+      wk.d.name = "gpu" + std::to_string(stage * tp + rank);
       const size_t idx = static_cast<size_t>(stage * tp + rank);
       if (idx < devices.gpus.size()) wk.d.gpu = devices.gpus[idx];
 
@@ -468,7 +500,7 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
         // model dtype, shared by all layers (rotary_embedding.py).
         const int64_t rot = mla ? s.qk_rope_head_dim : s.head_dim;
         const Bytes rope = Bytes(CheckedMul(derived_len, rot)) * dt;
-        weights.children.push_back(Leaf("rotary cache", rope, fmt::format("{} pos x {} x {} B", derived_len, rot, dt)));
+        weights.children.push_back(Leaf("rotary cache", rope, Formula("{} pos x {} x {} B", derived_len, rot, dt)));
         weights.bytes += rope;
       }
       if (first) {
@@ -477,7 +509,7 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
           if (g.role == Role::kVision) vision += Bytes(CeilDiv(StorageBytes(w.dtype, g.elements()).value(), tp));
         }
         if (vision.value() > 0) {
-          weights.children.push_back(Leaf("vision", vision, fmt::format("vision tower, {} / tp {}", Name(w.dtype), tp)));
+          weights.children.push_back(Leaf("vision", vision, Formula("vision tower, {} / tp {}", Name(w.dtype), tp)));
           weights.bytes += vision;
         }
       }
@@ -500,16 +532,16 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
       }
       Component act = Parent("activations", std::move(act_parts),
                              wk.d.peak_phase == "sampler"
-                                 ? fmt::format("profile run: sampler on {} rows", rows)
-                                 : fmt::format("profile run: forward of {} tokens", T));
+                                 ? Formula("profile run: sampler on {} rows", rows)
+                                 : Formula("profile run: forward of {} tokens", T));
       wk.act = act.bytes;
 
       std::vector<Component> nt;
       nt.push_back(Leaf("kernels + libraries", MiB(kNonTorchMiB), "0.13 GiB in vLLM 0.11 logs at TP1"));
       if (world > 1) {
         nt.push_back(nvlink ? Leaf("NCCL + custom all-reduce", MiB(kCollectivesNvlinkMiB),
-                                   fmt::format("world size {}, NVLink", world))
-                            : Leaf("NCCL", MiB(kCollectivesPcieMiB), fmt::format("world size {}, PCIe", world)));
+                                   Formula("world size {}, NVLink", world))
+                            : Leaf("NCCL", MiB(kCollectivesPcieMiB), Formula("world size {}, PCIe", world)));
       }
       Component non_torch = Parent("non_torch", std::move(nt));
       wk.non_torch = non_torch.bytes;
@@ -553,7 +585,7 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
       const double free_d = static_cast<double>((wk.total_mem - context).value());
       if (free_d < wk.requested_d) {
         const double g = static_cast<double>(kGiB);
-        return Invalid(fmt::format(
+        return DoesNotFit(fmt::format(
             "vllm: {}: Free memory on device ({}/{} GiB) on startup is less than desired GPU memory "
             "utilization ({}, {} GiB). Decrease GPU memory utilization or reduce GPU memory used by "
             "other processes. [{} GiB go to the CUDA context{} before the check; lower --gpu-mem-util]",
@@ -564,7 +596,7 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
     for (const Worker& wk : workers) {
       if (wk.group_size == 0) continue;
       if (wk.available.value() <= 0) {
-        return Invalid(fmt::format(
+        return DoesNotFit(fmt::format(
             "vllm: {}: No available memory for the cache blocks. Try increasing "
             "`gpu_memory_utilization` when initializing the engine. See "
             "https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details. "
@@ -590,7 +622,7 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
         }
         const std::string est = best > 0 ? fmt::format(
             "Based on the available memory, the estimated maximum model length is {}. ", best) : "";
-        return Invalid(fmt::format(
+        return DoesNotFit(fmt::format(
             "vllm: {}: To serve at least one request with the models's max seq len ({}), ({} GiB KV "
             "cache is needed, which is larger than the available KV cache memory ({} GiB). {}Try "
             "increasing `gpu_memory_utilization` or decreasing `max_model_len` when initializing "
@@ -616,16 +648,16 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
     DeviceEstimate& d = wk.d;
     const int64_t slots = CheckedMul(num_blocks, wk.group_size);  // blocks x pools
     std::vector<Component> kvc;
-    const std::string shape = fmt::format("{} blocks x {} tok x {} pool{}", num_blocks, bs, wk.group_size,
+    const std::string shape = Formula("{} blocks x {} tok x {} pool{}", num_blocks, bs, wk.group_size,
                                           wk.group_size == 1 ? "" : "s");
     if (mla) {
       kvc.push_back(Leaf("latent", Bytes(CheckedMul(CheckedMul(slots, bs), k_width)) * kvb,
-                         fmt::format("{} x {} x {} B", shape, k_width, kvb)));
+                         Formula("{} x {} x {} B", shape, k_width, kvb)));
     } else if (slots > 0) {
       kvc.push_back(Leaf("K", Bytes(CheckedMul(CheckedMul(slots, bs), k_width)) * kvb,
-                         fmt::format("{} x {} kv heads x {} x {} B", shape, kvh_rank, s.head_dim, kvb)));
+                         Formula("{} x {} kv heads x {} x {} B", shape, kvh_rank, s.head_dim, kvb)));
       kvc.push_back(Leaf("V", Bytes(CheckedMul(CheckedMul(slots, bs), v_width)) * kvb,
-                         fmt::format("{} x {} kv heads x {} x {} B", shape, kvh_rank, s.v_head_dim, kvb)));
+                         Formula("{} x {} kv heads x {} x {} B", shape, kvh_rank, s.v_head_dim, kvb)));
     }
     std::vector<Component> comps;
     comps.push_back(std::move(wk.comps[0]));
@@ -634,7 +666,7 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
     const Bytes kv_bytes = comps[1].bytes;
     comps.push_back(Leaf("cuda_graphs", wk.graphs,
                          r.eager ? "--enforce-eager: none"
-                                 : fmt::format("{} sizes up to {}, captured after the KV cache", sizes.size(),
+                                 : Formula("{} sizes up to {}, captured after the KV cache", sizes.size(),
                                                sizes.empty() ? 0 : sizes.back())));
     comps.push_back(std::move(wk.comps[2]));
     std::vector<Component> ctx;
@@ -649,6 +681,13 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
     d.components = std::move(comps);
     top_total = std::max(top_total, d.total);
     e.devices.push_back(std::move(d));
+  }
+
+  // Every worker holds KV layers, so the pool is never empty on success.
+  if (e.devices.empty() || num_blocks <= 0) {
+    return Error{ErrorKind::kInternal,
+                 fmt::format("vllm: no KV cache pool was sized ({} workers, {} blocks)", e.devices.size(),
+                             num_blocks)};
   }
 
   // --- What vLLM logs: "GPU KV cache size: N tokens" (num_blocks //
@@ -679,7 +718,10 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
   e.launch_flags.push_back(fmt::format("--max-num-batched-tokens {}", r.mnbt));
   if (tp > 1) e.launch_flags.push_back(fmt::format("-tp {}", tp));
   if (stages > 1) e.launch_flags.push_back(fmt::format("-pp {}", stages));
-  if (w.dtype != s.torch_dtype) e.launch_flags.push_back(fmt::format("--dtype {}", Name(w.dtype)));
+  // --dtype only where it differs from what vLLM's auto would pick.
+  if (w.dtype != VllmAutoDtype(s, devices)) {
+    e.launch_flags.push_back(fmt::format("--dtype {}", VllmDtypeName(w.dtype)));
+  }
   if (kvd == DType::kF8E4M3) e.launch_flags.push_back("--kv-cache-dtype fp8");
   if (kvd == DType::kF8E5M2) e.launch_flags.push_back("--kv-cache-dtype fp8_e5m2");
   if (k.block_size) e.launch_flags.push_back(fmt::format("--block-size {}", bs));

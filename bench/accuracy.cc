@@ -315,7 +315,12 @@ Result<double> MeasuredLlamaCpp(const Json& t, const std::string& compare, int64
   return InvalidArgument(fmt::format("no {} buffer in {}", want, it->second));
 }
 
-Result<double> Measured(const std::string& file, const Json& t, const CaseSpec& s, bool* tokens) {
+// The unit conventions of a truth file follow its kind, the stem before any
+// dot: bench/truth/vllm.recorded.jsonl reads as vllm.jsonl does.
+std::string Kind(const std::string& file) { return file.substr(0, file.find('.')); }
+
+Result<double> Measured(const std::string& name, const Json& t, const CaseSpec& s, bool* tokens) {
+  const std::string file = Kind(name);
   if (file == "pytorch") return MeasuredPytorch(t, s.compare);
   if (file == "vllm") return MeasuredVllm(t, s.compare, tokens);
   if (file == "llamacpp") return MeasuredLlamaCpp(t, s.compare, s.device, s.device_kind);
@@ -618,8 +623,9 @@ Result<Estimate> EstimateTrainCase(const Model& model, const cli::RawFlags& f,
 }
 
 // Runs one expressed case the way `vramfit infer` (or `vramfit train`) does.
-Status Evaluate(const std::string& file, const Json& truth, const CaseSpec& s, Row* row) {
-  row->file = file;
+Status Evaluate(const std::string& name, const Json& truth, const CaseSpec& s, Row* row) {
+  const std::string file = Kind(name);
+  row->file = name;
   row->id = Str(truth, "id");
   row->task = file == "pytorch" ? Str(truth, "task") : "inference";
   row->compare = s.compare;
@@ -692,6 +698,15 @@ Status Evaluate(const std::string& file, const Json& truth, const CaseSpec& s, R
 Result<Report> BuildReport(const fs::path& truth_dir, const fs::path& cases_path) {
   auto files = ReadTruth(truth_dir);
   if (!files.ok()) return files.error();
+  // Cases the project recorded itself from public sources (bench/truth/,
+  // next to accuracy_cases.json), with the same schema as the shared files.
+  const fs::path recorded = cases_path.parent_path() / "truth";
+  std::error_code ec;
+  if (fs::is_directory(recorded, ec)) {
+    auto more = ReadTruth(recorded);
+    if (!more.ok()) return more.error();
+    for (TruthFile& f : *more) files->push_back(std::move(f));
+  }
   auto cases = ReadCases(cases_path);
   if (!cases.ok()) return cases.error();
 

@@ -224,7 +224,25 @@ std::string SetLabel(const DeviceSet& d) {
   return out;
 }
 
-using LayoutsFn = std::function<std::vector<std::pair<std::string, Job>>(int64_t)>;
+using Layouts = std::vector<std::pair<std::string, Job>>;  // ("tp 4", the job so laid out)
+using LayoutsFn = std::function<Layouts(int64_t)>;
+
+// Tries each layout of n GPUs on d, adding each to the ladder; at the first
+// that fits, fills the answer and returns true.
+bool TryLayouts(const Model& model, const Layouts& layouts, int64_t n, const DeviceSet& d, FitAnswer* a) {
+  for (const auto& [label, j] : layouts) {
+    Probe p = Try(model, j, d);
+    const std::string option = fmt::format("{} ({})", SetLabel(d), label);
+    a->ladder.push_back(Step(option, p.estimate, j));
+    if (!p.fits) continue;
+    a->found = true;
+    a->number = n;
+    a->value = option;
+    a->estimate = Full(model, j, d, *p.estimate);
+    return true;
+  }
+  return false;
+}
 
 // min-gpus over a mixed set: the GPUs given are what the user has, so the
 // answer is the smallest subset of them that fits. For each count n it tries
@@ -258,20 +276,11 @@ Result<FitAnswer> MinGpusFromPool(const Model& model, const Job& job, const Devi
       if (SetLabel(same) != SetLabel(prefix)) candidates.push_back(same);
     }
     for (const DeviceSet& d : candidates) {
-      for (auto& [label, j] : layouts(n)) {
-        Probe p = Try(model, j, d);
-        const std::string option = fmt::format("{} ({})", SetLabel(d), label);
-        a.ladder.push_back(Step(option, p.estimate, j));
-        if (p.fits) {
-          a.found = true;
-          a.number = n;
-          a.value = option;
-          a.estimate = Full(model, j, d, *p.estimate);
-          a.reason = n == 1 ? fmt::format("fits on one GPU of the {} given", total)
-                            : fmt::format("{} of the {} GPUs given fit; no {} of them did", n, total,
-                                          n == 2 ? std::string("single one") : std::to_string(n - 1));
-          return a;
-        }
+      if (TryLayouts(model, layouts(n), n, d, &a)) {
+        a.reason = n == 1 ? fmt::format("fits on one GPU of the {} given", total)
+                          : fmt::format("{} of the {} GPUs given fit; no {} of them did", n, total,
+                                        n == 2 ? std::string("single one") : std::to_string(n - 1));
+        return a;
       }
     }
   }
@@ -390,23 +399,13 @@ Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devi
       if (mixed) return MinGpusFromPool(model, job, devices, layouts, std::move(a));
       int64_t n = 1;
       while (n <= kMaxParallel) {
-        bool any_valid = false;
-        for (auto& [label, j] : layouts(n)) {
-          any_valid = true;
-          const DeviceSet d = Repeat(kind, n);
-          Probe p = Try(model, j, d);
-          const std::string option = fmt::format("{} x {} ({})", n, kind.name, label);
-          a.ladder.push_back(Step(option, p.estimate, j));
-          if (p.fits) {
-            a.found = true;
-            a.number = n;
-            a.value = option;
-            a.estimate = Full(model, j, d, *p.estimate);
-            a.reason = n == 1 ? "fits on one GPU"
-                              : fmt::format("{} GPUs fit; {} did not ({})", n, n - 1,
-                                            a.ladder.size() >= 2 ? a.ladder[a.ladder.size() - 2].reason : "");
-            return a;
-          }
+        const Layouts ls = layouts(n);
+        const bool any_valid = !ls.empty();
+        if (TryLayouts(model, ls, n, Repeat(kind, n), &a)) {
+          a.reason = n == 1 ? "fits on one GPU"
+                            : fmt::format("{} GPUs fit; {} did not ({})", n, n - 1,
+                                          a.ladder.size() >= 2 ? a.ladder[a.ladder.size() - 2].reason : "");
+          return a;
         }
         if (!any_valid && n > 512) break;
         n = n < 16 ? n + 1 : n * 2;

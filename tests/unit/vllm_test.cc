@@ -176,6 +176,37 @@ TEST(VllmRuntimeTest, DenseMatchesPublishedH100Run) {
   EXPECT_EQ(*e.kv_max_concurrency, blocks / 125);  // 16000 / 128 blocks per request
 }
 
+// The two start-up failures of the same llm-d runs (bench/truth/vllm.recorded.jsonl
+// LD08, LD09; H100, util 0.9): Llama-3.3-70B FP8-dynamic on one GPU loads 67.72 GiB
+// and leaves -1.44 GiB for the KV cache; Qwen3-32B at max_model_len 32000 has
+// 4.45 GiB of KV (16000 tokens fit, LD07) where 32000 tokens need 7.81 GiB. Both
+// are vLLM's own errors, as kind does_not_fit; TP 2 (LD03) starts.
+TEST(VllmRuntimeTest, PublishedStartupFailures) {
+  InferenceSettings s = Vllm();
+  s.vllm.max_model_len = 16000;
+  s.quant = *ParseWeightFormat("fp8");
+  const Model llama = CatalogModelOrDie("meta-llama/Llama-3.3-70B-Instruct");
+  auto w = ResolveInference(llama, s, Gpus("H100-80GB"), nullptr);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  auto e = EstimateInference(llama, *w, Gpus("H100-80GB"));
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.error().kind, ErrorKind::kDoesNotFit);
+  EXPECT_EQ(e.error().message.rfind("vllm: gpu0: No available memory for the cache blocks.", 0), 0u)
+      << e.error().message;
+  s.tp = 2;
+  Estimate two;
+  ASSERT_TRUE(EstimateInto(llama, s, Gpus("H100-80GBx2"), &two));
+  EXPECT_NEAR(Gib(ComponentBytes(two.devices[0], "kv_cache")), 32.0, 0.32);  // LD03: 32.0 GiB, 1%
+
+  InferenceSettings q = Vllm();
+  q.vllm.max_model_len = 32000;
+  EXPECT_EQ(EstimateError(CatalogModelOrDie("Qwen/Qwen3-32B"), q, Gpus("H100-80GB"))
+                .rfind("vllm: gpu0: To serve at least one request with the models's max seq len (32000), (7.81 GiB "
+                       "KV cache is needed, which is larger than the available KV cache memory (4.50 GiB).",
+                       0),
+            0u);
+}
+
 // Qwen3-30B-A3B (48 layers, 4 KV heads of 128, vocab 151936, 128 experts,
 // top-8) on one H100 at its max_model_len 40960: 96 KiB per token; 2560
 // blocks of 16 per request.

@@ -251,8 +251,8 @@ bool TryLayouts(const Model& model, const Layouts& layouts, int64_t n, const Dev
 // member, so a uniform subset can fit where a mixed one of the same size does
 // not). Layers go to each device as the runtime places them (llama.cpp in
 // proportion to memory, transformers' balanced device_map evenly).
-Result<FitAnswer> MinGpusFromPool(const Model& model, const Job& job, const DeviceSet& devices,
-                                  const LayoutsFn& layouts, FitAnswer a) {
+Result<FitAnswer> MinGpusFromPool(const Model& model, const DeviceSet& devices, const LayoutsFn& layouts,
+                                  FitAnswer a) {
   DeviceSet pool = devices;
   // Most memory first (to the GiB: a 3090's 24.00 and a 4090's 23.99 GiB are
   // the same class), then the most bandwidth (faster decode).
@@ -396,7 +396,7 @@ Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devi
         }
         return out;
       };
-      if (mixed) return MinGpusFromPool(model, job, devices, layouts, std::move(a));
+      if (mixed) return MinGpusFromPool(model, devices, layouts, std::move(a));
       int64_t n = 1;
       while (n <= kMaxParallel) {
         const Layouts ls = layouts(n);

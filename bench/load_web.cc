@@ -61,29 +61,7 @@ const char* const kModels[] = {"meta-llama/Llama-3.1-8B", "Qwen/Qwen3-30B-A3B", 
                                "meta-llama/Llama-3.1-70B", "Qwen/Qwen3-8B"};
 const char* const kGpus[] = {"RTX-4090", "H100-80GB", "A100-80GBx2", "L4", "H100-80GBx8"};
 
-// A raw request on its own socket: garbage the HTTP parser must reject.
-int RawGarbage(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return 0;
-  }
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  const char req[] = "\x16\x03\x01 this is not HTTP\r\n\r\n";
-  send(fd, req, sizeof req - 1, MSG_NOSIGNAL);
-  char buf[64] = {};
-  const ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
-  close(fd);
-  int status = 0;
-  if (n > 12 && std::sscanf(buf, "HTTP/1.1 %d", &status) == 1) return status;
-  return 0;
-}
-
+// A TCP connection to the server on loopback; -1 if it cannot connect.
 int Connect(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -95,6 +73,22 @@ int Connect(int port) {
     return -1;
   }
   return fd;
+}
+
+// A raw request on its own socket: garbage the HTTP parser must reject.
+int RawGarbage(int port) {
+  const int fd = Connect(port);
+  if (fd < 0) return 0;
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const char req[] = "\x16\x03\x01 this is not HTTP\r\n\r\n";
+  send(fd, req, sizeof req - 1, MSG_NOSIGNAL);
+  char buf[64] = {};
+  const ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+  close(fd);
+  int status = 0;
+  if (n > 12 && std::sscanf(buf, "HTTP/1.1 %d", &status) == 1) return status;
+  return 0;
 }
 
 // A client that sends `prefix` and then nothing. Returns how long the server

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "vramfit/dtype.h"
+#include "vramfit/error.h"
 #include "vramfit/units.h"
 
 namespace vramfit {
@@ -172,6 +173,11 @@ struct Model {
   std::vector<FileTensor> file_tensors;
   std::string file_format;     // "safetensors", "gguf" or "" (config only / catalog)
 };
+
+// A Model from a spec that passed ValidateSpec, with its inventory built. A
+// parameter count beyond 64 bits is a corrupt input: "<id>: parameter count
+// overflows 64 bits".
+Result<Model> ModelFromSpec(ModelSpec spec);
 
 // Per-token KV-cache elements of one layer, for the given layout.
 // kLatent is the MLA compressed cache (kv_lora_rank + qk_rope_head_dim, one

@@ -42,71 +42,53 @@ int RunInspect(Ctx& c) {
   return 0;
 }
 
-int RunInfer(Ctx& c) {
+// infer and train: flags -> settings -> model -> estimate -> rendered
+// estimate (with the fixes when it does not fit). Exit status: 0 fits (or
+// no GPU given), 3 does not fit.
+int RunEstimate(Ctx& c, bool training) {
   auto units = ToUnits(c.flags.units);
   if (!units.ok()) return Fail(c, units.error());
-  auto settings = ToInferenceSettings(c.flags);
-  if (!settings.ok()) return Fail(c, settings.error());
+  Job job;
+  job.training = training;
+  if (training) {
+    auto settings = ToTrainingSettings(c.flags);
+    if (!settings.ok()) return Fail(c, settings.error());
+    job.train = *settings;
+  } else {
+    auto settings = ToInferenceSettings(c.flags);
+    if (!settings.ok()) return Fail(c, settings.error());
+    job.infer = *settings;
+  }
   auto devices = ToDevices(c.flags, GpuCatalog::Builtin());
   if (!devices.ok()) return Fail(c, devices.error());
   std::vector<std::string> notes;
   auto m = LoadModel(c.model, ModelCatalog::Builtin(), &notes);
   if (!m.ok()) return Fail(c, m.error());
-  auto w = ResolveInference(*m, *settings, *devices, &notes);
-  if (!w.ok()) return Fail(c, w.error());
-  auto e = EstimateInference(*m, *w, *devices);
+  auto e = EstimateJob(*m, job, *devices);
   if (!e.ok()) return Fail(c, e.error());
   e->notes.insert(e->notes.begin(), notes.begin(), notes.end());
-  if (c.flags.print_flags) {
+  const bool over = e->fits && !*e->fits;
+  if (!training && c.flags.print_flags) {
     if (e->launch_flags.empty()) {
       return Fail(c, Unsupported(fmt::format("--print-flags: the {} runtime has no launch flags to print",
-                                             RuntimeName(w->runtime))));
+                                             RuntimeName(job.infer.runtime))));
     }
     std::string line;
     for (const std::string& f : e->launch_flags) line += (line.empty() ? "" : " ") + f;
     c.out << line << "\n";
-    return e->fits && !*e->fits ? 3 : 0;
+    return over ? 3 : 0;
   }
   EstimateExtras extras;
   if (!devices->empty()) {
-    extras.throughput = EstimateThroughput(*m, *e, *devices);
-    if (e->fits && !*e->fits) {
-      Job job;
-      job.infer = *settings;
-      extras.fixes = SuggestFixes(*m, job, *devices, *e);
-    }
+    if (!training) extras.throughput = EstimateThroughput(*m, *e, *devices);
+    if (over) extras.fixes = SuggestFixes(*m, job, *devices, *e);
   }
   c.out << (c.flags.json ? RenderEstimateJson(*e, extras) : RenderEstimateText(*e, *units, extras));
-  // Exit status: 0 fits (or no GPU given), 3 does not fit.
-  return e->fits && !*e->fits ? 3 : 0;
+  return over ? 3 : 0;
 }
 
-int RunTrain(Ctx& c) {
-  auto units = ToUnits(c.flags.units);
-  if (!units.ok()) return Fail(c, units.error());
-  auto settings = ToTrainingSettings(c.flags);
-  if (!settings.ok()) return Fail(c, settings.error());
-  auto devices = ToDevices(c.flags, GpuCatalog::Builtin());
-  if (!devices.ok()) return Fail(c, devices.error());
-  std::vector<std::string> notes;
-  auto m = LoadModel(c.model, ModelCatalog::Builtin(), &notes);
-  if (!m.ok()) return Fail(c, m.error());
-  auto w = ResolveTraining(*m, *settings, *devices, &notes);
-  if (!w.ok()) return Fail(c, w.error());
-  auto e = EstimateTraining(*m, *w, *devices);
-  if (!e.ok()) return Fail(c, e.error());
-  e->model_id = m->spec.id;
-  e->notes.insert(e->notes.begin(), notes.begin(), notes.end());
-  EstimateExtras extras;
-  if (!devices->empty() && e->fits && !*e->fits) {
-    Job job;
-    job.training = true;
-    job.train = *settings;
-    extras.fixes = SuggestFixes(*m, job, *devices, *e);
-  }
-  c.out << (c.flags.json ? RenderEstimateJson(*e, extras) : RenderEstimateText(*e, *units, extras));
-  return e->fits && !*e->fits ? 3 : 0;
-}
+int RunInfer(Ctx& c) { return RunEstimate(c, false); }
+int RunTrain(Ctx& c) { return RunEstimate(c, true); }
 
 int RunFit(Ctx& c) {
   auto units = ToUnits(c.flags.units);

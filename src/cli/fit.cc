@@ -186,18 +186,17 @@ int RunFitCommand(const RawFlags& flags, const FitFlags& fit, const std::string&
     auto devices = ToDevices(flags, GpuCatalog::Builtin());
     if (!devices.ok()) return fail(devices.error());
     if (devices->empty()) return fail(InvalidArgument(fmt::format("--solve {}: give --gpu", SolveName(solve))));
-    if (solve == Solve::kMinGpus) {
-      for (const GpuSpec& g : devices->gpus) {
-        if (std::none_of(kinds.begin(), kinds.end(), [&](const GpuSpec& k) { return k.name == g.name; })) {
-          kinds.push_back(g);
-        }
-      }
-      // One of each kind ("--gpu A100-80GB,RTX-4090") ranks the kinds; a
-      // list with counts ("--gpu H100-80GBx2,RTX-4090x4") is the set the
-      // user has: the planner picks the smallest subset of it that fits.
-      if (kinds.size() > 1 && devices->size() > kinds.size()) kinds.resize(1);
-    }
-    if (kinds.size() <= 1) {
+    // min-gpus over one of each of several kinds ("--gpu A100-80GB,RTX-4090")
+    // ranks the kinds. Anything else goes to the planner as given, a list
+    // with counts ("--gpu H100-80GBx2,RTX-4090x4") being the set the user
+    // has, of which it picks the smallest part that fits.
+    const auto& g = devices->gpus;
+    const bool each_once = std::all_of(g.begin(), g.end(), [&](const GpuSpec& x) {
+      return std::count_if(g.begin(), g.end(), [&](const GpuSpec& y) { return y.name == x.name; }) == 1;
+    });
+    if (solve == Solve::kMinGpus && g.size() > 1 && each_once) {
+      kinds = g;
+    } else {
       auto a = Plan(*model, *job, *devices, solve);
       if (!a.ok()) return fail(a.error());
       out << (json ? RenderFitJson(*a) : RenderFitText(*a, units));

@@ -155,6 +155,25 @@ void FinishVerdict(Estimate& e) {
   if (any_gpu) e.fits = all_fit;
 }
 
+namespace runtimes {
+
+Status FinishEstimate(Estimate& e, const EstimateOptions& options) {
+  for (const DeviceEstimate& d : e.devices) {
+    Status st = CheckTree(d.components);
+    if (!st.ok()) return st;
+  }
+  FinishVerdict(e);
+  if (!options.formulas) e.notes.clear();  // numbers-only: no notes either
+  return {};
+}
+
+Error OverflowToError(const OverflowError& ex) {
+  return Error{ErrorKind::kInvalidArgument,
+               fmt::format("estimate: the settings overflow 64-bit byte counts ({})", ex.what())};
+}
+
+}  // namespace runtimes
+
 Result<Estimate> EstimateInference(const Model& model, const InferenceWorkload& w,
                                    const DeviceSet& devices, const EstimateOptions& options) {
   const FormulaScope formulas(options.formulas);
@@ -178,15 +197,10 @@ Result<Estimate> EstimateInference(const Model& model, const InferenceWorkload& 
         break;
       }
     }
-    for (const DeviceEstimate& d : e.devices) {
-      Status st = CheckTree(d.components);
-      if (!st.ok()) return st.error();
-    }
-    FinishVerdict(e);
-    if (!options.formulas) e.notes.clear();  // numbers-only: no notes either
+    Status st = runtimes::FinishEstimate(e, options);
+    if (!st.ok()) return st.error();
   } catch (const OverflowError& ex) {
-    return Error{ErrorKind::kInvalidArgument,
-                 fmt::format("estimate: the settings overflow 64-bit byte counts ({})", ex.what())};
+    return runtimes::OverflowToError(ex);
   }
   return e;
 }

@@ -280,4 +280,15 @@ Bytes KvBytesPerToken(const ModelSpec& s, DType kv_dtype, KvLayout layout) {
   return per_layer * s.num_hidden_layers;
 }
 
+Result<Model> ModelFromSpec(ModelSpec spec) {
+  Model m;
+  m.spec = std::move(spec);
+  try {
+    m.inventory = BuildInventory(m.spec);
+  } catch (const OverflowError&) {
+    return Corrupt(m.spec.id + ": parameter count overflows 64 bits");
+  }
+  return m;
+}
+
 }  // namespace vramfit

@@ -880,15 +880,10 @@ Result<Estimate> EstimateTraining(const Model& model, const TrainingWorkload& w,
     if (w.attn == AttnImpl::kEager) e.notes.push_back("eager attention saves the fp32 softmax [heads, seq, seq] per layer");
     e.notes.push_back("peak = max(forward end, backward, optimizer step); cuda_context 512 MiB per process");
 
-    for (const DeviceEstimate& d : e.devices) {
-      Status st = CheckTree(d.components);
-      if (!st.ok()) return st.error();
-    }
-    FinishVerdict(e);
-    if (!options.formulas) e.notes.clear();  // numbers-only: no notes either
+    Status st = runtimes::FinishEstimate(e, options);
+    if (!st.ok()) return st.error();
   } catch (const OverflowError& ex) {
-    return Error{ErrorKind::kInvalidArgument,
-                 fmt::format("estimate: the settings overflow 64-bit byte counts ({})", ex.what())};
+    return runtimes::OverflowToError(ex);
   }
   return e;
 }

@@ -316,15 +316,11 @@ Result<Model> ModelFromCheckpoint(std::string_view config_json, std::string_view
                                   std::vector<std::string>* notes) {
   auto spec = ParseHfConfig(config_json, config_where, notes);
   if (!spec.ok()) return spec.error();
-  Model m;
-  m.spec = std::move(spec.value());
-  m.spec.id = id;
-  try {
-    m.inventory = BuildInventory(m.spec);
-  } catch (const OverflowError&) {
-    return Corrupt(fmt::format("{}: parameter count overflows 64 bits", m.spec.id));
-  }
-  if (shards.empty()) return m;
+  spec->id = id;
+  auto model = ModelFromSpec(std::move(spec.value()));
+  if (!model.ok()) return model.error();
+  Model& m = *model;
+  if (shards.empty()) return model;
   auto tensors = ReadSafetensorsCheckpoint(shards, open, m.spec, index, index_where);
   if (!tensors.ok()) return tensors.error();
   m.file_tensors = std::move(tensors.value());
@@ -354,7 +350,7 @@ Result<Model> ModelFromCheckpoint(std::string_view config_json, std::string_view
                                    "inventory counts {}", elems, m.inventory.params));
     }
   }
-  return m;
+  return model;
 }
 
 }  // namespace vramfit

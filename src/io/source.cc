@@ -38,17 +38,6 @@ Result<std::string> ReadSmallFile(const fs::path& p) {
   return ss.str();
 }
 
-Result<Model> Finish(ModelSpec spec) {
-  Model m;
-  m.spec = std::move(spec);
-  try {
-    m.inventory = BuildInventory(m.spec);
-  } catch (const OverflowError&) {
-    return Corrupt(fmt::format("{}: parameter count overflows 64 bits", m.spec.id));
-  }
-  return m;
-}
-
 bool HasSuffix(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -127,7 +116,7 @@ Result<Model> ModelFromCatalog(const CatalogModel& entry, std::vector<std::strin
   spec->id = entry.id;
   spec->published_params = entry.exact_params;
   spec->published_params_note = entry.exact_params_note;
-  return Finish(std::move(spec.value()));
+  return ModelFromSpec(std::move(spec.value()));
 }
 
 Result<Model> LoadModel(std::string_view ref, const ModelCatalog& catalog,
@@ -151,7 +140,7 @@ Result<Model> LoadModel(std::string_view ref, const ModelCatalog& catalog,
     auto spec = ParseHfConfig(*text, p.string(), notes);
     if (!spec.ok()) return spec.error();
     spec->id = p.string();
-    return Finish(std::move(spec.value()));
+    return ModelFromSpec(std::move(spec.value()));
   }
 
   std::vector<std::string> sug = catalog.Suggest(ref);

@@ -229,17 +229,6 @@ Result<DeviceSet> Devices(const RawFlags& f) {
   return cli::ToDevices(f, GpuCatalog::Builtin());
 }
 
-Result<Model> FinishModel(ModelSpec spec) {
-  Model m;
-  m.spec = std::move(spec);
-  try {
-    m.inventory = BuildInventory(m.spec);
-  } catch (const OverflowError&) {
-    return Corrupt(fmt::format("{}: parameter count overflows 64 bits", m.spec.id));
-  }
-  return m;
-}
-
 }  // namespace
 
 int HttpStatus(const Error& e) {
@@ -301,7 +290,7 @@ Result<std::shared_ptr<const Model>> ResolveModel(Api& api, const nlohmann::json
     auto spec = ParseHfConfig(c->dump(), "config.json", notes);
     if (!spec.ok()) return spec.error();
     spec->id = "config.json";
-    auto model = FinishModel(std::move(spec.value()));
+    auto model = ModelFromSpec(std::move(spec.value()));
     if (!model.ok()) return model.error();
     return std::make_shared<const Model>(std::move(model.value()));
   }

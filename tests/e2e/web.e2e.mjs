@@ -237,6 +237,22 @@ async function main() {
       'ctx 131072: fewest GPUs shown = API');
     await page.screenshot({ path: join(artifacts, 'web-over.png'), fullPage: true });
 
+    // "Use this" on the best weight format applies every setting the answer
+    // names (at 65536 tokens on the L4: fp8 weights + fp8 KV cache).
+    await page.fill('#f-ctx', '65536');
+    await waitReady(page, { ctx: 65536 });
+    await waitPlan(page, questions.length);
+    const bestQuant = (await post(url, 'fit', { ...settings, ctx: 65536, solve: 'best-quant' })).doc;
+    check(bestQuant.answer.settings && bestQuant.answer.settings.quant === 'fp8' && bestQuant.answer.settings['kv-dtype'] === 'fp8',
+      'best-quant at 65536: the API names fp8 weights and KV', JSON.stringify(bestQuant.answer));
+    await page.click('#plan .answer[data-solve="best-quant"] button');
+    await page.waitForFunction(() => document.body.dataset.state === 'ready' && document.getElementById('f-quant').value === 'fp8'
+      && document.getElementById('f-kv-dtype').value === 'fp8', null, { timeout: 10000 });
+    await page.waitForFunction((want) => document.body.dataset.state === 'ready'
+      && document.getElementById('total').dataset.bytes === want, String(bestQuant.estimate.total_bytes), { timeout: 10000 });
+    equal(await page.$eval('#verdict', (v) => v.dataset.verdict), 'fits', 'Use this (best-quant): the answer fits');
+    check(new URL(page.url()).searchParams.get('quant') === 'fp8', 'Use this (best-quant): the URL follows', page.url());
+
     // An unknown model shows the API's message, word for word.
     await page.fill('#model', 'meta-llama/Llama-3.1-9B');
     await page.keyboard.press('Escape');

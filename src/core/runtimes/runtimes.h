@@ -53,6 +53,14 @@ Component WeightsComponent(const Model& model, const WeightFormat& fmt, DType de
 Component FileWeightsComponent(const Model& model, DType dense, bool cast_floats, LayerRange range,
                                bool first_stage, bool last_stage, int64_t tp);
 
+// The tail every estimator shares: parent == sum of children on every device
+// (an internal error naming the path otherwise), the verdict (FinishVerdict),
+// and no notes in numbers-only mode.
+Status FinishEstimate(Estimate& e, const EstimateOptions& options);
+
+// An arithmetic overflow inside an estimator, as its one clean error.
+Error OverflowToError(const OverflowError& ex);
+
 // Tokens a layer keeps in the KV cache for a sequence of ctx tokens.
 int64_t CachedTokens(const ModelSpec& spec, int64_t layer, int64_t ctx, bool window_aware);
 

@@ -72,6 +72,13 @@ struct InferenceSettings {
 // DynamicCache with sliding-window layers, last-position logits).
 constexpr int64_t kHfVersionDefault = 456;
 
+// transformers made sdpa the default attention kernel in 4.36
+// (modeling_utils.py _autoset_attn_implementation, v4.36.0).
+constexpr int64_t kHfVersionSdpaDefault = 436;
+
+// Tokens per sequence when neither --ctx nor --prompt/--new is given.
+constexpr int64_t kDefaultContext = 4096;
+
 // Parses "4.56" / "4.33.2" into 456 / 433.
 Result<int64_t> ParseHfVersion(std::string_view s);
 
@@ -93,8 +100,8 @@ struct InferenceWorkload {
   int64_t tp = 1;
   int64_t pp = 1;
   int64_t hf_version = kHfVersionDefault;
-  // Runtime knobs as given; each runtime resolves its own defaults and
-  // echoes them in Estimate::workload.
+  // Runtime knobs. The runtime's profile (src/core/runtimes/profile.h)
+  // fills its own knobs' defaults in ResolveInference.
   VllmKnobs vllm;
   LlamaCppKnobs llamacpp;
 };

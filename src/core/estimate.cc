@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "formula.h"
+#include "runtimes/profile.h"
 #include "runtimes/runtimes.h"
 
 namespace vramfit {
@@ -131,6 +132,16 @@ Component FileWeightsComponent(const Model& model, DType dense, bool cast_floats
                         tp > 1 ? Formula(" / tp {}", tp) : ""));
 }
 
+void NoteContextOverMax(const Model& model, const InferenceWorkload& w,
+                        std::vector<std::string>* notes) {
+  const int64_t max_pos = model.spec.max_position_embeddings;
+  if (notes && max_pos > 0 && w.ctx > max_pos) {
+    notes->push_back(fmt::format(
+        "context {} exceeds the model's max_position_embeddings ({}); memory is still estimated",
+        w.ctx, max_pos));
+  }
+}
+
 int64_t CachedTokens(const ModelSpec& spec, int64_t layer, int64_t ctx, bool window_aware) {
   if (window_aware && spec.sliding_window > 0 &&
       spec.layers[layer].attention == LayerAttention::kSliding) {
@@ -182,20 +193,9 @@ Result<Estimate> EstimateInference(const Model& model, const InferenceWorkload& 
     e.model_id = model.spec.id;
     e.params = model.inventory.params;
     e.active_params = model.inventory.active_params;
-    switch (w.runtime) {
-      case Runtime::kHf:
-        runtimes::EstimateHf(model, w, devices, e);
-        break;
-      case Runtime::kVllm: {
-        Status st = runtimes::EstimateVllm(model, w, devices, e);
-        if (!st.ok()) return st.error();
-        break;
-      }
-      case Runtime::kLlamaCpp: {
-        Status st = runtimes::EstimateLlamaCpp(model, w, devices, e);
-        if (!st.ok()) return st.error();
-        break;
-      }
+    {
+      Status st = runtimes::ProfileFor(w.runtime).Estimate(model, w, devices, e);
+      if (!st.ok()) return st.error();
     }
     Status st = runtimes::FinishEstimate(e, options);
     if (!st.ok()) return st.error();

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "runtimes/profile.h"
+
 namespace vramfit {
 
 Result<Estimate> EstimateJob(const Model& model, const Job& job, const DeviceSet& devices,
@@ -32,7 +34,7 @@ Result<Estimate> EstimateJob(const Model& model, const Job& job, const DeviceSet
 
 bool Fits(const Estimate& e, const Job& job) {
   if (!e.fits.value_or(false)) return false;
-  if (!job.training && job.infer.runtime == Runtime::kVllm && e.kv_max_concurrency) {
+  if (!job.training && runtimes::ProfileFor(job.infer.runtime).SizesKvPool() && e.kv_max_concurrency) {
     return *e.kv_max_concurrency >= job.infer.batch;
   }
   return true;
@@ -200,17 +202,6 @@ DeviceSet Repeat(const GpuSpec& g, int64_t n) {
   return d;
 }
 
-std::vector<std::string> QuantLadder(Runtime r) {
-  switch (r) {
-    case Runtime::kHf: return {"none", "fp8", "int8", "awq-int4", "gptq-int4", "nf4", "nf4-dq", "fp4-dq"};
-    case Runtime::kVllm: return {"none", "fp8", "gptq-int8", "awq-int4", "gptq-int4"};
-    case Runtime::kLlamaCpp:
-      return {"BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "IQ4_XS",
-              "Q3_K_M", "IQ3_XXS", "Q2_K", "IQ2_XXS", "IQ1_M"};
-  }
-  return {};
-}
-
 // "2 x H100-80GB + 1 x RTX-4090": a device set by kind, in its order.
 std::string SetLabel(const DeviceSet& d) {
   std::string out;
@@ -291,6 +282,221 @@ Result<FitAnswer> MinGpusFromPool(const Model& model, const DeviceSet& devices, 
 
 }  // namespace
 
+namespace {
+
+Result<FitAnswer> SolveLargest(const Model& model, const Job& job, const DeviceSet& devices, Solve solve,
+                        FitAnswer a) {
+  const bool batch = solve == Solve::kMaxBatch;
+  int64_t hi = batch ? kMaxBatch : kMaxTokens;
+  if (!batch && model.spec.max_position_embeddings > 0) hi = model.spec.max_position_embeddings;
+  const ProbeFn probe = [&](int64_t v) {
+    Job j = job;
+    if (batch) {
+      if (j.training) j.train.batch = v;
+      else j.infer.batch = v;
+    } else if (j.training) {
+      j.train.seq = v;
+    } else {
+      runtimes::ProfileFor(j.infer.runtime).SetContext(j.infer, v);
+    }
+    return Try(model, j, devices);
+  };
+  SearchResult r = LargestFitting(1, hi, probe);
+  a.found = r.best > 0;
+  a.number = r.best;
+  if (r.at_best) a.estimate = Full(model, r.at_best_job, devices, *r.at_best);
+  if (r.next) a.next = Full(model, r.next_job, devices, *r.next);
+  const char* what = batch ? (job.training ? "micro-batch" : "batch") : (job.training ? "sequence length" : "context");
+  if (!a.found) {
+    a.value = "none";
+    a.reason = fmt::format("even a {} of 1 does not fit", what);
+    if (r.next) a.ladder.push_back(Step(fmt::format("{} 1", what), *r.next, job));
+  } else {
+    a.value = std::to_string(r.best);
+    if (r.hit_ceiling) {
+      a.reason = batch ? fmt::format("every {} up to {} fits", what, hi)
+                       : fmt::format("the model's whole context ({} tokens) fits", hi);
+    } else {
+      const LadderStep over = Step(fmt::format("{} {}", what, r.best + 1), r.next ? Result<Estimate>(*r.next)
+                                                                                : Result<Estimate>(Error{}), job);
+      a.reason = fmt::format("{} {} fits; {} does not: {}", what, r.best, r.best + 1, over.reason);
+    }
+    a.ladder.push_back(Step(fmt::format("{} {}", what, r.best), *r.at_best, job));
+    if (r.next) a.ladder.push_back(Step(fmt::format("{} {}", what, r.best + 1), *r.next, job));
+  }
+  return a;
+}
+
+Result<FitAnswer> SolveMinGpus(const Model& model, const Job& job, const DeviceSet& devices, Solve,
+                        FitAnswer a) {
+  const GpuSpec kind = devices.gpus[0];
+  bool mixed = false;
+  for (const GpuSpec& g : devices.gpus) mixed = mixed || g.name != kind.name;
+  // Layouts per GPU count, preferred first.
+  const auto layouts = [&](int64_t n) {
+    std::vector<std::pair<std::string, Job>> out;
+    if (job.training) {
+      for (int64_t z : {0, 1, 2, 3}) {
+        if (job.train.zero > z || (job.train.fsdp && z != 3)) continue;
+        Job j = job;
+        j.train.gpus.reset();
+        if (!job.train.fsdp) j.train.zero = n > 1 ? z : job.train.zero;
+        out.push_back({n > 1 ? (job.train.fsdp ? std::string("fsdp") : fmt::format("zero {}", j.train.zero)) : "1 GPU", j});
+        if (n == 1) break;
+      }
+      return out;
+    }
+    if (const int64_t tp = runtimes::ProfileFor(job.infer.runtime).PreferredTp(model, n); tp > 0) {
+      Job j = job;
+      j.infer.tp = tp;
+      j.infer.pp = n / tp;
+      out.push_back({fmt::format("tp {}{}", tp, n / tp > 1 ? fmt::format(" x pp {}", n / tp) : ""), j});
+    } else {
+      Job j = job;
+      j.infer.tp = 1;
+      j.infer.pp = 1;  // several GPUs: the runtime splits layers
+      out.push_back({n > 1 ? "layer split" : "1 GPU", j});
+    }
+    return out;
+  };
+  if (mixed) return MinGpusFromPool(model, devices, layouts, std::move(a));
+  int64_t n = 1;
+  while (n <= kMaxParallel) {
+    const Layouts ls = layouts(n);
+    const bool any_valid = !ls.empty();
+    if (TryLayouts(model, ls, n, Repeat(kind, n), &a)) {
+      a.reason = n == 1 ? "fits on one GPU"
+                        : fmt::format("{} GPUs fit; {} did not ({})", n, n - 1,
+                                      a.ladder.size() >= 2 ? a.ladder[a.ladder.size() - 2].reason : "");
+      return a;
+    }
+    if (!any_valid && n > 512) break;
+    n = n < 16 ? n + 1 : n * 2;
+  }
+  a.value = "none";
+  a.reason = fmt::format("no count of {} up to {} fits", kind.name, kMaxParallel);
+  return a;
+}
+
+Result<FitAnswer> SolveBestQuant(const Model& model, const Job& job, const DeviceSet& devices, Solve,
+                        FitAnswer a) {
+  if (job.training) return InvalidArgument("--solve best-quant: applies to inference; use best-method for training");
+  const runtimes::RuntimeProfile& rt = runtimes::ProfileFor(job.infer.runtime);
+  std::vector<std::string> kvs = {"auto"};
+  for (std::string& kv : rt.KvLadder()) kvs.push_back(std::move(kv));
+  int found = 0;
+  for (const std::string& q : rt.QuantLadder()) {
+    auto fmt_q = ParseWeightFormat(q);
+    if (!fmt_q.ok()) continue;  // a format this build does not size
+    for (const std::string& kv : kvs) {
+      Job j = job;
+      j.infer.quant = *fmt_q;
+      if (kv != "auto") rt.ApplyKv(j.infer, kv);
+      // "none" is the ladder's top: the checkpoint's own weights.
+      const std::string weights = q == "none" ? "unquantized (--quant none)" : q;
+      const std::string option = kv == "auto" ? weights : weights + " + KV " + kv;
+      Probe p = Try(model, j, devices);
+      a.ladder.push_back(Step(option, p.estimate, j));
+      if (p.fits) {
+        if (found == 0) {
+          a.found = true;
+          a.value = option;
+          a.estimate = Full(model, j, devices, *p.estimate);
+          a.settings.push_back({"quant", q});
+          if (kv != "auto") {
+            for (auto& setting : rt.KvSettings(kv)) a.settings.push_back(std::move(setting));
+          }
+        }
+        ++found;
+        break;  // the best KV dtype for this weight format
+      }
+    }
+    if (found >= 2) break;  // the answer and its runner-up
+  }
+  if (!a.found) {
+    a.value = "none";
+    a.reason = "no weight format in the ladder fits";
+    return a;
+  }
+  std::string why;
+  for (const LadderStep& s : a.ladder) {
+    if (s.option == a.value) break;
+    if (!s.fits) why += (why.empty() ? "" : "; ") + s.option + ": " + s.reason;
+  }
+  a.reason = why.empty() ? "the highest-fidelity format fits" : "better formats do not fit: " + why;
+  for (const LadderStep& s : a.ladder) {
+    if (s.fits && s.option != a.value) {
+      a.reason += fmt::format("; runner-up {} ({})", s.option, s.reason);
+      break;
+    }
+  }
+  return a;
+}
+
+Result<FitAnswer> SolveBestMethod(const Model& model, const Job& job, const DeviceSet& devices, Solve,
+                        FitAnswer a) {
+  if (!job.training) return InvalidArgument("--solve best-method: applies to training (vramfit fit ... --method ...)");
+  struct Option { TrainMethod m; Optimizer o; GradCkpt c; };
+  const Option ladder[] = {
+      {TrainMethod::kFull, Optimizer::kAdamW, GradCkpt::kNone},
+      {TrainMethod::kFull, Optimizer::kAdamW, GradCkpt::kFull},
+      {TrainMethod::kFull, Optimizer::kAdamW8bit, GradCkpt::kNone},
+      {TrainMethod::kFull, Optimizer::kAdamW8bit, GradCkpt::kFull},
+      {TrainMethod::kFull, Optimizer::kPagedAdamW8bit, GradCkpt::kFull},
+      {TrainMethod::kLora, Optimizer::kAdamW, GradCkpt::kNone},
+      {TrainMethod::kLora, Optimizer::kAdamW, GradCkpt::kFull},
+      {TrainMethod::kLora, Optimizer::kAdamW8bit, GradCkpt::kFull},
+      {TrainMethod::kQlora, Optimizer::kAdamW, GradCkpt::kNone},
+      {TrainMethod::kQlora, Optimizer::kAdamW, GradCkpt::kFull},
+      {TrainMethod::kQlora, Optimizer::kPagedAdamW8bit, GradCkpt::kFull},
+  };
+  const int64_t batch = job.train.batch;
+  const int64_t accum = job.train.grad_accum;
+  for (const Option& o : ladder) {
+    // Keep the effective batch: halve the micro-batch, double grad-accum.
+    for (int64_t b = batch, k = accum; b >= 1; b /= 2, k *= 2) {
+      Job j = job;
+      j.train.method = o.m;
+      j.train.optimizer = o.o;
+      j.train.grad_ckpt = o.c;
+      j.train.batch = b;
+      j.train.grad_accum = k;
+      if (o.m != TrainMethod::kQlora && j.train.quant && j.train.quant->method != QuantMethod::kNone &&
+          o.m != TrainMethod::kLora) {
+        j.train.quant.reset();
+      }
+      std::string option = fmt::format("{} + {} + grad-ckpt {}", MethodName(o.m), OptimizerName(o.o),
+                                       GradCkptName(o.c));
+      if (b != batch) option += fmt::format(" + micro-batch {} x grad-accum {}", b, k);
+      Probe p = Try(model, j, devices);
+      a.ladder.push_back(Step(option, p.estimate, j));
+      if (p.fits) {
+        a.found = true;
+        a.value = option;
+        a.estimate = Full(model, j, devices, *p.estimate);
+        a.settings = {{"method", MethodName(o.m)},
+                      {"optimizer", OptimizerName(o.o)},
+                      {"grad-ckpt", GradCkptName(o.c)},
+                      {"batch", std::to_string(b)},
+                      {"grad-accum", std::to_string(k)}};
+        if (job.train.quant && !j.train.quant) a.settings.push_back({"quant", "none"});
+        std::string why;
+        for (const LadderStep& s : a.ladder) {
+          if (!s.fits) why += (why.empty() ? "" : "; ") + s.option + ": " + s.reason;
+        }
+        a.reason = why.empty() ? "full fine-tuning with AdamW fits" : "better settings do not fit: " + why;
+        return a;
+      }
+      if (b == 1) break;
+    }
+  }
+  a.value = "none";
+  a.reason = "not even QLoRA with paged 8-bit AdamW, checkpointing and micro-batch 1 fits";
+  return a;
+}
+
+}  // namespace
+
 Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devices, Solve solve) {
   if (devices.empty()) {
     return InvalidArgument(fmt::format("--solve {}: give the GPUs to plan for with --gpu", SolveName(solve)));
@@ -314,233 +520,10 @@ Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devi
 
   switch (solve) {
     case Solve::kMaxBatch:
-    case Solve::kMaxContext: {
-      const bool batch = solve == Solve::kMaxBatch;
-      int64_t hi = batch ? kMaxBatch : kMaxTokens;
-      if (!batch && model.spec.max_position_embeddings > 0) hi = model.spec.max_position_embeddings;
-      const ProbeFn probe = [&](int64_t v) {
-        Job j = job;
-        if (batch) {
-          if (j.training) j.train.batch = v;
-          else j.infer.batch = v;
-        } else if (j.training) {
-          j.train.seq = v;
-        } else {
-          j.infer.ctx = v;
-          j.infer.prompt.reset();
-          j.infer.new_tokens.reset();
-          if (j.infer.runtime == Runtime::kVllm) j.infer.vllm.max_model_len = v;
-        }
-        return Try(model, j, devices);
-      };
-      SearchResult r = LargestFitting(1, hi, probe);
-      a.found = r.best > 0;
-      a.number = r.best;
-      if (r.at_best) a.estimate = Full(model, r.at_best_job, devices, *r.at_best);
-      if (r.next) a.next = Full(model, r.next_job, devices, *r.next);
-      const char* what = batch ? (job.training ? "micro-batch" : "batch") : (job.training ? "sequence length" : "context");
-      if (!a.found) {
-        a.value = "none";
-        a.reason = fmt::format("even a {} of 1 does not fit", what);
-        if (r.next) a.ladder.push_back(Step(fmt::format("{} 1", what), *r.next, job));
-      } else {
-        a.value = std::to_string(r.best);
-        if (r.hit_ceiling) {
-          a.reason = batch ? fmt::format("every {} up to {} fits", what, hi)
-                           : fmt::format("the model's whole context ({} tokens) fits", hi);
-        } else {
-          const LadderStep over = Step(fmt::format("{} {}", what, r.best + 1), r.next ? Result<Estimate>(*r.next)
-                                                                                    : Result<Estimate>(Error{}), job);
-          a.reason = fmt::format("{} {} fits; {} does not: {}", what, r.best, r.best + 1, over.reason);
-        }
-        a.ladder.push_back(Step(fmt::format("{} {}", what, r.best), *r.at_best, job));
-        if (r.next) a.ladder.push_back(Step(fmt::format("{} {}", what, r.best + 1), *r.next, job));
-      }
-      return a;
-    }
-
-    case Solve::kMinGpus: {
-      const GpuSpec kind = devices.gpus[0];
-      bool mixed = false;
-      for (const GpuSpec& g : devices.gpus) mixed = mixed || g.name != kind.name;
-      // Layouts per GPU count, preferred first.
-      const auto layouts = [&](int64_t n) {
-        std::vector<std::pair<std::string, Job>> out;
-        if (job.training) {
-          for (int64_t z : {0, 1, 2, 3}) {
-            if (job.train.zero > z || (job.train.fsdp && z != 3)) continue;
-            Job j = job;
-            j.train.gpus.reset();
-            if (!job.train.fsdp) j.train.zero = n > 1 ? z : job.train.zero;
-            out.push_back({n > 1 ? (job.train.fsdp ? std::string("fsdp") : fmt::format("zero {}", j.train.zero)) : "1 GPU", j});
-            if (n == 1) break;
-          }
-          return out;
-        }
-        const int64_t heads = model.spec.num_attention_heads;
-        if (job.infer.runtime == Runtime::kVllm) {
-          // Tensor parallel within up to 8 GPUs, pipeline stages beyond.
-          for (int64_t tp = std::min<int64_t>(n, 8); tp >= 1; --tp) {
-            if (n % tp != 0 || heads % tp != 0) continue;
-            Job j = job;
-            j.infer.tp = tp;
-            j.infer.pp = n / tp;
-            out.push_back({fmt::format("tp {}{}", tp, n / tp > 1 ? fmt::format(" x pp {}", n / tp) : ""), j});
-            break;
-          }
-        } else {
-          Job j = job;
-          j.infer.tp = 1;
-          j.infer.pp = 1;  // several GPUs: the runtime splits layers
-          out.push_back({n > 1 ? "layer split" : "1 GPU", j});
-        }
-        return out;
-      };
-      if (mixed) return MinGpusFromPool(model, devices, layouts, std::move(a));
-      int64_t n = 1;
-      while (n <= kMaxParallel) {
-        const Layouts ls = layouts(n);
-        const bool any_valid = !ls.empty();
-        if (TryLayouts(model, ls, n, Repeat(kind, n), &a)) {
-          a.reason = n == 1 ? "fits on one GPU"
-                            : fmt::format("{} GPUs fit; {} did not ({})", n, n - 1,
-                                          a.ladder.size() >= 2 ? a.ladder[a.ladder.size() - 2].reason : "");
-          return a;
-        }
-        if (!any_valid && n > 512) break;
-        n = n < 16 ? n + 1 : n * 2;
-      }
-      a.value = "none";
-      a.reason = fmt::format("no count of {} up to {} fits", kind.name, kMaxParallel);
-      return a;
-    }
-
-    case Solve::kBestQuant: {
-      if (job.training) return InvalidArgument("--solve best-quant: applies to inference; use best-method for training");
-      const Runtime rt = job.infer.runtime;
-      std::vector<std::string> kvs = {"auto"};
-      if (rt == Runtime::kLlamaCpp) kvs = {"auto", "q8_0", "q4_0"};
-      else kvs = {"auto", "fp8"};
-      int found = 0;
-      for (const std::string& q : QuantLadder(rt)) {
-        auto fmt_q = ParseWeightFormat(q);
-        if (!fmt_q.ok()) continue;  // a format this build does not size
-        for (const std::string& kv : kvs) {
-          Job j = job;
-          j.infer.quant = *fmt_q;
-          if (kv != "auto") {
-            auto d = ParseDType(kv);
-            if (rt == Runtime::kLlamaCpp) {
-              j.infer.llamacpp.cache_type_k = d;
-              j.infer.llamacpp.cache_type_v = d;
-            } else {
-              j.infer.kv_dtype = d;
-            }
-          }
-          // "none" is the ladder's top: the checkpoint's own weights.
-          const std::string weights = q == "none" ? "unquantized (--quant none)" : q;
-          const std::string option = kv == "auto" ? weights : weights + " + KV " + kv;
-          Probe p = Try(model, j, devices);
-          a.ladder.push_back(Step(option, p.estimate, j));
-          if (p.fits) {
-            if (found == 0) {
-              a.found = true;
-              a.value = option;
-              a.estimate = Full(model, j, devices, *p.estimate);
-              a.settings.push_back({"quant", q});
-              if (kv != "auto" && rt == Runtime::kLlamaCpp) {
-                a.settings.push_back({"cache-type-k", kv});
-                a.settings.push_back({"cache-type-v", kv});
-              } else if (kv != "auto") {
-                a.settings.push_back({"kv-dtype", kv});
-              }
-            }
-            ++found;
-            break;  // the best KV dtype for this weight format
-          }
-        }
-        if (found >= 2) break;  // the answer and its runner-up
-      }
-      if (!a.found) {
-        a.value = "none";
-        a.reason = "no weight format in the ladder fits";
-        return a;
-      }
-      std::string why;
-      for (const LadderStep& s : a.ladder) {
-        if (s.option == a.value) break;
-        if (!s.fits) why += (why.empty() ? "" : "; ") + s.option + ": " + s.reason;
-      }
-      a.reason = why.empty() ? "the highest-fidelity format fits" : "better formats do not fit: " + why;
-      for (const LadderStep& s : a.ladder) {
-        if (s.fits && s.option != a.value) {
-          a.reason += fmt::format("; runner-up {} ({})", s.option, s.reason);
-          break;
-        }
-      }
-      return a;
-    }
-
-    case Solve::kBestMethod: {
-      if (!job.training) return InvalidArgument("--solve best-method: applies to training (vramfit fit ... --method ...)");
-      struct Option { TrainMethod m; Optimizer o; GradCkpt c; };
-      const Option ladder[] = {
-          {TrainMethod::kFull, Optimizer::kAdamW, GradCkpt::kNone},
-          {TrainMethod::kFull, Optimizer::kAdamW, GradCkpt::kFull},
-          {TrainMethod::kFull, Optimizer::kAdamW8bit, GradCkpt::kNone},
-          {TrainMethod::kFull, Optimizer::kAdamW8bit, GradCkpt::kFull},
-          {TrainMethod::kFull, Optimizer::kPagedAdamW8bit, GradCkpt::kFull},
-          {TrainMethod::kLora, Optimizer::kAdamW, GradCkpt::kNone},
-          {TrainMethod::kLora, Optimizer::kAdamW, GradCkpt::kFull},
-          {TrainMethod::kLora, Optimizer::kAdamW8bit, GradCkpt::kFull},
-          {TrainMethod::kQlora, Optimizer::kAdamW, GradCkpt::kNone},
-          {TrainMethod::kQlora, Optimizer::kAdamW, GradCkpt::kFull},
-          {TrainMethod::kQlora, Optimizer::kPagedAdamW8bit, GradCkpt::kFull},
-      };
-      const int64_t batch = job.train.batch;
-      const int64_t accum = job.train.grad_accum;
-      for (const Option& o : ladder) {
-        // Keep the effective batch: halve the micro-batch, double grad-accum.
-        for (int64_t b = batch, k = accum; b >= 1; b /= 2, k *= 2) {
-          Job j = job;
-          j.train.method = o.m;
-          j.train.optimizer = o.o;
-          j.train.grad_ckpt = o.c;
-          j.train.batch = b;
-          j.train.grad_accum = k;
-          if (o.m != TrainMethod::kQlora && j.train.quant && j.train.quant->method != QuantMethod::kNone &&
-              o.m != TrainMethod::kLora) {
-            j.train.quant.reset();
-          }
-          std::string option = fmt::format("{} + {} + grad-ckpt {}", MethodName(o.m), OptimizerName(o.o),
-                                           GradCkptName(o.c));
-          if (b != batch) option += fmt::format(" + micro-batch {} x grad-accum {}", b, k);
-          Probe p = Try(model, j, devices);
-          a.ladder.push_back(Step(option, p.estimate, j));
-          if (p.fits) {
-            a.found = true;
-            a.value = option;
-            a.estimate = Full(model, j, devices, *p.estimate);
-            a.settings = {{"method", MethodName(o.m)},
-                          {"optimizer", OptimizerName(o.o)},
-                          {"grad-ckpt", GradCkptName(o.c)},
-                          {"batch", std::to_string(b)},
-                          {"grad-accum", std::to_string(k)}};
-            if (job.train.quant && !j.train.quant) a.settings.push_back({"quant", "none"});
-            std::string why;
-            for (const LadderStep& s : a.ladder) {
-              if (!s.fits) why += (why.empty() ? "" : "; ") + s.option + ": " + s.reason;
-            }
-            a.reason = why.empty() ? "full fine-tuning with AdamW fits" : "better settings do not fit: " + why;
-            return a;
-          }
-          if (b == 1) break;
-        }
-      }
-      a.value = "none";
-      a.reason = "not even QLoRA with paged 8-bit AdamW, checkpointing and micro-batch 1 fits";
-      return a;
-    }
+    case Solve::kMaxContext: return SolveLargest(model, job, devices, solve, std::move(a));
+    case Solve::kMinGpus: return SolveMinGpus(model, job, devices, solve, std::move(a));
+    case Solve::kBestQuant: return SolveBestQuant(model, job, devices, solve, std::move(a));
+    case Solve::kBestMethod: return SolveBestMethod(model, job, devices, solve, std::move(a));
   }
   return Error{ErrorKind::kInternal, "plan: unknown solve"};
 }
@@ -561,15 +544,13 @@ std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSe
   };
   if (!job.training) {
     const InferenceSettings& s = job.infer;
+    const runtimes::RuntimeProfile& rt = runtimes::ProfileFor(s.runtime);
     auto w = ResolveInference(model, s, devices, nullptr);
     if (!w.ok()) return fixes;
     for (int64_t div : {2, 4}) {
       if (w->ctx / div < 1) continue;
       Job j = job;
-      j.infer.ctx = w->ctx / div;
-      j.infer.prompt.reset();
-      j.infer.new_tokens.reset();
-      if (s.runtime == Runtime::kVllm) j.infer.vllm.max_model_len = w->ctx / div;
+      rt.SetContext(j.infer, w->ctx / div);
       add(fmt::format("--ctx {}", w->ctx / div), j, devices);
     }
     if (w->batch > 1) {
@@ -577,20 +558,21 @@ std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSe
       j.infer.batch = w->batch / 2;
       add(fmt::format("--batch {}", w->batch / 2), j, devices);
     }
-    if (s.runtime == Runtime::kLlamaCpp) {
-      Job j = job;
-      j.infer.llamacpp.cache_type_k = j.infer.llamacpp.cache_type_v = DType::kQ8_0;
-      add("--cache-type-k q8_0 --cache-type-v q8_0", j, devices);
-    } else if (Info(w->kv_dtype).block_bytes > 1) {
-      Job j = job;
-      j.infer.kv_dtype = DType::kF8E4M3;
-      add("--kv-dtype fp8", j, devices);
+    // The runtime's first smaller KV type, when it saves bytes per element.
+    if (const std::vector<std::string> kvs = rt.KvLadder(); !kvs.empty()) {
+      const auto d = ParseDType(kvs.front());
+      const DTypeInfo& now = Info(w->kv_dtype);
+      if (d && Info(*d).block_bytes * now.block_elems < now.block_bytes * Info(*d).block_elems) {
+        Job j = job;
+        rt.ApplyKv(j.infer, kvs.front());
+        std::string change;
+        for (const auto& [k, v] : rt.KvSettings(kvs.front())) {
+          change += fmt::format("{}--{} {}", change.empty() ? "" : " ", k, v);
+        }
+        add(change, j, devices);
+      }
     }
-    const std::vector<std::string> quants =
-        s.runtime == Runtime::kLlamaCpp ? std::vector<std::string>{"Q8_0", "Q4_K_M"}
-        : s.runtime == Runtime::kVllm   ? std::vector<std::string>{"fp8", "awq-int4"}
-                                        : std::vector<std::string>{"fp8", "int8", "nf4"};
-    for (const std::string& q : quants) {
+    for (const std::string& q : rt.FixQuants()) {
       auto f = ParseWeightFormat(q);
       if (!f.ok() || f->Name() == w->quant.Name()) continue;
       Job j = job;
@@ -658,9 +640,9 @@ std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSe
       add(fmt::format("--gpu {}x{}{}", g.name, 2 * n, job.train.zero == 0 && !job.train.fsdp ? " --zero 3" : ""), j,
           Repeat(g, 2 * n));
     } else {
-      if (j.infer.runtime == Runtime::kVllm && model.spec.num_attention_heads % (2 * n * j.infer.tp / std::max<int64_t>(1, n)) == 0) {
-        j.infer.tp = std::min<int64_t>(2 * n, 8);
-        j.infer.pp = 2 * n / j.infer.tp;
+      if (const int64_t tp = runtimes::ProfileFor(j.infer.runtime).PreferredTp(model, 2 * n); tp > 0) {
+        j.infer.tp = tp;
+        j.infer.pp = 2 * n / tp;
       } else {
         j.infer.tp = 1;
         j.infer.pp = 1;

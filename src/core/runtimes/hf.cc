@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "../formula.h"
+#include "profile.h"
 #include "runtimes.h"
 
 namespace vramfit::runtimes {
@@ -431,6 +432,72 @@ void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet&
   e.notes.push_back(fmt::format(
       "cuda_context is {} MiB per process (CUDA >= 11.7 lazy loading); older stacks take up to 1.3 GiB",
       kTorchCudaContextMiB));
+}
+
+// --- The profile.
+namespace {
+
+class HfRuntime final : public RuntimeProfile {
+ public:
+  Runtime id() const override { return Runtime::kHf; }
+
+  std::span<const std::string_view> Settings() const override {
+    static constexpr std::string_view kSettings[] = {"attn", "transformers"};
+    return kSettings;
+  }
+
+  Status Resolve(const Model& model, const InferenceSettings& s, const DeviceSet& devices,
+                 InferenceWorkload* w, std::vector<std::string>* notes) const override {
+    // GGUF file types are what llama.cpp loads, and only llama.cpp.
+    if (w->quant.method == QuantMethod::kGguf) {
+      return InvalidArgument(
+          fmt::format("--quant {}: GGUF file types need --runtime llamacpp", w->quant.Name()));
+    }
+    if (notes && s.ctx && !s.prompt && !s.new_tokens) {
+      notes->push_back("--ctx without --prompt/--new: the whole context is taken as one prefill "
+                       "(the worst case for prefill temporaries)");
+    } else if (notes && !s.ctx && !s.prompt && !s.new_tokens) {
+      notes->push_back(fmt::format("context defaults to {} tokens per sequence, prefilled at once",
+                                   w->ctx));
+    }
+    NoteContextOverMax(model, *w, notes);
+    const DTypeInfo& kv = Info(w->kv_dtype);
+    if (kv.block_elems != 1) {
+      return InvalidArgument(fmt::format(
+          "--kv-dtype: {} is a llama.cpp cache type; the hf runtime caches fp16, bf16, fp32 or fp8",
+          kv.name));
+    }
+    const int64_t n = static_cast<int64_t>(devices.size());
+    if (s.tp == 1 && s.pp == 1 && n > 1) {
+      // transformers' device_map="auto" places consecutive layers on each GPU.
+      w->pp = n;
+      if (notes) {
+        notes->push_back(fmt::format(
+            "{} GPUs without --tp/--pp: layers are split across them as device_map=\"auto\" does",
+            n));
+      }
+    }
+    return {};
+  }
+
+  Status Estimate(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
+                  vramfit::Estimate& e) const override {
+    EstimateHf(model, w, devices, e);
+    return {};
+  }
+
+  std::vector<std::string> QuantLadder() const override {
+    return {"none", "fp8", "int8", "awq-int4", "gptq-int4", "nf4", "nf4-dq", "fp4-dq"};
+  }
+  std::vector<std::string> FixQuants() const override { return {"fp8", "int8", "nf4"}; }
+  std::vector<std::string> KvLadder() const override { return {"fp8"}; }
+};
+
+}  // namespace
+
+const RuntimeProfile& HfProfile() {
+  static const HfRuntime kProfile;
+  return kProfile;
 }
 
 }  // namespace vramfit::runtimes

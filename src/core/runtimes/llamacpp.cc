@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "../formula.h"
+#include "profile.h"
 #include "runtimes.h"
 #include "vramfit/gguf_mix.h"
 
@@ -692,6 +693,85 @@ Status EstimateLlamaCpp(const Model& model, const InferenceWorkload& w, const De
       "memory pool, which llama.cpp's log does not print",
       kCudaContextMiB));
   return {};
+}
+
+// --- The profile.
+namespace {
+
+bool IsLlamaCppCacheType(DType t) {
+  return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16 || t == DType::kQ8_0 ||
+         t == DType::kQ4_0 || t == DType::kQ4_1 || t == DType::kIQ4_NL || t == DType::kQ5_0 ||
+         t == DType::kQ5_1;
+}
+
+class LlamaCppRuntime final : public RuntimeProfile {
+ public:
+  Runtime id() const override { return Runtime::kLlamaCpp; }
+
+  std::span<const std::string_view> Settings() const override {
+    static constexpr std::string_view kSettings[] = {
+        "ubatch", "batch-size", "flash-attn", "cache-type-k", "cache-type-v",
+        "gpu-layers", "parallel", "llamacpp-build"};
+    return kSettings;
+  }
+
+  Status Resolve(const Model& model, const InferenceSettings& s, const DeviceSet& devices,
+                 InferenceWorkload* w, std::vector<std::string>* notes) const override {
+    if (s.quant && w->quant.method != QuantMethod::kNone && w->quant.method != QuantMethod::kGguf) {
+      return InvalidArgument(fmt::format(
+          "--quant {}: llama.cpp runs GGUF files; give a GGUF file type such as Q4_K_M, Q8_0 or F16",
+          w->quant.Name()));
+    }
+    NoteContextOverMax(model, *w, notes);
+    if (s.kv_dtype) {
+      // --kv-dtype sets both llama.cpp cache types unless -ctk/-ctv are given.
+      const DType t = *s.kv_dtype;
+      if (!IsLlamaCppCacheType(t)) {
+        return InvalidArgument(fmt::format(
+            "--kv-dtype: {} is not a llama.cpp cache type (f32, f16, bf16, q8_0, q4_0, q4_1, "
+            "iq4_nl, q5_0, q5_1)",
+            Name(t)));
+      }
+      if (!w->llamacpp.cache_type_k) w->llamacpp.cache_type_k = t;
+      if (!w->llamacpp.cache_type_v) w->llamacpp.cache_type_v = t;
+    }
+    if (s.tp > 1) {
+      return InvalidArgument(
+          "--tp: llama.cpp splits whole layers across GPUs (--split-mode layer); give the GPUs "
+          "with --gpu and leave --tp at 1");
+    }
+    const int64_t n = static_cast<int64_t>(devices.size());
+    if (s.tp == 1 && s.pp == 1 && n > 1) w->pp = n;  // whole layers per GPU
+    return {};
+  }
+
+  Status Estimate(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
+                  vramfit::Estimate& e) const override {
+    return EstimateLlamaCpp(model, w, devices, e);
+  }
+
+  std::vector<std::string> QuantLadder() const override {
+    return {"BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "IQ4_XS",
+            "Q3_K_M", "IQ3_XXS", "Q2_K", "IQ2_XXS", "IQ1_M"};
+  }
+  std::vector<std::string> FixQuants() const override { return {"Q8_0", "Q4_K_M"}; }
+  std::vector<std::string> KvLadder() const override { return {"q8_0", "q4_0"}; }
+  void ApplyKv(InferenceSettings& s, std::string_view label) const override {
+    const auto d = ParseDType(label);
+    s.llamacpp.cache_type_k = d;
+    s.llamacpp.cache_type_v = d;
+  }
+  std::vector<std::pair<std::string, std::string>> KvSettings(
+      std::string_view label) const override {
+    return {{"cache-type-k", std::string(label)}, {"cache-type-v", std::string(label)}};
+  }
+};
+
+}  // namespace
+
+const RuntimeProfile& LlamaCppProfile() {
+  static const LlamaCppRuntime kProfile;
+  return kProfile;
 }
 
 }  // namespace vramfit::runtimes

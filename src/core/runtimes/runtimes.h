@@ -61,6 +61,11 @@ Status FinishEstimate(Estimate& e, const EstimateOptions& options);
 // An arithmetic overflow inside an estimator, as its one clean error.
 Error OverflowToError(const OverflowError& ex);
 
+// The note every runtime but vLLM (which refuses it) gives when the context
+// exceeds the model's max_position_embeddings.
+void NoteContextOverMax(const Model& model, const InferenceWorkload& w,
+                        std::vector<std::string>* notes);
+
 // Tokens a layer keeps in the KV cache for a sequence of ctx tokens.
 int64_t CachedTokens(const ModelSpec& spec, int64_t layer, int64_t ctx, bool window_aware);
 

@@ -25,6 +25,7 @@
 #include <fmt/format.h>
 
 #include "../formula.h"
+#include "profile.h"
 #include "runtimes.h"
 
 namespace vramfit::runtimes {
@@ -789,6 +790,78 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
     e.notes.push_back("tied embeddings with --pp: the last stage's lm_head copy is not counted");
   }
   return {};
+}
+
+// --- The profile.
+namespace {
+
+class VllmRuntime final : public RuntimeProfile {
+ public:
+  Runtime id() const override { return Runtime::kVllm; }
+
+  std::span<const std::string_view> Settings() const override {
+    static constexpr std::string_view kSettings[] = {
+        "gpu-mem-util", "max-model-len", "max-num-seqs", "max-num-batched-tokens",
+        "block-size",   "enforce-eager"};
+    return kSettings;
+  }
+
+  Status Resolve(const Model& model, const InferenceSettings& s, const DeviceSet& devices,
+                 InferenceWorkload* w, std::vector<std::string>* notes) const override {
+    if (!s.dtype && w->dtype == DType::kF32) {
+      // vLLM's dtype "auto" downcasts fp32 checkpoints.
+      w->dtype = VllmAutoDtype(model.spec, devices);
+      if (!s.kv_dtype) w->kv_dtype = w->dtype;
+      if (notes && w->dtype != DType::kF32) {
+        notes->push_back(fmt::format(
+            "the checkpoint is fp32: vLLM's dtype auto downcasts it to {}", Name(w->dtype)));
+      }
+    }
+    // vLLM holds --ctx (or --prompt + --new) tokens per request when sized
+    // by --max-model-len.
+    if (!w->vllm.max_model_len && (s.ctx || s.prompt || s.new_tokens)) {
+      w->vllm.max_model_len = w->ctx;
+    }
+    const int64_t n = static_cast<int64_t>(devices.size());
+    if (s.tp == 1 && s.pp == 1 && n > 1) {
+      // vLLM runs on one GPU unless told how to split the model.
+      return InvalidArgument(fmt::format(
+          "--gpu: {} GPUs given; vLLM uses one unless --tp/--pp say how to split the model "
+          "(e.g. --tp {})", n, n));
+    }
+    return {};
+  }
+
+  Status Estimate(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
+                  vramfit::Estimate& e) const override {
+    return EstimateVllm(model, w, devices, e);
+  }
+
+  void SetContext(InferenceSettings& s, int64_t tokens) const override {
+    RuntimeProfile::SetContext(s, tokens);
+    s.vllm.max_model_len = tokens;
+  }
+  bool SizesKvPool() const override { return true; }
+  std::vector<std::string> QuantLadder() const override {
+    return {"none", "fp8", "gptq-int8", "awq-int4", "gptq-int4"};
+  }
+  std::vector<std::string> FixQuants() const override { return {"fp8", "awq-int4"}; }
+  std::vector<std::string> KvLadder() const override { return {"fp8"}; }
+  int64_t PreferredTp(const Model& model, int64_t n) const override {
+    // Tensor parallel within up to 8 GPUs, pipeline stages beyond.
+    const int64_t heads = model.spec.num_attention_heads;
+    for (int64_t tp = std::min<int64_t>(n, 8); tp >= 1; --tp) {
+      if (n % tp == 0 && heads % tp == 0) return tp;
+    }
+    return 1;
+  }
+};
+
+}  // namespace
+
+const RuntimeProfile& VllmProfile() {
+  static const VllmRuntime kProfile;
+  return kProfile;
 }
 
 }  // namespace vramfit::runtimes

@@ -36,7 +36,8 @@
 #include <utility>
 #include <vector>
 
-#include "cli/cli.h"
+#include "vramfit/app/app.h"
+#include "vramfit/app/settings.h"
 #include "vramfit/catalog.h"
 #include "vramfit/estimate.h"
 #include "vramfit/io/source.h"
@@ -329,102 +330,29 @@ Result<double> Measured(const std::string& name, const Json& t, const CaseSpec& 
 
 // --- Estimates.
 
-// `vramfit train` flags (src/cli/commands.cc AddTrainFlags), by case key:
-// the flag name with '_' for '-'; "gpus" is --gpus (the data-parallel
-// degree), "gpu" the --gpu list, "fsdp" a boolean.
-using TrainOpt = std::optional<std::string> cli::RawFlags::*;
-const std::map<std::string, TrainOpt>& TrainFlags() {
-  static const std::map<std::string, TrainOpt> kTrainFlags = {
-      {"method", &cli::RawFlags::method},
-      {"precision", &cli::RawFlags::precision},
-      {"optimizer", &cli::RawFlags::optimizer},
-      {"optimizer_impl", &cli::RawFlags::optimizer_impl},
-      {"seq", &cli::RawFlags::seq},
-      {"grad_accum", &cli::RawFlags::grad_accum},
-      {"grad_ckpt", &cli::RawFlags::grad_ckpt},
-      {"loss", &cli::RawFlags::loss},
-      {"lora_rank", &cli::RawFlags::lora_rank},
-      {"lora_targets", &cli::RawFlags::lora_targets},
-      {"trainable_layers", &cli::RawFlags::trainable_layers},
-      {"zero", &cli::RawFlags::zero},
-      {"gpus", &cli::RawFlags::gpus_dp},
-      {"offload", &cli::RawFlags::offload},
-  };
-  return kTrainFlags;
-}
-
-// Keys both `vramfit infer` and `vramfit train` take.
-bool SharedFlag(const std::string& key) {
-  return key == "gpu" || key == "quant" || key == "batch" || key == "attn" || key == "tp" ||
-         key == "pp";
-}
-
-// The flags of a case, as strings, the way the CLI receives them. A training
-// case takes only `vramfit train`'s flags; an inference case none of them.
-Result<cli::RawFlags> FlagsFromArgs(const Json& args, bool train = false) {
-  using Opt = std::optional<std::string> cli::RawFlags::*;
-  static const std::map<std::string, Opt> kFlags = {
-      {"dtype", &cli::RawFlags::dtype},
-      {"quant", &cli::RawFlags::quant},
-      {"batch", &cli::RawFlags::batch},
-      {"ctx", &cli::RawFlags::ctx},
-      {"prompt", &cli::RawFlags::prompt},
-      {"new", &cli::RawFlags::new_tokens},
-      {"kv_dtype", &cli::RawFlags::kv_dtype},
-      {"attn", &cli::RawFlags::attn},
-      {"tp", &cli::RawFlags::tp},
-      {"pp", &cli::RawFlags::pp},
-      {"transformers", &cli::RawFlags::transformers},
-      // llama.cpp knobs.
-      {"ubatch", &cli::RawFlags::ubatch},
-      {"batch_size", &cli::RawFlags::batch_size},
-      {"flash_attn", &cli::RawFlags::flash_attn},
-      {"cache_type_k", &cli::RawFlags::cache_type_k},
-      {"cache_type_v", &cli::RawFlags::cache_type_v},
-      {"gpu_layers", &cli::RawFlags::gpu_layers},
-      {"parallel", &cli::RawFlags::parallel},
-      {"llamacpp_build", &cli::RawFlags::llamacpp_build},
-      // vLLM knobs ("enforce_eager": true is a switch, below).
-      {"gpu_mem_util", &cli::RawFlags::gpu_mem_util},
-      {"max_model_len", &cli::RawFlags::max_model_len},
-      {"max_num_seqs", &cli::RawFlags::max_num_seqs},
-      {"max_num_batched_tokens", &cli::RawFlags::max_num_batched_tokens},
-      {"block_size", &cli::RawFlags::block_size},
-  };
+// The settings of a case, the way the CLI receives them: each key a setting
+// of the settings table (include/vramfit/app/settings.h), '_' for '-'
+// ("gpus" is --gpus, the data-parallel degree; "gpu" the --gpu list;
+// switches are true or false). A training case takes only `vramfit train`'s
+// settings; an inference case none of them (BuildJob says which applies).
+Result<app::JobRequest> FlagsFromArgs(const Json& args, bool train = false) {
   const auto text = [](const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
-  cli::RawFlags f;
+  app::Request r;
   for (const auto& [key, v] : args.items()) {
-    const bool train_key = TrainFlags().count(key) > 0 || key == "fsdp";
-    if (train && !train_key && !SharedFlag(key)) {
-      return InvalidArgument(fmt::format("args: '{}' is not a `vramfit train` flag", key));
+    const app::Setting* setting = app::FindSetting(key);
+    if (setting == nullptr) return InvalidArgument(fmt::format("args: unknown flag '{}'", key));
+    if (setting->is_switch() && !v.is_boolean()) {
+      return InvalidArgument(fmt::format("args: '{}' must be true or false", key));
     }
-    if (!train && train_key) {
-      return InvalidArgument(
-          fmt::format("args: '{}' is a `vramfit train` flag (set \"mode\": \"train\")", key));
-    }
-    if (key == "fsdp") {
-      if (!v.is_boolean()) return InvalidArgument("args: 'fsdp' must be true or false");
-      f.fsdp = v.get<bool>();
-    } else if (const auto t = TrainFlags().find(key); t != TrainFlags().end()) {
-      f.*(t->second) = text(v);
-    } else if (key == "gpu") {
-      if (v.is_array()) {
-        for (const Json& g : v) f.gpus.push_back(text(g));
-      } else {
-        f.gpus.push_back(text(v));
-      }
-    } else if (key == "runtime") {
-      f.runtime = text(v);
-    } else if (key == "enforce_eager") {
-      if (!v.is_boolean()) return InvalidArgument("args: 'enforce_eager' must be true or false");
-      f.enforce_eager = v.get<bool>();
-    } else if (const auto it = kFlags.find(key); it != kFlags.end()) {
-      f.*(it->second) = text(v);
+    if (v.is_array() && setting->repeatable) {
+      for (const Json& g : v) r.AddGiven(setting, text(g), key);
     } else {
-      return InvalidArgument(fmt::format("args: unknown flag '{}'", key));
+      r.AddGiven(setting, text(v), key);
     }
   }
-  return f;
+  auto job = app::BuildJob(r, train ? app::kCmdTrain : app::kCmdInfer);
+  if (!job.ok()) return InvalidArgument("args: " + job.error().message);
+  return job;
 }
 
 // Top-level components that make up each compared figure (DESIGN.md):
@@ -530,7 +458,7 @@ std::string EchoText(const Echo& echo, const char* key) {
 }
 
 // "fp16 gptq-int4 b16 512+512 eager A100-80GB", from the resolved workload.
-std::string Settings(const Estimate& e, const cli::RawFlags& f) {
+std::string Settings(const Estimate& e, const app::JobRequest& f) {
   if (EchoText(e.workload, "runtime") == "vllm") {
     // "fp8-block u0.9 len40960 seqs1024 mbt8192 tp4 4xH100-80GB".
     std::string s = fmt::format("{} u{} len{} seqs{} mbt{}", EchoText(e.workload, "quant"),
@@ -582,7 +510,7 @@ std::string TargetLetters(const LoraTargets& t) {
 
 // "lora r8 qv bf16 adamw b4x1034 chunked A100-40GB", from the resolved
 // training workload (defaults left out: sdpa, hf loss, no checkpointing).
-std::string TrainSettings(const TrainingWorkload& w, const cli::RawFlags& f) {
+std::string TrainSettings(const TrainingWorkload& w, const app::JobRequest& f) {
   std::string s = MethodLabel(w);
   if (w.method == TrainMethod::kLora || w.method == TrainMethod::kQlora) {
     s += fmt::format(" r{} {}", w.lora_rank, TargetLetters(w.targets));
@@ -608,12 +536,10 @@ std::string TrainSettings(const TrainingWorkload& w, const cli::RawFlags& f) {
 
 // Runs one training case the way `vramfit train` does (cli/commands.cc
 // RunTrain); sets the row's task to "train/<method>" and its settings.
-Result<Estimate> EstimateTrainCase(const Model& model, const cli::RawFlags& f,
+Result<Estimate> EstimateTrainCase(const Model& model, const app::JobRequest& f,
                                    const DeviceSet& devices, std::vector<std::string>* notes,
                                    Row* row) {
-  auto settings = cli::ToTrainingSettings(f);
-  if (!settings.ok()) return settings.error();
-  auto w = ResolveTraining(model, *settings, devices, notes);
+  auto w = ResolveTraining(model, f.job.train, devices, notes);
   if (!w.ok()) return w.error();
   auto e = EstimateTraining(model, *w, devices);
   if (!e.ok()) return e.error();
@@ -657,7 +583,7 @@ Status Evaluate(const std::string& name, const Json& truth, const CaseSpec& s, R
 
   auto flags = FlagsFromArgs(s.args, s.train);
   if (!flags.ok()) return flags.error();
-  auto devices = cli::ToDevices(*flags, GpuCatalog::Builtin());
+  auto devices = app::ToDevices(flags->gpus, GpuCatalog::Builtin());
   if (!devices.ok()) return devices.error();
   const ModelCatalog& catalog = ModelCatalog::Builtin();
   const CatalogModel* entry = catalog.Find(s.model);
@@ -677,9 +603,7 @@ Status Evaluate(const std::string& name, const Json& truth, const CaseSpec& s, R
     e = EstimateTrainCase(*model, *flags, *devices, &notes, row);
     if (!e.ok()) return e.error();
   } else {
-    auto settings = cli::ToInferenceSettings(*flags);
-    if (!settings.ok()) return settings.error();
-    auto w = ResolveInference(*model, *settings, *devices, &notes);
+    auto w = ResolveInference(*model, flags->job.infer, *devices, &notes);
     if (!w.ok()) return w.error();
     e = EstimateInference(*model, *w, *devices);
     if (!e.ok()) return e.error();

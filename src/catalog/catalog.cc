@@ -6,8 +6,8 @@
 
 #include <fmt/format.h>
 
-#include "catalog/embedded.h"
-#include "io/json_util.h"
+#include "vramfit/io/embedded.h"
+#include "vramfit/io/json_util.h"
 #include "vramfit/catalog.h"
 
 namespace vramfit {

@@ -113,6 +113,16 @@ Status ResolveTokens(const Model& model, const InferenceSettings& s, InferenceWo
   if (s.new_tokens) VRAMFIT_TRY(CheckRange("--new", *s.new_tokens, 0, kMaxTokens));
   if (s.ctx) VRAMFIT_TRY(CheckRange("--ctx", *s.ctx, 1, kMaxTokens));
   const int64_t max_pos = model.spec.max_position_embeddings;
+  if (s.ctx_from_model) {
+    if (s.prompt || s.new_tokens) return InvalidArgument("--ctx: give either --ctx or --prompt/--new, not both");
+    if (max_pos <= 0) {
+      return InvalidArgument("--ctx max: the model's config states no max_position_embeddings; give --ctx N");
+    }
+    w->ctx = max_pos;
+    w->prompt = w->ctx;
+    w->new_tokens = 0;
+    return {};
+  }
   if (s.prompt || s.new_tokens) {
     if (s.ctx) return InvalidArgument("--ctx: give either --ctx or --prompt/--new, not both");
     w->new_tokens = s.new_tokens.value_or(0);

@@ -12,7 +12,7 @@
 
 #include <fmt/format.h>
 
-#include "json_util.h"
+#include "vramfit/io/json_util.h"
 
 namespace vramfit {
 namespace {

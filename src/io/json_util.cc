@@ -1,4 +1,4 @@
-#include "json_util.h"
+#include "vramfit/io/json_util.h"
 
 #include <cmath>
 

@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "json_util.h"
+#include "vramfit/io/json_util.h"
 #include "vramfit/io/hf_config.h"
 
 namespace vramfit {

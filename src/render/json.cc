@@ -72,7 +72,10 @@ Json EstimateDoc(const Estimate& e, const EstimateExtras& x) {
   j["total_bytes"] = e.total.value();
   j["fits"] = e.fits ? Json(*e.fits) : Json(nullptr);
   j["notes"] = e.notes;
-  if (!e.launch_flags.empty()) j["launch_flags"] = e.launch_flags;
+  if (!e.launch_flags.empty()) {
+    j["launch_flags"] = e.launch_flags;
+    j["launch_argv"] = LaunchArgv(e.launch_flags);
+  }
   if (!x.fixes.empty()) {
     Json fixes = Json::array();
     for (const Fix& f : x.fixes) {
@@ -90,56 +93,57 @@ Json EstimateDoc(const Estimate& e, const EstimateExtras& x) {
   return j;
 }
 
-std::string RenderInspectJson(const Model& m, const std::vector<std::string>& notes) {
+std::vector<std::string> LaunchArgv(const std::vector<std::string>& flags) {
+  std::vector<std::string> argv;
+  for (const std::string& f : flags) {
+    size_t start = 0;
+    while (start < f.size()) {
+      const size_t space = std::min(f.find(' ', start), f.size());
+      if (space > start) argv.push_back(f.substr(start, space - start));
+      start = space + 1;
+    }
+  }
+  return argv;
+}
+
+std::string RenderLaunchJson(const Estimate& e, std::string_view runtime) {
+  Json j;
+  j["schema"] = "vramfit.launch/1";
+  j["runtime"] = std::string(runtime);
+  j["flags"] = e.launch_flags;
+  j["argv"] = LaunchArgv(e.launch_flags);
+  j["fits"] = e.fits ? Json(*e.fits) : Json(nullptr);
+  return j.dump(2) + "\n";
+}
+
+std::string RenderInspectJson(const Inspection& in) {
+  const Model& m = *in.model;
   const ModelSpec& s = m.spec;
   const Inventory& inv = m.inventory;
   Json j;
   j["schema"] = "vramfit.inspect/1";
-  Bytes weights;
-  for (const TensorGroup& g : inv.groups) weights += TensorBytes(g, WeightFormat{}, s.torch_dtype) * g.count;
-  // A model read from files: weights are the sum of its tensors, to the byte.
   Json file = nullptr;
-  if (!m.file_tensors.empty()) {
-    struct Row { int64_t tensors = 0; int64_t elements = 0; int64_t bytes = 0; };
-    std::vector<Row> by_dtype(static_cast<size_t>(DType::kCount)), by_role(11);
+  if (in.from_file) {
     Json list = Json::array();
-    weights = Bytes(0);
-    int64_t elements = 0;
     for (const FileTensor& t : m.file_tensors) {
-      int64_t n = 1;
-      for (int64_t d : t.shape) n = CheckedMul(n, d);
-      weights += Bytes(t.bytes);
-      elements = CheckedAdd(elements, n);
-      for (Row* row : {&by_dtype[static_cast<size_t>(t.dtype)], &by_role[static_cast<size_t>(t.role)]}) {
-        row->tensors += 1;
-        row->elements = CheckedAdd(row->elements, n);
-        row->bytes = CheckedAdd(row->bytes, t.bytes);
-      }
       list.push_back({{"name", t.name}, {"role", RoleName(t.role)}, {"layer", t.layer >= 0 ? Json(t.layer) : Json(nullptr)},
                       {"dtype", Name(t.dtype)}, {"shape", t.shape}, {"bytes", t.bytes}});
     }
     Json dtypes = Json::array(), roles = Json::array();
-    for (size_t i = 0; i < by_dtype.size(); ++i) {
-      const Row& r = by_dtype[i];
-      if (r.tensors > 0) {
-        dtypes.push_back({{"dtype", Name(static_cast<DType>(i))}, {"tensors", r.tensors}, {"elements", r.elements}, {"bytes", r.bytes}});
-      }
+    for (const auto& [d, r] : in.file_by_dtype) {
+      dtypes.push_back({{"dtype", Name(d)}, {"tensors", r.tensors}, {"elements", r.elements}, {"bytes", r.bytes}});
     }
-    for (size_t i = 0; i < by_role.size(); ++i) {
-      const Row& r = by_role[i];
-      if (r.tensors > 0) {
-        roles.push_back({{"role", RoleName(static_cast<Role>(i))}, {"tensors", r.tensors}, {"elements", r.elements}, {"bytes", r.bytes}});
-      }
+    for (const auto& [role, r] : in.file_by_role) {
+      roles.push_back({{"role", RoleName(role)}, {"tensors", r.tensors}, {"elements", r.elements}, {"bytes", r.bytes}});
     }
-    file = {{"format", m.file_format}, {"tensor_count", m.file_tensors.size()}, {"elements", elements},
-            {"weight_bytes", weights.value()}, {"by_dtype", dtypes}, {"by_role", roles}, {"tensors", list}};
+    file = {{"format", m.file_format}, {"tensor_count", m.file_tensors.size()}, {"elements", in.file_all.elements},
+            {"weight_bytes", in.weight_bytes.value()}, {"by_dtype", dtypes}, {"by_role", roles}, {"tensors", list}};
   }
-  const KvLayout layout = KvLayout::kLatent;
   j["model"] = {{"id", s.id},
                 {"params", inv.params},
                 {"active_params", inv.active_params},
-                {"weight_bytes", weights.value()},
-                {"kv_bytes_per_token", KvBytesPerToken(s, s.torch_dtype, layout).value()}};
+                {"weight_bytes", in.weight_bytes.value()},
+                {"kv_bytes_per_token", in.kv_bytes_per_token.value()}};
   j["architecture"] = {{"architecture", s.architecture},
                        {"model_type", s.model_type},
                        {"torch_dtype", Name(s.torch_dtype)},
@@ -163,7 +167,7 @@ std::string RenderInspectJson(const Model& m, const std::vector<std::string>& no
   }
   j["layers"] = layers;
   Json roles = Json::object();
-  for (int r = 0; r < 11; ++r) {
+  for (size_t r = 0; r < kRoleCount; ++r) {
     if (inv.params_by_role[r] > 0) roles[RoleName(static_cast<Role>(r))] = inv.params_by_role[r];
   }
   j["params_by_role"] = roles;
@@ -182,15 +186,11 @@ std::string RenderInspectJson(const Model& m, const std::vector<std::string>& no
   }
   j["tensors"] = tensors;
   Json kv = Json::object();
-  for (DType d : {DType::kF32, DType::kBF16, DType::kF8E4M3, DType::kQ8_0, DType::kQ4_0}) {
-    kv[Name(d)] = KvBytesPerToken(s, d, KvLayout::kLatent).value();
-  }
+  for (const auto& [d, b] : in.kv_by_dtype) kv[Name(d)] = b.value();
   j["kv_bytes_per_token_by_dtype"] = kv;
   j["file"] = file;
-  if (s.attn_kind == AttnKind::kMla) {
-    j["kv_bytes_per_token_expanded"] = KvBytesPerToken(s, s.torch_dtype, KvLayout::kExpanded).value();
-  }
-  j["notes"] = notes;
+  if (s.attn_kind == AttnKind::kMla) j["kv_bytes_per_token_expanded"] = in.kv_bytes_per_token_expanded.value();
+  j["notes"] = in.notes;
   // Names read from files may hold invalid UTF-8: replaced, never thrown on.
   return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }

@@ -122,10 +122,10 @@ std::string RenderSweepText(const std::vector<SweepCell>& cells, Units u) {
     // A grid: first key down, second key across.
     std::vector<std::string> rows, cols;
     for (const SweepCell& c : cells) {
-      if (std::find(rows.begin(), rows.end(), c.keys[0].second) == rows.end()) rows.push_back(c.keys[0].second);
-      if (std::find(cols.begin(), cols.end(), c.keys[1].second) == cols.end()) cols.push_back(c.keys[1].second);
+      if (std::find(rows.begin(), rows.end(), c.keys[0].text) == rows.end()) rows.push_back(c.keys[0].text);
+      if (std::find(cols.begin(), cols.end(), c.keys[1].text) == cols.end()) cols.push_back(c.keys[1].text);
     }
-    out += fmt::format("{:<16}", cells[0].keys[0].first + " \\ " + cells[0].keys[1].first);
+    out += fmt::format("{:<16}", cells[0].keys[0].name + " \\ " + cells[0].keys[1].name);
     for (const std::string& c : cols) out += fmt::format("{:>20}", c);
     out += "\n";
     for (const std::string& r : rows) {
@@ -133,7 +133,7 @@ std::string RenderSweepText(const std::vector<SweepCell>& cells, Units u) {
       for (const std::string& c : cols) {
         std::string v = "-";
         for (const SweepCell& cell : cells) {
-          if (cell.keys[0].second == r && cell.keys[1].second == c) v = Cell(cell, u);
+          if (cell.keys[0].text == r && cell.keys[1].text == c) v = Cell(cell, u);
         }
         out += fmt::format("{:>20}", v);
       }
@@ -142,7 +142,7 @@ std::string RenderSweepText(const std::vector<SweepCell>& cells, Units u) {
   } else {
     for (const SweepCell& c : cells) {
       std::string k;
-      for (const auto& [key, value] : c.keys) k += (k.empty() ? "" : ", ") + key + "=" + value;
+      for (const SweepKey& key : c.keys) k += (k.empty() ? "" : ", ") + key.name + "=" + key.text;
       out += fmt::format("{:<48}{:>20}{}\n", k, Cell(c, u), c.estimate ? "" : "  " + c.error);
     }
   }
@@ -156,7 +156,7 @@ std::string RenderSweepJson(const std::vector<SweepCell>& cells) {
   j["cells"] = Json::array();
   for (const SweepCell& c : cells) {
     Json k = Json::object();
-    for (const auto& [key, value] : c.keys) k[key] = value;
+    for (const SweepKey& key : c.keys) std::visit([&](const auto& x) { k[key.name] = x; }, key.value);
     j["cells"].push_back({{"settings", k},
                           {"total_bytes", c.estimate ? Json(c.estimate->total.value()) : Json(nullptr)},
                           {"fits", c.estimate ? Json(c.fits) : Json(nullptr)},
@@ -168,10 +168,10 @@ std::string RenderSweepJson(const std::vector<SweepCell>& cells) {
 std::string RenderSweepCsv(const std::vector<SweepCell>& cells) {
   if (cells.empty()) return "";
   std::string out;
-  for (const auto& [key, value] : cells[0].keys) out += key + ",";
+  for (const SweepKey& key : cells[0].keys) out += key.name + ",";
   out += "total_bytes,fits,error\n";
   for (const SweepCell& c : cells) {
-    for (const auto& [key, value] : c.keys) out += value + ",";
+    for (const SweepKey& key : c.keys) out += key.text + ",";
     out += c.estimate ? fmt::format("{},{},", c.estimate->total.value(), c.fits ? "true" : "false") : ",,";
     std::string err = c.error;
     std::replace(err.begin(), err.end(), ',', ';');

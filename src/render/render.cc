@@ -161,17 +161,14 @@ std::string RenderEstimateText(const Estimate& e, Units u, const EstimateExtras&
   return out;
 }
 
-std::string RenderInspectText(const Model& m, const std::vector<std::string>& notes, Units u) {
+std::string RenderInspectText(const Inspection& in, Units u) {
+  const Model& m = *in.model;
   const ModelSpec& s = m.spec;
   const Inventory& inv = m.inventory;
   std::string out;
   out += fmt::format("{}\n  {} (model_type {}), {}\n", s.id, s.architecture.empty() ? "?" : s.architecture,
                      s.model_type, Name(s.torch_dtype));
-  int64_t sliding = 0, moe = 0;
-  for (const LayerSpec& l : s.layers) {
-    sliding += l.attention == LayerAttention::kSliding ? 1 : 0;
-    moe += l.moe ? 1 : 0;
-  }
+  const int64_t sliding = in.sliding_layers, moe = in.moe_layers;
   out += fmt::format("  layers {}, hidden {}, heads {} (kv {}), head_dim {}, vocab {}, max context {}\n",
                      s.num_hidden_layers, s.hidden_size, s.num_attention_heads, s.num_key_value_heads,
                      s.head_dim, s.vocab_size, s.max_position_embeddings);
@@ -195,58 +192,41 @@ std::string RenderInspectText(const Model& m, const std::vector<std::string>& no
     out += fmt::format("  outside the text decoder: {} ({})\n", FormatCount(inv.extra_params), inv.extra_params);
   }
   out += fmt::format("\n{:<16}{:>16}{:>12}   ({})\n", "role", "params", "bytes", Name(s.torch_dtype));
-  for (int r = 0; r < 11; ++r) {
+  for (size_t r = 0; r < kRoleCount; ++r) {
     const int64_t p = inv.params_by_role[r];
     if (p == 0) continue;
     out += fmt::format("{:<16}{:>16}{:>12}\n", RoleName(static_cast<Role>(r)), p,
                        FormatBytes(StorageBytes(s.torch_dtype, p), u));
   }
-  if (!m.file_tensors.empty()) {
+  if (in.from_file) {
     // The checkpoint's exact tensors: weights are their sum, to the byte.
-    struct Row { int64_t tensors = 0; int64_t elements = 0; int64_t bytes = 0; std::string types; };
-    std::vector<Row> by_dtype(static_cast<size_t>(DType::kCount)), by_role(11);
-    Row all;
-    for (const FileTensor& t : m.file_tensors) {
-      int64_t n = 1;
-      for (int64_t d : t.shape) n = CheckedMul(n, d);
-      for (Row* row : {&by_dtype[static_cast<size_t>(t.dtype)], &by_role[static_cast<size_t>(t.role)], &all}) {
-        row->tensors += 1;
-        row->elements = CheckedAdd(row->elements, n);
-        row->bytes = CheckedAdd(row->bytes, t.bytes);
-      }
-      std::string& types = by_role[static_cast<size_t>(t.role)].types;
-      const std::string name = Name(t.dtype);
-      if ((" " + types + " ").find(" " + name + " ") == std::string::npos) types += (types.empty() ? "" : " ") + name;
-    }
+    const TensorRollup& all = in.file_all;
     out += fmt::format("\nfile tensors ({}): {} tensors, {} elements, weights {} bytes ({})\n", m.file_format,
                        all.tensors, all.elements, all.bytes, FormatBytes(Bytes(all.bytes), u));
     out += fmt::format("{:<16}{:>10}{:>16}{:>18}{:>12}\n", "dtype", "tensors", "elements", "bytes", "");
-    for (size_t i = 0; i < by_dtype.size(); ++i) {
-      const Row& r = by_dtype[i];
-      if (r.tensors == 0) continue;
-      out += fmt::format("{:<16}{:>10}{:>16}{:>18}{:>12}\n", Name(static_cast<DType>(i)), r.tensors, r.elements,
-                         r.bytes, FormatBytes(Bytes(r.bytes), u));
+    for (const auto& [d, r] : in.file_by_dtype) {
+      out += fmt::format("{:<16}{:>10}{:>16}{:>18}{:>12}\n", Name(d), r.tensors, r.elements, r.bytes,
+                         FormatBytes(Bytes(r.bytes), u));
     }
     out += fmt::format("{:<16}{:>10}{:>16}{:>18}{:>12}   {}\n", "role", "tensors", "elements", "bytes", "", "dtypes");
-    for (size_t i = 0; i < by_role.size(); ++i) {
-      const Row& r = by_role[i];
-      if (r.tensors == 0) continue;
-      out += fmt::format("{:<16}{:>10}{:>16}{:>18}{:>12}   {}\n", RoleName(static_cast<Role>(i)), r.tensors,
-                         r.elements, r.bytes, FormatBytes(Bytes(r.bytes), u), r.types);
+    for (const auto& [role, r] : in.file_by_role) {
+      out += fmt::format("{:<16}{:>10}{:>16}{:>18}{:>12}   {}\n", RoleName(role), r.tensors, r.elements, r.bytes,
+                         FormatBytes(Bytes(r.bytes), u), r.types);
     }
   }
   out += "\nKV cache per token (all layers):\n";
-  for (DType d : {DType::kBF16, DType::kF8E4M3, DType::kQ8_0, DType::kQ4_0}) {
-    const KvLayout layout = KvLayout::kLatent;
-    std::string line = fmt::format("  {:<10}{:>12}", Name(d), FormatBytes(KvBytesPerToken(s, d, layout), u));
-    if (s.attn_kind == AttnKind::kMla) {
-      line += fmt::format("   (latent; per-head K/V {})", FormatBytes(KvBytesPerToken(s, d, KvLayout::kExpanded), u));
+  for (size_t i = 0; i < in.kv_by_dtype.size(); ++i) {
+    const auto& [d, bytes] = in.kv_by_dtype[i];
+    if (d == DType::kF32) continue;  // the JSON has it; the table starts at 16 bits
+    std::string line = fmt::format("  {:<10}{:>12}", Name(d), FormatBytes(bytes, u));
+    if (!in.kv_expanded_by_dtype.empty()) {
+      line += fmt::format("   (latent; per-head K/V {})", FormatBytes(in.kv_expanded_by_dtype[i].second, u));
     }
     out += line + "\n";
   }
-  if (!notes.empty()) {
+  if (!in.notes.empty()) {
     out += "notes:\n";
-    for (const std::string& n : notes) out += "  - " + n + "\n";
+    for (const std::string& n : in.notes) out += "  - " + n + "\n";
   }
   return out;
 }

@@ -1,6 +1,7 @@
-// The JSON API of `vramfit serve`: request bodies -> cli::RawFlags -> the
-// same library calls as the CLI -> the CLI's JSON renderers.
-#include "web/api.h"
+// The JSON API of `vramfit serve`: request bodies -> app::Request (the
+// settings table) -> the application layer the CLI calls too -> the JSON
+// renderers the CLI uses.
+#include "api.h"
 
 #include <algorithm>
 #include <exception>
@@ -12,16 +13,18 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "cli/cli.h"
-#include "io/json_util.h"
+#include "vramfit/io/json_util.h"
+#include "vramfit/app/app.h"
+#include "vramfit/app/settings.h"
 #include "vramfit/catalog.h"
 #include "vramfit/estimate.h"
 #include "vramfit/io/hf_config.h"
+#include "vramfit/inspect.h"
 #include "vramfit/io/source.h"
 #include "vramfit/plan.h"
 #include "vramfit/render.h"
 #include "vramfit/training.h"
-#include "web/upload.h"
+#include "upload.h"
 
 #ifndef VRAMFIT_VERSION
 #define VRAMFIT_VERSION "0.0.0"
@@ -30,7 +33,6 @@
 namespace vramfit::web {
 
 using Json = nlohmann::ordered_json;
-using cli::RawFlags;
 
 // ---------------------------------------------------------------------------
 // Switch points for features other issues build in parallel (docs/web.md
@@ -41,76 +43,15 @@ constexpr bool kHavePlanner = true;
 
 namespace {
 
-constexpr unsigned kInfer = 1, kTrain = 2;
-
-// Settings whose value is a string flag of the CLI.
-struct StrSetting {
-  const char* key;  // the CLI flag without "--"
-  unsigned modes;
-  std::optional<std::string> RawFlags::*field;
-};
-const StrSetting kStrSettings[] = {
-    {"dtype", kInfer | kTrain, &RawFlags::dtype},
-    {"quant", kInfer | kTrain, &RawFlags::quant},
-    {"batch", kInfer | kTrain, &RawFlags::batch},
-    {"ctx", kInfer, &RawFlags::ctx},
-    {"prompt", kInfer, &RawFlags::prompt},
-    {"new", kInfer, &RawFlags::new_tokens},
-    {"kv-dtype", kInfer, &RawFlags::kv_dtype},
-    {"attn", kInfer | kTrain, &RawFlags::attn},
-    {"transformers", kInfer, &RawFlags::transformers},
-    {"tp", kInfer | kTrain, &RawFlags::tp},
-    {"pp", kInfer | kTrain, &RawFlags::pp},
-    {"gpu-mem-util", kInfer, &RawFlags::gpu_mem_util},
-    {"max-model-len", kInfer, &RawFlags::max_model_len},
-    {"max-num-seqs", kInfer, &RawFlags::max_num_seqs},
-    {"max-num-batched-tokens", kInfer, &RawFlags::max_num_batched_tokens},
-    {"block-size", kInfer, &RawFlags::block_size},
-    {"ubatch", kInfer, &RawFlags::ubatch},
-    {"batch-size", kInfer, &RawFlags::batch_size},
-    {"flash-attn", kInfer, &RawFlags::flash_attn},
-    {"cache-type-k", kInfer, &RawFlags::cache_type_k},
-    {"cache-type-v", kInfer, &RawFlags::cache_type_v},
-    {"gpu-layers", kInfer, &RawFlags::gpu_layers},
-    {"parallel", kInfer, &RawFlags::parallel},
-    {"llamacpp-build", kInfer, &RawFlags::llamacpp_build},
-    {"method", kTrain, &RawFlags::method},
-    {"precision", kTrain, &RawFlags::precision},
-    {"optimizer", kTrain, &RawFlags::optimizer},
-    {"optimizer-impl", kTrain, &RawFlags::optimizer_impl},
-    {"seq", kTrain, &RawFlags::seq},
-    {"grad-accum", kTrain, &RawFlags::grad_accum},
-    {"grad-ckpt", kTrain, &RawFlags::grad_ckpt},
-    {"loss", kTrain, &RawFlags::loss},
-    {"lora-rank", kTrain, &RawFlags::lora_rank},
-    {"lora-targets", kTrain, &RawFlags::lora_targets},
-    {"trainable-layers", kTrain, &RawFlags::trainable_layers},
-    {"zero", kTrain, &RawFlags::zero},
-    {"gpus", kTrain, &RawFlags::gpus_dp},
-    {"offload", kTrain, &RawFlags::offload},
-};
-// Settings that are CLI switches (--enforce-eager): true or false.
-struct BoolSetting {
-  const char* key;
-  unsigned modes;
-  bool RawFlags::*field;
-};
-const BoolSetting kBoolSettings[] = {
-    {"enforce-eager", kInfer, &RawFlags::enforce_eager},
-    {"fsdp", kTrain, &RawFlags::fsdp},
-};
-// "gpu" (a string or a list) and "runtime" are handled by name.
-constexpr unsigned kGpuModes = kInfer | kTrain, kRuntimeModes = kInfer;
 // Keys every request may carry besides the settings.
 const char* const kControlKeys[] = {"mode", "model", "config"};
-// CLI output flags that mean nothing to the API.
-const char* const kOutputFlags[] = {"json", "units", "print-flags"};
 
-unsigned ModeBit(std::string_view mode) { return mode == "train" ? kTrain : kInfer; }
+// The command whose settings a mode takes.
+app::Command CommandOf(std::string_view mode) { return mode == "train" ? app::kCmdTrain : app::kCmdInfer; }
 
 // A JSON value as the text the CLI would have received for the flag:
 // strings as they are, numbers as written, anything else as JSON (so the
-// CLI's validators reject it with their own message). nullopt for null.
+// validators reject it with their own message). nullopt for null.
 std::optional<std::string> FlagText(const nlohmann::json& v) {
   if (v.is_null()) return std::nullopt;
   if (v.is_string()) return v.get<std::string>();
@@ -139,11 +80,39 @@ Result<std::string> ModeOf(const nlohmann::json& body) {
   return InvalidArgument(fmt::format("mode: expected infer or train, got {}", io::Preview(*it)));
 }
 
-// Fills RawFlags from the body's settings for `mode`. `extra` lists further
-// keys the endpoint reads itself (series: "vary", "values").
-Status FillFlags(const nlohmann::json& body, std::string_view mode,
-                 const std::vector<std::string>& extra, RawFlags* f) {
-  const unsigned bit = ModeBit(mode);
+// One body key's value(s) into the request.
+Status AddValue(const std::string& key, const std::string& raw_key, const nlohmann::json& value,
+                unsigned commands, app::Request* r) {
+  if (value.is_null()) return {};
+  const app::Setting* s = app::FindSetting(key);
+  if (s != nullptr && (s->scope & app::kOutput)) {
+    return InvalidArgument(fmt::format(
+        "request body: '{}' does not apply to the API (it always answers JSON, in bytes)", raw_key));
+  }
+  if (s != nullptr && s->is_switch()) {
+    if (!value.is_boolean()) {
+      return InvalidArgument(fmt::format("--{}: expected true or false, got '{}'", s->name, value.dump()));
+    }
+    r->AddGiven(s, value.get<bool>() ? "true" : "false", "--" + std::string(s->name));
+    return {};
+  }
+  if (s != nullptr && s->repeatable && value.is_array()) {
+    for (const auto& v : value) {
+      auto t = FlagText(v);
+      if (!t) return InvalidArgument(fmt::format("--{}: a {} is null", s->name, s->name == "gpu" ? "GPU name" : "value"));
+      r->AddGiven(s, *t, "--" + std::string(s->name));
+    }
+    return {};
+  }
+  Status st = r->Add(key, FlagText(value).value_or(""), commands);
+  if (!st.ok()) return InvalidArgument("request body: " + st.error().message);
+  return {};
+}
+
+// The body's settings as a request. `extra` lists further keys the endpoint
+// reads itself (series: "vary", "values").
+Status FillRequest(const nlohmann::json& body, unsigned commands, const std::vector<std::string>& extra,
+                   app::Request* r) {
   std::map<std::string, std::string> seen;  // normalized -> as written
   for (const auto& [raw_key, value] : body.items()) {
     const std::string key = NormalizeKey(raw_key);
@@ -154,79 +123,9 @@ Status FillFlags(const nlohmann::json& body, std::string_view mode,
         std::find(extra.begin(), extra.end(), key) != extra.end()) {
       continue;
     }
-    if (std::find(std::begin(kOutputFlags), std::end(kOutputFlags), key) != std::end(kOutputFlags)) {
-      return InvalidArgument(fmt::format(
-          "request body: '{}' does not apply to the API (it always answers JSON, in bytes)", raw_key));
-    }
-    unsigned modes = 0;
-    if (key == "gpu") {
-      modes = kGpuModes;
-      if (modes & bit) {
-        if (value.is_array()) {
-          for (const auto& g : value) {
-            auto t = FlagText(g);
-            if (!t) return InvalidArgument("--gpu: a GPU name is null");
-            f->gpus.push_back(*t);
-          }
-        } else if (auto t = FlagText(value)) {
-          f->gpus.push_back(*t);
-        }
-      }
-    } else if (key == "runtime") {
-      modes = kRuntimeModes;
-      if (modes & bit) {
-        if (auto t = FlagText(value)) f->runtime = *t;
-      }
-    } else {
-      for (const StrSetting& s : kStrSettings) {
-        if (key != s.key) continue;
-        modes = s.modes;
-        if (modes & bit) f->*(s.field) = FlagText(value);
-      }
-      for (const BoolSetting& s : kBoolSettings) {
-        if (key != s.key) continue;
-        modes = s.modes;
-        if (!(modes & bit) || value.is_null()) continue;
-        if (!value.is_boolean()) {
-          return InvalidArgument(fmt::format("--{}: expected true or false, got '{}'", s.key, value.dump()));
-        }
-        f->*(s.field) = value.get<bool>();
-      }
-    }
-    if (modes == 0) {
-      std::vector<std::string> all = SettingKeys("infer");
-      for (const std::string& k : SettingKeys("train")) all.push_back(k);
-      std::string best;
-      size_t bd = 3;
-      for (const std::string& k : all) {
-        const size_t d = EditDistance(key, k);
-        if (d < bd) { bd = d; best = k; }
-      }
-      return InvalidArgument(fmt::format("request body: unknown setting '{}'{}", raw_key,
-                                         best.empty() ? "" : " (did you mean " + best + "?)"));
-    }
-    if (!(modes & bit)) {
-      return InvalidArgument(fmt::format("request body: setting '{}' does not apply to mode {}", raw_key, mode));
-    }
+    VRAMFIT_TRY(AddValue(key, raw_key, value, commands, r));
   }
   return {};
-}
-
-// cli::ToDevices, after checking that the device list stays small enough to
-// estimate per device (a "H100-80GBx4096" entry is 4096 devices).
-Result<DeviceSet> Devices(const RawFlags& f) {
-  size_t n = 0;
-  for (const std::string& g : f.gpus) {
-    DeviceSet one;
-    if (!AddGpus(g, GpuCatalog::Builtin(), &one).ok()) break;  // ToDevices names the error
-    n += one.size();
-    if (n > kMaxWebDevices) {
-      return Unsupported(fmt::format("--gpu: more than {} devices; the web API estimates at most {} "
-                                     "(the CLI has no such limit)",
-                                     kMaxWebDevices, kMaxWebDevices));
-    }
-  }
-  return cli::ToDevices(f, GpuCatalog::Builtin());
 }
 
 }  // namespace
@@ -255,15 +154,9 @@ Response ErrorResponse(const Error& e, int status) {
 }
 
 std::vector<std::string> SettingKeys(std::string_view mode) {
-  const unsigned bit = ModeBit(mode);
   std::vector<std::string> keys;
-  if (kGpuModes & bit) keys.push_back("gpu");
-  if (kRuntimeModes & bit) keys.push_back("runtime");
-  for (const StrSetting& s : kStrSettings) {
-    if (s.modes & bit) keys.push_back(s.key);
-  }
-  for (const BoolSetting& s : kBoolSettings) {
-    if (s.modes & bit) keys.push_back(s.key);
+  for (const app::Setting& st : app::Settings()) {
+    if (app::ShownFor(st, CommandOf(mode)) && !(st.scope & app::kOutput)) keys.emplace_back(st.name);
   }
   return keys;
 }
@@ -324,58 +217,12 @@ Result<std::shared_ptr<const Model>> ResolveModel(Api& api, const nlohmann::json
                                           : fmt::format(" (did you mean {}?)", fmt::join(sug, ", "))));
 }
 
-// One estimate from validated parts: the CLI's RunInfer / RunTrain steps,
-// with the planner's extras the CLI adds (the fixes when it does not fit,
-// the throughput for inference on GPUs).
-struct Estimated {
-  vramfit::Estimate estimate;
-  EstimateExtras extras;
-};
-Result<Estimated> EstimateWith(const Model& model, const RawFlags& f, std::string_view mode,
-                               const DeviceSet& devices, std::vector<std::string> notes) {
-  Estimated out;
-  if (mode == "train") {
-    auto settings = cli::ToTrainingSettings(f);
-    if (!settings.ok()) return settings.error();
-    auto w = ResolveTraining(model, *settings, devices, &notes);
-    if (!w.ok()) return w.error();
-    auto e = EstimateTraining(model, *w, devices);
-    if (!e.ok()) return e.error();
-    e->model_id = model.spec.id;
-    e->notes.insert(e->notes.begin(), notes.begin(), notes.end());
-    out.estimate = std::move(e.value());
-    if (!devices.empty() && out.estimate.fits && !*out.estimate.fits) {
-      Job job;
-      job.training = true;
-      job.train = *settings;
-      out.extras.fixes = SuggestFixes(model, job, devices, out.estimate);
-    }
-    return out;
-  }
-  auto settings = cli::ToInferenceSettings(f);
-  if (!settings.ok()) return settings.error();
-  auto w = ResolveInference(model, *settings, devices, &notes);
-  if (!w.ok()) return w.error();
-  auto e = EstimateInference(model, *w, devices);
-  if (!e.ok()) return e.error();
-  e->notes.insert(e->notes.begin(), notes.begin(), notes.end());
-  out.estimate = std::move(e.value());
-  if (!devices.empty()) {
-    out.extras.throughput = EstimateThroughput(model, out.estimate, devices);
-    if (out.estimate.fits && !*out.estimate.fits) {
-      Job job;
-      job.infer = *settings;
-      out.extras.fixes = SuggestFixes(model, job, devices, out.estimate);
-    }
-  }
-  return out;
-}
-
 // Everything an estimate needs from a body, checked in the CLI's order:
 // settings, devices, then the model.
 struct Prepared {
   std::string mode;
-  RawFlags flags;
+  app::Request request;
+  Job job;
   DeviceSet devices;
   std::shared_ptr<const Model> model;
   std::vector<std::string> notes;
@@ -386,16 +233,11 @@ Result<Prepared> Prepare(Api& api, const nlohmann::json& body, const std::vector
   auto mode = ModeOf(body);
   if (!mode.ok()) return mode.error();
   p.mode = *mode;
-  VRAMFIT_TRY(FillFlags(body, p.mode, extra, &p.flags));
-  // Settings are validated before devices and the model, as the CLI does.
-  if (p.mode == "train") {
-    auto s = cli::ToTrainingSettings(p.flags);
-    if (!s.ok()) return s.error();
-  } else {
-    auto s = cli::ToInferenceSettings(p.flags);
-    if (!s.ok()) return s.error();
-  }
-  auto devices = Devices(p.flags);
+  VRAMFIT_TRY(FillRequest(body, CommandOf(p.mode), extra, &p.request));
+  auto req = app::BuildJob(p.request, CommandOf(p.mode));
+  if (!req.ok()) return req.error();
+  p.job = std::move(req->job);
+  auto devices = app::ToDevices(req->gpus, GpuCatalog::Builtin(), kMaxWebDevices);
   if (!devices.ok()) return devices.error();
   p.devices = std::move(devices.value());
   auto model = ResolveModel(api, body, &p.notes);
@@ -425,7 +267,7 @@ Response Api::Estimate(std::string_view body) {
     if (!j.ok()) return ErrorResponse(j.error());
     auto p = Prepare(*this, *j, {});
     if (!p.ok()) return ErrorResponse(p.error());
-    auto e = EstimateWith(*p->model, p->flags, p->mode, p->devices, p->notes);
+    auto e = app::EstimateWithExtras(*p->model, p->job, p->devices, p->notes);
     if (!e.ok()) return ErrorResponse(e.error());
     return {200, RenderEstimateJson(e->estimate, e->extras)};
   });
@@ -440,11 +282,9 @@ Response Api::Series(std::string_view body) {
     // "vary": which setting the points change.
     const auto vary_it = j->find("vary");
     const std::string vary = vary_it != j->end() && vary_it->is_string() ? vary_it->get<std::string>() : "";
-    std::optional<std::string> RawFlags::*field = nullptr;
-    if (vary == "batch") field = &RawFlags::batch;
-    else if (vary == "ctx" && p->mode == "infer") field = &RawFlags::ctx;
-    else if (vary == "seq" && p->mode == "train") field = &RawFlags::seq;
-    if (field == nullptr) {
+    const bool varies = vary == "batch" || (vary == "ctx" && p->mode == "infer") ||
+                        (vary == "seq" && p->mode == "train");
+    if (!varies) {
       return ErrorResponse(InvalidArgument(fmt::format(
           "vary: expected {}, got {}", p->mode == "train" ? "batch or seq" : "ctx or batch",
           vary_it == j->end() ? std::string("nothing") : io::Preview(*vary_it))));
@@ -462,12 +302,18 @@ Response Api::Series(std::string_view body) {
     out["vary"] = vary;
     out["points"] = Json::array();
     for (const auto& v : *values) {
-      RawFlags f = p->flags;
-      f.*field = FlagText(v).value_or("null");
-      if (vary == "ctx") f.prompt.reset(), f.new_tokens.reset();
+      app::Request r = p->request;
+      r.Clear(vary);
+      if (vary == "ctx") r.Clear("prompt"), r.Clear("new");
+      r.AddGiven(app::FindSetting(vary), FlagText(v).value_or("null"), "--" + vary);
       Json point;
       point["value"] = v;
-      auto e = EstimateWith(*p->model, f, p->mode, p->devices, p->notes);
+      Result<app::EstimateResult> e = Error{};
+      if (auto job = app::BuildJob(r, CommandOf(p->mode)); job.ok()) {
+        e = app::EstimateWithExtras(*p->model, job->job, p->devices, p->notes);
+      } else {
+        e = job.error();
+      }
       if (!e.ok()) {
         point["error"] = {{"kind", ErrorKindName(e.error().kind)}, {"message", e.error().message}};
         out["points"].push_back(point);
@@ -504,51 +350,41 @@ Response Api::Fit(std::string_view body) {
     if (!j.ok()) return ErrorResponse(j.error());
     auto mode = ModeOf(*j);
     if (!mode.ok()) return ErrorResponse(mode.error());
-    RawFlags f;
-    if (Status st = FillFlags(*j, *mode, {"solve", "sweep"}, &f); !st.ok()) return ErrorResponse(st.error());
-    cli::FitFlags fit;
-    if (auto it = j->find("solve"); it != j->end()) fit.solve = FlagText(*it);
-    if (auto it = j->find("sweep"); it != j->end() && !it->is_null()) {
-      size_t cells = 1;
-      for (const auto& v : it->is_array() ? *it : nlohmann::json::array({*it})) {
-        const std::string spec = FlagText(v).value_or("null");
-        cells *= 1 + static_cast<size_t>(std::count(spec.begin(), spec.end(), ','));
-        if (cells > kMaxSweepCells) {
-          return ErrorResponse(Unsupported(fmt::format(
-              "--sweep: more than {} combinations; the web API sweeps at most {} (the CLI 10,000)", kMaxSweepCells,
-              kMaxSweepCells)));
-        }
-        fit.sweep.push_back(spec);
+    app::Request r;
+    if (Status st = FillRequest(*j, app::kCmdFit, {}, &r); !st.ok()) return ErrorResponse(st.error());
+    size_t cells = 1;
+    for (const app::Given& g : r.given()) {
+      if (g.setting->name != "sweep") continue;
+      cells *= 1 + static_cast<size_t>(std::count(g.value.begin(), g.value.end(), ','));
+      if (cells > kMaxSweepCells) {
+        return ErrorResponse(Unsupported(fmt::format(
+            "--sweep: more than {} combinations; the web API sweeps at most {} (the CLI 10,000)", kMaxSweepCells,
+            kMaxSweepCells)));
       }
     }
+    const bool training = *mode == "train";
+    auto req = app::BuildJob(r, app::kCmdFit, training);
+    if (!req.ok()) return ErrorResponse(req.error());
     // "gpu": "all" ranks every GPU kind; anything else is a device list.
-    if (!(f.gpus.size() == 1 && f.gpus[0] == "all")) {
-      auto devices = Devices(f);
+    if (!(req->gpus.size() == 1 && req->gpus[0] == "all")) {
+      auto devices = app::ToDevices(req->gpus, GpuCatalog::Builtin(), kMaxWebDevices);
       if (!devices.ok()) return ErrorResponse(devices.error());
     }
-    // The planner's frontend (src/cli/fit.cc) takes a model reference; the
-    // web gives it catalog ids only, which LoadModel resolves without
-    // touching the file system.
     std::vector<std::string> notes;
     auto model = ResolveModel(*this, *j, &notes);
     if (!model.ok()) return ErrorResponse(model.error());
-    if (!j->contains("model") || ModelCatalog::Builtin().Find(j->at("model").get<std::string>()) == nullptr) {
+    if (!j->contains("model") || !j->at("model").is_string() ||
+        ModelCatalog::Builtin().Find(j->at("model").get<std::string>()) == nullptr) {
       return ErrorResponse(Unsupported("fit: the web API plans for catalog models (give \"model\": a catalog id)"));
     }
-    // Training mode with no training flag still plans a training job.
-    if (*mode == "train" && !cli::HasTrainingFlags(f)) f.method = "full";
-    f.json = true;
-    std::ostringstream out, err;
-    const int code = cli::RunFitCommand(f, fit, j->at("model").get<std::string>(), Units::kGiB, out, err);
-    if (code == 0 || code == 3) return {200, out.str()};  // 3: answered, nothing fits
-    const nlohmann::json doc = nlohmann::json::parse(out.str(), nullptr, false);
-    const std::string kind = doc.is_object() ? doc["error"].value("kind", "internal") : "internal";
-    Error e{ErrorKind::kInternal, err.str()};
-    for (ErrorKind k : {ErrorKind::kInvalidArgument, ErrorKind::kNotFound, ErrorKind::kUnsupported,
-                        ErrorKind::kCorrupt, ErrorKind::kIo, ErrorKind::kNetwork, ErrorKind::kDoesNotFit}) {
-      if (kind == ErrorKindName(k)) e.kind = k;
+    auto fit = app::Fit(**model, r, kMaxSweepCells, training);
+    if (!fit.ok()) return ErrorResponse(fit.error());
+    switch (fit->kind) {
+      case app::FitResult::Kind::kSweep: return {200, RenderSweepJson(fit->sweep)};
+      case app::FitResult::Kind::kRanking: return {200, RenderGpuRankJson(fit->ranking)};
+      case app::FitResult::Kind::kAnswer: return {200, RenderFitJson(*fit->answer)};
     }
-    return {HttpStatus(e), doc.is_object() ? out.str() : RenderErrorJson(e)};
+    return ErrorResponse(Error{ErrorKind::kInternal, "fit: no answer"});
   });
 }
 
@@ -571,7 +407,7 @@ Response Api::InspectGet(std::string_view model) {
     std::vector<std::string> notes;
     auto m = ResolveModel(*this, body, &notes);
     if (!m.ok()) return ErrorResponse(m.error());
-    return {200, RenderInspectJson(**m, notes)};
+    return {200, RenderInspectJson(Inspect(**m, std::move(notes)))};
   });
 }
 
@@ -587,7 +423,7 @@ Response Api::InspectPost(std::string_view body) {
     std::vector<std::string> notes;
     auto m = ResolveModel(*this, *j, &notes);
     if (!m.ok()) return ErrorResponse(m.error());
-    return {200, RenderInspectJson(**m, notes)};
+    return {200, RenderInspectJson(Inspect(**m, std::move(notes)))};
   });
 }
 

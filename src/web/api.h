@@ -5,8 +5,9 @@
 //
 // Request bodies use the CLI's flag names without the leading dashes
 // ({"model": "meta-llama/Llama-3.1-8B", "gpu": ["RTX-4090"], "ctx": 8192,
-// "kv-dtype": "fp8"}); they are turned into the CLI's RawFlags and validated
-// by the CLI's own functions, so every message is the one the CLI prints.
+// "kv-dtype": "fp8"}; upstream aliases too); they become an app::Request and
+// are parsed and checked by the settings table the CLI uses, so every message
+// is the one the CLI prints.
 // Responses are the CLI's --json documents; errors are vramfit.error/1 with a
 // 4xx status (400 bad input, 404 unknown model/GPU/endpoint, 413 too large,
 // 422 valid but not modelled, 501 not in this build).

@@ -5,7 +5,7 @@
 
 #include <cstddef>
 
-#include "catalog/embedded.h"
+#include "vramfit/io/embedded.h"
 
 namespace vramfit::io {
 

@@ -1,5 +1,7 @@
 // HTTP transport for the web API and the embedded page (cpp-httplib 0.11).
-#include "web/server.h"
+#include "server.h"
+
+#include "vramfit/web/serve.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -23,7 +25,7 @@
 #include <httplib.h>
 
 #include "vramfit/render.h"
-#include "web/assets.h"
+#include "assets.h"
 
 namespace vramfit::web {
 namespace {
@@ -418,6 +420,17 @@ int Serve(const ServerOptions& options, std::ostream& out, std::ostream& err) {
   waiter.join();
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   return 0;
+}
+
+}  // namespace vramfit::web
+
+namespace vramfit::web {
+
+int Serve(const std::string& host, int port, std::ostream& out, std::ostream& err) {
+  ServerOptions o;
+  o.host = host;
+  o.port = port;
+  return Serve(o, out, err);
 }
 
 }  // namespace vramfit::web

@@ -12,7 +12,7 @@
 #include <string_view>
 
 #include "vramfit/error.h"
-#include "web/api.h"
+#include "api.h"
 
 namespace vramfit::web {
 

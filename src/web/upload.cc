@@ -1,5 +1,5 @@
 // POST /api/v1/upload: checkpoint headers sent by the page -> a Model.
-#include "web/upload.h"
+#include "upload.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -8,8 +8,8 @@
 
 #include <fmt/format.h>
 
-#include "io/json_util.h"
-#include "web/api.h"
+#include "vramfit/io/json_util.h"
+#include "api.h"
 #if defined(VRAMFIT_WEB_HAVE_GGUF) || defined(VRAMFIT_WEB_HAVE_SAFETENSORS)
 #define VRAMFIT_WEB_HAVE_A_READER 1
 #include "vramfit/io/file_reader.h"

@@ -12,8 +12,8 @@
 namespace vramfit::fuzz {
 
 inline void Exercise(const Model& m, const std::vector<std::string>& notes) {
-  (void)RenderInspectText(m, notes, Units::kGiB);
-  (void)RenderInspectJson(m, notes);
+  (void)RenderInspectText(Inspect(m, notes), Units::kGiB);
+  (void)RenderInspectJson(Inspect(m, notes));
   InferenceSettings s;
   s.ctx = 64;
   DeviceSet devices;

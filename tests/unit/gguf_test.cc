@@ -575,10 +575,10 @@ TEST(GgufTest, GgufFileWeightsAreTheSumOfItsTensors) {
   // 71552 elements -> 286208 B. Total 988208640 B; elements 494032768 (the
   // published count of Qwen2.5-0.5B).
   EXPECT_EQ(sum, 988208640);
-  auto j = nlohmann::json::parse(RenderInspectJson(*m, notes));
+  auto j = nlohmann::json::parse(RenderInspectJson(Inspect(*m, notes)));
   EXPECT_EQ(j["model"]["weight_bytes"], 988208640);
   EXPECT_EQ(j["file"]["format"], "gguf");
-  const std::string text = RenderInspectText(*m, notes, Units::kGiB);
+  const std::string text = RenderInspectText(Inspect(*m, notes), Units::kGiB);
   EXPECT_NE(text.find("file tensors (gguf): 290 tensors, 494032768 elements, weights 988208640 bytes"),
             std::string::npos) << text;
   fs::remove_all(dir);

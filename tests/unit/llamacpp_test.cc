@@ -4,7 +4,7 @@
 // Every term: docs/estimation.md, "llamacpp runtime".
 #include <gtest/gtest.h>
 
-#include "cli/cli.h"
+#include "vramfit/app/settings.h"
 #include "test_util.h"
 #include "vramfit/gguf_mix.h"
 #include "vramfit/quant.h"
@@ -365,12 +365,14 @@ TEST(LlamaCppTest, ExactErrors) {
   q8.llamacpp.cache_type_k = DType::kQ8_0;
   EXPECT_EQ(Error(odd, q8), "--cache-type-k q8_0: KV rows of 80 elements do not divide into 32-element blocks");
 
-  cli::RawFlags f;
-  f.llamacpp_build = "x12";
-  EXPECT_EQ(cli::ToInferenceSettings(f).error().message,
+  app::Request f;
+  f.AddGiven(app::FindSetting("runtime"), "llamacpp", "--runtime");
+  f.AddGiven(app::FindSetting("llamacpp-build"), "x12", "--llamacpp-build");
+  EXPECT_EQ(app::BuildJob(f, app::kCmdInfer).error().message,
             "--llamacpp-build: expected a llama.cpp release such as b5622, got 'x12'");
-  f.llamacpp_build = "b5622";
-  EXPECT_EQ(*cli::ToInferenceSettings(f)->llamacpp.build, 5622);
+  f.Clear("llamacpp-build");
+  f.AddGiven(app::FindSetting("llamacpp-build"), "b5622", "--llamacpp-build");
+  EXPECT_EQ(*app::BuildJob(f, app::kCmdInfer)->job.infer.llamacpp.build, 5622);
 }
 
 // --kv-dtype q8_0 sets both cache types unless -ctk/-ctv are given.

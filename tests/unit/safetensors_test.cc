@@ -220,13 +220,13 @@ TEST(SafetensorsTest, ModelDirectoryWeightsAreTheSumOfItsTensors) {
   EXPECT_EQ(e.weight_bytes.value(), 213632);
   EXPECT_EQ(testing::ComponentBytes(e.devices[0], "weights"), 213632);
   // inspect: the per-dtype / per-role table, weights = the sum.
-  const std::string text = RenderInspectText(*m, notes, Units::kGiB);
+  const std::string text = RenderInspectText(Inspect(*m, notes), Units::kGiB);
   EXPECT_NE(text.find("file tensors (safetensors): 21 tensors, 106816 elements, weights 213632 bytes"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("bf16                    21          106816            213632"), std::string::npos) << text;
   EXPECT_NE(text.find("attention                8           24576             49152"), std::string::npos) << text;
-  auto j = nlohmann::json::parse(RenderInspectJson(*m, notes));
+  auto j = nlohmann::json::parse(RenderInspectJson(Inspect(*m, notes)));
   EXPECT_EQ(j["model"]["weight_bytes"], 213632);
   EXPECT_EQ(j["file"]["weight_bytes"], 213632);
   EXPECT_EQ(j["file"]["tensor_count"], 21);

@@ -25,6 +25,7 @@
 #include "web/api.h"
 #include "web/server.h"
 #include "web/upload.h"
+#include "vramfit/catalog.h"
 
 namespace vramfit {
 namespace {
@@ -133,9 +134,9 @@ TEST(WebApiTest, ExactErrors) {
       {R"({"model": "llama-3.1-8b", "gpu": [null]})", 400, "--gpu: a GPU name is null"},
       {R"({"model": "llama-3.1-8b", "bach": 2})", 400, "request body: unknown setting 'bach' (did you mean batch?)"},
       {R"({"model": "llama-3.1-8b", "frobnicate": 2})", 400, "request body: unknown setting 'frobnicate'"},
-      {R"({"model": "llama-3.1-8b", "seq": 2048})", 400, "request body: setting 'seq' does not apply to mode infer"},
+      {R"({"model": "llama-3.1-8b", "seq": 2048})", 400, "--seq: applies to training (vramfit train), not inference"},
       {R"({"mode": "train", "model": "llama-3.1-8b", "ctx": 2048})", 400,
-       "request body: setting 'ctx' does not apply to mode train"},
+       "--ctx: applies to inference, not training (--seq sets the tokens per sample)"},
       {R"({"model": "llama-3.1-8b", "mode": "pretrain"})", 400, R"(mode: expected infer or train, got "pretrain")"},
       {R"({"model": "llama-3.1-8b", "json": true})", 400,
        "request body: 'json' does not apply to the API (it always answers JSON, in bytes)"},

@@ -486,6 +486,7 @@ class HfRuntime final : public RuntimeProfile {
     return {};
   }
 
+  bool HasLaunchFlags() const override { return false; }
   std::vector<std::string> QuantLadder() const override {
     return {"none", "fp8", "int8", "awq-int4", "gptq-int4", "nf4", "nf4-dq", "fp4-dq"};
   }

@@ -46,6 +46,9 @@ class RuntimeProfile {
   virtual Status Estimate(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
                           vramfit::Estimate& e) const = 0;
 
+  // Whether Estimate fills e.launch_flags (--print-flags).
+  virtual bool HasLaunchFlags() const { return true; }
+
   // --- The planner's questions.
 
   // Sets the tokens each sequence holds (the max-context search and the

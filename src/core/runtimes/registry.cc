@@ -2,6 +2,7 @@
 #include <array>
 
 #include "profile.h"
+#include "vramfit/runtime.h"
 
 namespace vramfit::runtimes {
 
@@ -26,6 +27,7 @@ std::span<const RuntimeProfile* const> AllProfiles() { return Registry(); }
 
 void RuntimeProfile::SetContext(InferenceSettings& s, int64_t tokens) const {
   s.ctx = tokens;
+  s.ctx_from_model = false;
   s.prompt.reset();
   s.new_tokens.reset();
 }
@@ -42,3 +44,22 @@ std::vector<std::pair<std::string, std::string>> RuntimeProfile::KvSettings(
 int64_t RuntimeProfile::PreferredTp(const Model&, int64_t) const { return 0; }
 
 }  // namespace vramfit::runtimes
+
+namespace vramfit {
+
+std::vector<Runtime> AllRuntimes() {
+  std::vector<Runtime> out;
+  for (const runtimes::RuntimeProfile* p : runtimes::AllProfiles()) out.push_back(p->id());
+  return out;
+}
+
+bool RuntimeTakes(Runtime r, std::string_view setting) {
+  for (std::string_view s : runtimes::ProfileFor(r).Settings()) {
+    if (s == setting) return true;
+  }
+  return false;
+}
+
+bool RuntimeHasLaunchFlags(Runtime r) { return runtimes::ProfileFor(r).HasLaunchFlags(); }
+
+}  // namespace vramfit

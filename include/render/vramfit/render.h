@@ -4,10 +4,13 @@
 #define VRAMFIT_RENDER_H_
 
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "vramfit/catalog.h"
+#include "vramfit/catalog_model.h"
+#include "vramfit/device.h"
 #include "vramfit/estimate.h"
+#include "vramfit/inspect.h"
 #include "vramfit/model.h"
 #include "vramfit/plan.h"
 
@@ -19,13 +22,6 @@ enum class Units { kGiB, kGB };
 std::string FormatBytes(Bytes b, Units u);
 // "8.03 B", "124.4 M".
 std::string FormatCount(int64_t n);
-
-// What the planner adds to an estimate: the changes that would make it fit
-// (or fit better) and the throughput next to the memory.
-struct EstimateExtras {
-  std::vector<Fix> fixes;
-  std::optional<Throughput> throughput;
-};
 
 // Human table with a bar per component and the verdict.
 std::string RenderEstimateText(const Estimate& e, Units u);
@@ -39,29 +35,22 @@ std::string RenderEstimateJson(const Estimate& e, const EstimateExtras& x);
 std::string RenderFitJson(const FitAnswer& a);
 std::string RenderFitText(const FitAnswer& a, Units u);
 
-// A ranking of GPU kinds for one job (fit --gpu all, or several kinds).
-struct GpuRank {
-  GpuSpec gpu;
-  FitAnswer answer;                      // min-gpus for this kind
-  std::optional<Throughput> throughput;  // at the answer
-};
 std::string RenderGpuRankText(const std::vector<GpuRank>& ranks, Units u);
 std::string RenderGpuRankJson(const std::vector<GpuRank>& ranks);
 
-// A sweep grid: one row per combination of the swept keys.
-struct SweepCell {
-  std::vector<std::pair<std::string, std::string>> keys;  // key -> value, in sweep order
-  std::optional<Estimate> estimate;                      // nullopt: the error below
-  std::string error;
-  bool fits = false;
-};
 std::string RenderSweepText(const std::vector<SweepCell>& cells, Units u);
 std::string RenderSweepJson(const std::vector<SweepCell>& cells);
 std::string RenderSweepCsv(const std::vector<SweepCell>& cells);
 
 // `inspect`: architecture, parameter inventory by role and dtype, KV per token.
-std::string RenderInspectText(const Model& m, const std::vector<std::string>& notes, Units u);
-std::string RenderInspectJson(const Model& m, const std::vector<std::string>& notes);
+std::string RenderInspectText(const Inspection& in, Units u);
+std::string RenderInspectJson(const Inspection& in);
+
+// --print-flags --json: vramfit.launch/1, {"schema", "runtime", "flags":
+// ["--max-model-len 32768", ...], "argv": ["--max-model-len", "32768", ...]}.
+std::string RenderLaunchJson(const Estimate& e, std::string_view runtime);
+// The launch flags as argv tokens (each flag string split at its spaces).
+std::vector<std::string> LaunchArgv(const std::vector<std::string>& flags);
 
 std::string RenderModelsText(const std::vector<const CatalogModel*>& models);
 std::string RenderModelsJson(const std::vector<const CatalogModel*>& models);

@@ -11,21 +11,11 @@
 
 #include "vramfit/device.h"
 #include "vramfit/error.h"
+#include "vramfit/catalog_model.h"
 #include "vramfit/model.h"
 
 namespace vramfit {
 
-struct CatalogModel {
-  std::string id;                    // canonical Hugging Face repo id
-  std::vector<std::string> also;     // other repos with the same architecture
-  std::vector<std::string> aliases;  // short names
-  std::string display;
-  int64_t exact_params = 0;          // published count, 0 if unknown
-  std::string exact_params_note;
-  int64_t checkpoint_bytes = 0;      // safetensors index total_size, 0 if unknown
-  std::string config_json;           // the config.json text
-  std::string source;
-};
 
 class ModelCatalog {
  public:

@@ -96,6 +96,33 @@ struct Throughput {
 std::optional<Throughput> EstimateThroughput(const Model& model, const Estimate& e,
                                              const DeviceSet& devices);
 
+// What the planner adds to an estimate: the changes that would make it fit
+// (or fit better) and the throughput next to the memory.
+struct EstimateExtras {
+  std::vector<Fix> fixes;
+  std::optional<Throughput> throughput;
+};
+
+// A ranking of GPU kinds for one job (fit --gpu all, or several kinds).
+struct GpuRank {
+  GpuSpec gpu;
+  FitAnswer answer;                      // min-gpus for this kind
+  std::optional<Throughput> throughput;  // at the answer
+};
+
+// A sweep grid: one row per combination of the swept keys.
+struct SweepKey {
+  std::string name;  // the setting ("ctx")
+  std::string text;  // its value as given ("8k")
+  EchoValue value;   // as JSON gives it: counts as numbers (8192), else the text
+};
+struct SweepCell {
+  std::vector<SweepKey> keys;  // in sweep order
+  std::optional<Estimate> estimate;  // nullopt: the error below
+  std::string error;
+  bool fits = false;
+};
+
 }  // namespace vramfit
 
 #endif  // VRAMFIT_PLAN_H_

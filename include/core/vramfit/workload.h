@@ -55,6 +55,7 @@ struct InferenceSettings {
   std::optional<WeightFormat> quant;     // Default: the checkpoint's own format, else none
   int64_t batch = 1;                     // concurrent sequences
   std::optional<int64_t> ctx;            // tokens held in KV per sequence
+  bool ctx_from_model = false;           // --ctx max (llama.cpp -c 0): the model's trained context
   std::optional<int64_t> prompt;         // prefill tokens
   std::optional<int64_t> new_tokens;     // generated tokens
   std::optional<DType> kv_dtype;         // Default: the compute dtype

@@ -123,6 +123,7 @@ enum class Role {
   kNorm, kLmHead, kVision, kMtp,
 };
 const char* RoleName(Role r);  // "embed", "attention", ...
+inline constexpr size_t kRoleCount = static_cast<size_t>(Role::kMtp) + 1;
 
 // A set of identical tensors ("model.layers.*.self_attn.q_proj.weight").
 struct TensorGroup {

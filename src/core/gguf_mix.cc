@@ -257,22 +257,21 @@ int64_t GgufElements(const std::vector<GgufTensor>& tensors) {
   return n;
 }
 
-Result<std::vector<GgufTensor>> GgufMix(const Model& model, GgufFtype ftype, DType pure_type,
-                                        int64_t build) {
-  const ModelSpec& s = model.spec;
-  const int64_t n_layer = s.num_hidden_layers;
+namespace {
 
-  // --- The tensor list, one entry per tensor of the file.
+// The file's tensors, one entry per tensor, in llama.cpp's load order.
+// Per-layer groups give count / layers copies in each layer of the group's
+// kind (dense or MoE); merged experts are one tensor per layer.
+std::vector<Raw> TensorList(const Model& model, int64_t build) {
+  const ModelSpec& s = model.spec;
   std::vector<Raw> raw;
   for (const TensorGroup& g : model.inventory.groups) {
     const std::vector<Part> parts = GgufParts(g, s, build);
     if (g.layers > 0) {
-      // Per-layer groups: count / layers copies in each layer of the group's
-      // kind (dense or MoE); merged experts are one tensor per layer.
       int64_t per_layer = g.count / g.layers;
       const bool merged = parts.front().experts > 1;
       if (merged) per_layer = 1;
-      for (int64_t il = 0; il < n_layer; ++il) {
+      for (int64_t il = 0; il < s.num_hidden_layers; ++il) {
         if (s.layers[static_cast<size_t>(il)].moe != g.moe_layer) continue;
         for (int64_t k = 0; k < per_layer; ++k) {
           for (const Part& p : parts) {
@@ -295,169 +294,245 @@ Result<std::vector<GgufTensor>> GgufMix(const Model& model, GgufFtype ftype, DTy
     }
   }
   std::stable_sort(raw.begin(), raw.end(), LoadOrder);
+  return raw;
+}
 
-  // --- Quantization state (quantize_state_impl, init_quantize_state_counters).
-  const bool category_refactor = build >= llamacpp_build::kQuantCategory;
-  const auto is_attn_v = [&](Cat c) {
-    // Since the tensor_category refactor attn_qkv and attn_kv_b follow the
-    // attn_v rules; before it only attn_v did (attn_qkv had its own branch).
-    return c == Cat::kAttnV || (category_refactor && (c == Cat::kAttnQkv || c == Cat::kAttnKvB));
-  };
+// quantize_state_impl: what llama_tensor_get_type_impl reads about the
+// model and file type, and the per-category counters it advances.
+struct QuantState {
+  F ftype = F::kPure;
+  DType base = DType::kF32;      // the ftype's default type (or --pure's)
+  bool quantized_base = false;   // base is a block type
+  bool category_refactor = false;  // build >= kQuantCategory
+  bool tied = false;             // no output.weight: token_embd is the head
+  bool falcon = false;
+  bool is70b = false;
+  bool imatrix = false;          // NeedsImatrix(ftype)
+  int64_t n_expert = 0;
+  int64_t n_gqa = 1;             // n_head / n_head_kv of layer 0
+  int64_t n_ffn = 0;             // n_ffn_down = n_ffn_gate = n_ffn_up = n_layer
   int64_t n_attention_wv = 0;
+  int64_t i_attention_wv = 0, i_ffn_down = 0, i_ffn_gate = 0, i_ffn_up = 0;
+
+  // Since the tensor_category refactor attn_qkv and attn_kv_b follow the
+  // attn_v rules; before it only attn_v did (attn_qkv had its own branch).
+  bool IsAttnV(Cat c) const {
+    return c == Cat::kAttnV || (category_refactor && (c == Cat::kAttnQkv || c == Cat::kAttnKvB));
+  }
+  // layer_info: MoE models take the layer from the name, dense ones the counter.
+  int64_t LayerOf(const Raw& t, int64_t counter) const { return n_expert > 1 ? t.layer : counter; }
+};
+
+// init_quantize_state_counters and the model facts the rules test.
+QuantState InitQuantState(const ModelSpec& s, const std::vector<Raw>& raw, F ftype,
+                          DType pure_type, int64_t build) {
+  QuantState q;
+  q.ftype = ftype;
+  q.base = ftype == F::kPure ? pure_type : FtypeDefaultType(ftype);
+  q.quantized_base = Info(q.base).block_elems > 1;
+  q.category_refactor = build >= llamacpp_build::kQuantCategory;
   bool has_output = false;
   for (const Raw& t : raw) {
     const Cat c = Category(t.name);
-    if (c == Cat::kAttnV || c == Cat::kAttnQkv || c == Cat::kAttnKvB) ++n_attention_wv;
+    if (c == Cat::kAttnV || c == Cat::kAttnQkv || c == Cat::kAttnKvB) ++q.n_attention_wv;
     if (c == Cat::kOutput) has_output = true;
   }
-  const bool tied = !has_output;  // token_embd doubles as the output head
-  const int64_t n_ffn = n_layer;  // n_ffn_down = n_ffn_gate = n_ffn_up = n_layer
-  int64_t i_attention_wv = 0, i_ffn_down = 0, i_ffn_gate = 0, i_ffn_up = 0;
-  const int64_t n_expert = s.num_experts;
-  const bool mla_latent = s.attn_kind == AttnKind::kMla && build >= llamacpp_build::kMla;
+  q.tied = !has_output;
+  q.n_ffn = s.num_hidden_layers;
+  q.n_expert = s.num_experts;
   // n_gqa() of layer 0; MLA GGUFs store n_head_kv = 1.
-  const int64_t n_gqa = mla_latent ? s.num_attention_heads
-                        : s.num_key_value_heads > 0 ? s.num_attention_heads / s.num_key_value_heads
-                                                    : 1;
-  const bool falcon = IsFalcon(s);
-  const bool is70b = Is70B(s);
-  const bool imatrix = NeedsImatrix(ftype);
-  const DType base = ftype == F::kPure ? pure_type : FtypeDefaultType(ftype);
-  const bool quantized_base = Info(base).block_elems > 1;
-  const auto use_more_bits = [](int64_t i, int64_t n) {
-    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
-  };
-  // layer_info: MoE models take the layer from the name, dense ones the counter.
-  const auto layer_of = [&](const Raw& t, int64_t counter) {
-    return n_expert > 1 ? t.layer : counter;
-  };
+  const bool mla_latent = s.attn_kind == AttnKind::kMla && build >= llamacpp_build::kMla;
+  q.n_gqa = mla_latent ? s.num_attention_heads
+            : s.num_key_value_heads > 0 ? s.num_attention_heads / s.num_key_value_heads
+                                        : 1;
+  q.falcon = IsFalcon(s);
+  q.is70b = Is70B(s);
+  q.imatrix = NeedsImatrix(ftype);
+  return q;
+}
 
+// use_more_bits (llama-quant.cpp): the first and last eighth of the layers
+// and every third one between.
+bool UseMoreBits(int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+
+// The output head (or a tied token_embd): Q8_0 for MXFP4_MOE, Falcon or a
+// row the block does not divide; Q5_K for the IQ1/IQ2/IQ3_XXS files; Q6_K.
+DType OutputType(const QuantState& q, const Raw& t) {
+  const F f = q.ftype;
+  DType type = q.base;
+  const int64_t blck = Info(type).block_elems;
+  if (f == F::kMXFP4_MOE) type = DType::kQ8_0;
+  else if (q.falcon || t.ne0 % blck != 0) type = DType::kQ8_0;
+  else if (f == F::kIQ2_XXS || f == F::kIQ2_XS || f == F::kIQ3_XXS || f == F::kIQ1_S ||
+           f == F::kIQ2_S || f == F::kIQ2_M || f == F::kIQ1_M)
+    type = DType::kQ5_K;
+  else if (type != DType::kQ8_0) type = DType::kQ6_K;
+  return type;
+}
+
+// An untied token_embd: smaller K/IQ types for the lowest-bit files.
+DType TokenEmbdType(const QuantState& q) {
+  const F f = q.ftype;
+  if (f == F::kIQ2_XXS || f == F::kIQ2_XS || f == F::kIQ1_S || f == F::kIQ1_M) return DType::kQ2_K;
+  if (f == F::kIQ2_S || f == F::kIQ2_M || f == F::kIQ3_XXS) return DType::kIQ3_S;
+  if (f == F::kTQ1_0 || f == F::kTQ2_0) return DType::kQ4_K;
+  return q.base;
+}
+
+// The IQ1/IQ2 branch: attn_v, Mixtral's attn_k, the first eighth of
+// ffn_down and attn_output get more bits.
+DType IqLowType(QuantState& q, Cat c) {
+  const F f = q.ftype;
+  DType type = q.base;
+  const bool iq2sm = f == F::kIQ2_S || f == F::kIQ2_M;
+  if (q.IsAttnV(c)) {
+    if (q.n_gqa >= 4 || q.n_expert >= 4) type = DType::kQ4_K;
+    else type = iq2sm ? DType::kIQ3_S : DType::kQ2_K;
+    ++q.i_attention_wv;
+  } else if (q.n_expert == 8 && c == Cat::kAttnK) {
+    type = DType::kQ4_K;
+  } else if (c == Cat::kFfnDown) {
+    if (q.i_ffn_down < q.n_ffn / 8) type = iq2sm ? DType::kIQ3_S : DType::kQ2_K;
+    ++q.i_ffn_down;
+  } else if (c == Cat::kAttnOutput) {
+    if (q.n_expert == 8) type = DType::kQ5_K;
+    else if (f == F::kIQ1_S || f == F::kIQ1_M) type = DType::kIQ2_XXS;
+    else if (iq2sm) type = DType::kIQ3_S;
+  }
+  return type;
+}
+
+// attn_v (and, since the refactor, attn_qkv / attn_kv_b): more bits with
+// GQA, on use_more_bits layers for *_M files, for 70B and Mixtral.
+DType AttnVType(QuantState& q) {
+  const F f = q.ftype;
+  const int64_t n_gqa = q.n_gqa;
+  DType type = q.base;
+  if (f == F::kQ2_K) type = n_gqa >= 4 ? DType::kQ4_K : DType::kQ3_K;
+  else if (f == F::kQ2_K_S && n_gqa >= 4) type = DType::kQ4_K;
+  else if (f == F::kIQ3_XXS)
+    type = n_gqa >= 4 ? DType::kQ4_K : !q.imatrix ? DType::kIQ3_S : DType::kIQ3_XXS;
+  else if ((f == F::kIQ3_XS || f == F::kIQ3_S) && n_gqa >= 4) type = DType::kQ4_K;
+  else if (f == F::kIQ3_M) type = DType::kQ4_K;
+  else if (f == F::kQ3_K_M) type = q.i_attention_wv < 2 ? DType::kQ5_K : DType::kQ4_K;
+  else if (f == F::kQ3_K_L) type = DType::kQ5_K;
+  else if ((f == F::kIQ4_NL || f == F::kIQ4_XS) && n_gqa >= 4) type = DType::kQ5_K;
+  else if ((f == F::kQ4_K_M || f == F::kQ5_K_M) && UseMoreBits(q.i_attention_wv, q.n_attention_wv))
+    type = DType::kQ6_K;
+  else if (f == F::kQ4_K_S && q.i_attention_wv < 4) type = DType::kQ5_K;
+  // 70B: attn_v is 8x smaller than attn_q, so it gets more bits.
+  if (q.is70b && (type == DType::kQ3_K || type == DType::kQ4_K)) type = DType::kQ5_K;
+  if (q.n_expert == 8) type = DType::kQ8_0;  // Mixtral
+  ++q.i_attention_wv;
+  return type;
+}
+
+// attn_k and attn_q: Mixtral's attn_k in Q8_0, fewer bits in IQ3_XS/XXS files.
+DType AttnKQType(const QuantState& q, Cat c) {
+  const F f = q.ftype;
+  if (c == Cat::kAttnK && q.n_expert == 8) return DType::kQ8_0;
+  if (f == F::kIQ3_XS) return DType::kIQ3_XXS;
+  if (f == F::kIQ3_XXS) return DType::kIQ2_S;
+  return q.base;
+}
+
+// ffn_down: more bits on the first layers or use_more_bits layers, per file type.
+DType FfnDownType(QuantState& q, const Raw& t) {
+  const F f = q.ftype;
+  const int64_t il = q.LayerOf(t, q.i_ffn_down);
+  const int64_t nl = q.n_ffn;
+  const bool falcon = q.falcon, imatrix = q.imatrix;
+  DType type = q.base;
+  if (f == F::kQ2_K) type = DType::kQ3_K;
+  else if (f == F::kQ2_K_S) { if (il < nl / 8) type = DType::kQ4_K; }
+  else if (f == F::kIQ3_XXS && !imatrix) type = il < nl / 8 ? DType::kQ4_K : DType::kQ3_K;
+  else if (f == F::kQ3_K_M)
+    type = il < nl / 16 ? DType::kQ5_K
+           : !falcon || UseMoreBits(il, nl) ? DType::kQ4_K : DType::kQ3_K;
+  else if (f == F::kIQ3_M && (il < nl / 8 || (q.n_expert == 8 && UseMoreBits(il, nl))))
+    type = DType::kQ4_K;
+  else if (f == F::kQ3_K_L) type = falcon ? DType::kQ4_K : DType::kQ5_K;
+  else if (f == F::kQ4_K_M) {
+    if (falcon) type = il < nl / 16 ? DType::kQ6_K : UseMoreBits(il, nl) ? DType::kQ5_K : DType::kQ4_K;
+    else if (UseMoreBits(il, nl)) type = DType::kQ6_K;
+  }
+  else if (il < nl / 8 && (f == F::kIQ4_NL || f == F::kIQ4_XS) && !imatrix) type = DType::kQ5_K;
+  else if (f == F::kQ5_K_M && UseMoreBits(il, nl)) type = DType::kQ6_K;
+  else if (f == F::kQ4_K_S && !falcon && il < nl / 8) type = DType::kQ5_K;
+  else if ((f == F::kQ4_0 || f == F::kQ5_0) && imatrix && il < nl / 8)
+    type = f == F::kQ4_0 ? DType::kQ4_1 : DType::kQ5_1;
+  ++q.i_ffn_down;
+  return type;
+}
+
+// attn_output: Q5_K in Mixtral's low-bit files; a step up in Q2/Q3/IQ3 files.
+DType AttnOutputType(const QuantState& q) {
+  const F f = q.ftype;
+  if (q.falcon) return f == F::kQ3_K_L ? DType::kQ4_K : q.base;
+  if (q.n_expert == 8) {
+    if (f == F::kQ2_K || f == F::kIQ3_XS || f == F::kIQ3_XXS || f == F::kQ3_K_S ||
+        f == F::kQ3_K_M || f == F::kIQ4_NL || f == F::kQ4_K_S || f == F::kQ4_K_M ||
+        f == F::kIQ3_S || f == F::kIQ3_M || f == F::kIQ4_XS)
+      return DType::kQ5_K;
+    return q.base;
+  }
+  if (f == F::kQ2_K) return DType::kQ3_K;
+  if (f == F::kIQ3_XXS) return DType::kIQ3_S;
+  if (f == F::kQ3_K_M) return DType::kQ4_K;
+  if (f == F::kQ3_K_L) return DType::kQ5_K;
+  if (f == F::kIQ3_M) return DType::kQ4_K;
+  return q.base;
+}
+
+// A fused attn_qkv before the refactor (after it IsAttnV takes it).
+DType AttnQkvType(const QuantState& q) {
+  const F f = q.ftype;
+  if (f == F::kQ3_K_M || f == F::kQ3_K_L || f == F::kIQ3_M) return DType::kQ4_K;
+  if (f == F::kQ4_K_M) return DType::kQ5_K;
+  if (f == F::kQ5_K_M) return DType::kQ6_K;
+  return q.base;
+}
+
+// ffn_gate / ffn_up: IQ3_XXS on the middle layers of an IQ3_XS file.
+DType FfnGateUpType(QuantState& q, const Raw& t, Cat c) {
+  int64_t& counter = c == Cat::kFfnGate ? q.i_ffn_gate : q.i_ffn_up;
+  const int64_t il = q.LayerOf(t, counter);
+  DType type = q.base;
+  if (q.ftype == F::kIQ3_XS && il >= q.n_ffn / 8 && il < 7 * q.n_ffn / 8) type = DType::kIQ3_XXS;
+  ++counter;
+  return type;
+}
+
+// llama_tensor_get_type_impl: the type of one tensor, before the shape
+// fallback. Branches in llama.cpp's order; some advance q's counters.
+DType TensorType(QuantState& q, const Raw& t) {
+  if (!t.quantizable) return DType::kF32;  // norms, biases, router: F32 as converted
+  if (!q.quantized_base || q.ftype == F::kPure) return q.base;  // F16/BF16/F32 files, --pure
+  const Cat c = Category(t.name);
+  if (c == Cat::kOutput || (q.tied && c == Cat::kTokenEmbd)) return OutputType(q, t);
+  if (q.ftype == F::kMXFP4_MOE) return t.experts > 1 ? DType::kMXFP4 : DType::kQ8_0;
+  if (c == Cat::kTokenEmbd) return TokenEmbdType(q);
+  if (IsIqLowFamily(q.ftype)) return IqLowType(q, c);
+  if (q.IsAttnV(c)) return AttnVType(q);
+  if (c == Cat::kAttnK || c == Cat::kAttnQ) return AttnKQType(q, c);
+  if (c == Cat::kFfnDown) return FfnDownType(q, t);
+  if (c == Cat::kAttnOutput) return AttnOutputType(q);
+  if (c == Cat::kAttnQkv) return AttnQkvType(q);
+  if (c == Cat::kFfnGate || c == Cat::kFfnUp) return FfnGateUpType(q, t, c);
+  return q.base;
+}
+
+}  // namespace
+
+Result<std::vector<GgufTensor>> GgufMix(const Model& model, GgufFtype ftype, DType pure_type,
+                                        int64_t build) {
+  const std::vector<Raw> raw = TensorList(model, build);
+  QuantState q = InitQuantState(model.spec, raw, ftype, pure_type, build);
   std::vector<GgufTensor> out;
   out.reserve(raw.size());
   for (const Raw& t : raw) {
-    DType type = DType::kF32;
-    const Cat c = Category(t.name);
-    if (!t.quantizable) {
-      type = DType::kF32;  // norms, biases, router: F32 as converted
-    } else if (!quantized_base) {
-      type = base;  // F16/BF16/F32 files are not re-typed
-    } else if (ftype == F::kPure) {
-      type = base;
-    } else {
-      // llama_tensor_get_type_impl.
-      type = base;
-      if (c == Cat::kOutput || (tied && c == Cat::kTokenEmbd)) {
-        const int64_t blck = Info(type).block_elems;
-        if (ftype == F::kMXFP4_MOE) type = DType::kQ8_0;
-        else if (falcon || t.ne0 % blck != 0) type = DType::kQ8_0;
-        else if (ftype == F::kIQ2_XXS || ftype == F::kIQ2_XS || ftype == F::kIQ3_XXS ||
-                 ftype == F::kIQ1_S || ftype == F::kIQ2_S || ftype == F::kIQ2_M || ftype == F::kIQ1_M)
-          type = DType::kQ5_K;
-        else if (type != DType::kQ8_0) type = DType::kQ6_K;
-      } else if (ftype == F::kMXFP4_MOE) {
-        type = t.experts > 1 ? DType::kMXFP4 : DType::kQ8_0;
-      } else if (c == Cat::kTokenEmbd) {
-        if (ftype == F::kIQ2_XXS || ftype == F::kIQ2_XS || ftype == F::kIQ1_S || ftype == F::kIQ1_M)
-          type = DType::kQ2_K;
-        else if (ftype == F::kIQ2_S || ftype == F::kIQ2_M || ftype == F::kIQ3_XXS) type = DType::kIQ3_S;
-        else if (ftype == F::kTQ1_0 || ftype == F::kTQ2_0) type = DType::kQ4_K;
-      } else if (IsIqLowFamily(ftype)) {
-        const bool iq2sm = ftype == F::kIQ2_S || ftype == F::kIQ2_M;
-        if (is_attn_v(c)) {
-          if (n_gqa >= 4 || n_expert >= 4) type = DType::kQ4_K;
-          else type = iq2sm ? DType::kIQ3_S : DType::kQ2_K;
-          ++i_attention_wv;
-        } else if (n_expert == 8 && c == Cat::kAttnK) {
-          type = DType::kQ4_K;
-        } else if (c == Cat::kFfnDown) {
-          if (i_ffn_down < n_ffn / 8) type = iq2sm ? DType::kIQ3_S : DType::kQ2_K;
-          ++i_ffn_down;
-        } else if (c == Cat::kAttnOutput) {
-          if (n_expert == 8) type = DType::kQ5_K;
-          else if (ftype == F::kIQ1_S || ftype == F::kIQ1_M) type = DType::kIQ2_XXS;
-          else if (iq2sm) type = DType::kIQ3_S;
-        }
-      } else if (is_attn_v(c)) {
-        if (ftype == F::kQ2_K) type = n_gqa >= 4 ? DType::kQ4_K : DType::kQ3_K;
-        else if (ftype == F::kQ2_K_S && n_gqa >= 4) type = DType::kQ4_K;
-        else if (ftype == F::kIQ3_XXS)
-          type = n_gqa >= 4 ? DType::kQ4_K : !imatrix ? DType::kIQ3_S : DType::kIQ3_XXS;
-        else if ((ftype == F::kIQ3_XS || ftype == F::kIQ3_S) && n_gqa >= 4) type = DType::kQ4_K;
-        else if (ftype == F::kIQ3_M) type = DType::kQ4_K;
-        else if (ftype == F::kQ3_K_M) type = i_attention_wv < 2 ? DType::kQ5_K : DType::kQ4_K;
-        else if (ftype == F::kQ3_K_L) type = DType::kQ5_K;
-        else if ((ftype == F::kIQ4_NL || ftype == F::kIQ4_XS) && n_gqa >= 4) type = DType::kQ5_K;
-        else if ((ftype == F::kQ4_K_M || ftype == F::kQ5_K_M) &&
-                 use_more_bits(i_attention_wv, n_attention_wv))
-          type = DType::kQ6_K;
-        else if (ftype == F::kQ4_K_S && i_attention_wv < 4) type = DType::kQ5_K;
-        // 70B: attn_v is 8x smaller than attn_q, so it gets more bits.
-        if (is70b && (type == DType::kQ3_K || type == DType::kQ4_K)) type = DType::kQ5_K;
-        if (n_expert == 8) type = DType::kQ8_0;  // Mixtral
-        ++i_attention_wv;
-      } else if (c == Cat::kAttnK) {
-        if (n_expert == 8) type = DType::kQ8_0;
-        else if (ftype == F::kIQ3_XS) type = DType::kIQ3_XXS;
-        else if (ftype == F::kIQ3_XXS) type = DType::kIQ2_S;
-      } else if (c == Cat::kAttnQ) {
-        if (ftype == F::kIQ3_XS) type = DType::kIQ3_XXS;
-        else if (ftype == F::kIQ3_XXS) type = DType::kIQ2_S;
-      } else if (c == Cat::kFfnDown) {
-        const int64_t il = layer_of(t, i_ffn_down);
-        const int64_t nl = n_ffn;
-        if (ftype == F::kQ2_K) type = DType::kQ3_K;
-        else if (ftype == F::kQ2_K_S) { if (il < nl / 8) type = DType::kQ4_K; }
-        else if (ftype == F::kIQ3_XXS && !imatrix) type = il < nl / 8 ? DType::kQ4_K : DType::kQ3_K;
-        else if (ftype == F::kQ3_K_M)
-          type = il < nl / 16 ? DType::kQ5_K
-                 : !falcon || use_more_bits(il, nl) ? DType::kQ4_K : DType::kQ3_K;
-        else if (ftype == F::kIQ3_M && (il < nl / 8 || (n_expert == 8 && use_more_bits(il, nl))))
-          type = DType::kQ4_K;
-        else if (ftype == F::kQ3_K_L) type = falcon ? DType::kQ4_K : DType::kQ5_K;
-        else if (ftype == F::kQ4_K_M) {
-          if (falcon) type = il < nl / 16 ? DType::kQ6_K : use_more_bits(il, nl) ? DType::kQ5_K : DType::kQ4_K;
-          else if (use_more_bits(il, nl)) type = DType::kQ6_K;
-        }
-        else if (il < nl / 8 && (ftype == F::kIQ4_NL || ftype == F::kIQ4_XS) && !imatrix) type = DType::kQ5_K;
-        else if (ftype == F::kQ5_K_M && use_more_bits(il, nl)) type = DType::kQ6_K;
-        else if (ftype == F::kQ4_K_S && !falcon && il < nl / 8) type = DType::kQ5_K;
-        else if ((ftype == F::kQ4_0 || ftype == F::kQ5_0) && imatrix && il < nl / 8)
-          type = ftype == F::kQ4_0 ? DType::kQ4_1 : DType::kQ5_1;
-        ++i_ffn_down;
-      } else if (c == Cat::kAttnOutput) {
-        if (!falcon) {
-          if (n_expert == 8) {
-            if (ftype == F::kQ2_K || ftype == F::kIQ3_XS || ftype == F::kIQ3_XXS ||
-                ftype == F::kQ3_K_S || ftype == F::kQ3_K_M || ftype == F::kIQ4_NL ||
-                ftype == F::kQ4_K_S || ftype == F::kQ4_K_M || ftype == F::kIQ3_S ||
-                ftype == F::kIQ3_M || ftype == F::kIQ4_XS)
-              type = DType::kQ5_K;
-          } else {
-            if (ftype == F::kQ2_K) type = DType::kQ3_K;
-            else if (ftype == F::kIQ3_XXS) type = DType::kIQ3_S;
-            else if (ftype == F::kQ3_K_M) type = DType::kQ4_K;
-            else if (ftype == F::kQ3_K_L) type = DType::kQ5_K;
-            else if (ftype == F::kIQ3_M) type = DType::kQ4_K;
-          }
-        } else if (ftype == F::kQ3_K_L) {
-          type = DType::kQ4_K;
-        }
-      } else if (c == Cat::kAttnQkv) {
-        // Reached only before the refactor (is_attn_v takes it after).
-        if (ftype == F::kQ3_K_M || ftype == F::kQ3_K_L || ftype == F::kIQ3_M) type = DType::kQ4_K;
-        else if (ftype == F::kQ4_K_M) type = DType::kQ5_K;
-        else if (ftype == F::kQ5_K_M) type = DType::kQ6_K;
-      } else if (c == Cat::kFfnGate) {
-        const int64_t il = layer_of(t, i_ffn_gate);
-        if (ftype == F::kIQ3_XS && il >= n_ffn / 8 && il < 7 * n_ffn / 8) type = DType::kIQ3_XXS;
-        ++i_ffn_gate;
-      } else if (c == Cat::kFfnUp) {
-        const int64_t il = layer_of(t, i_ffn_up);
-        if (ftype == F::kIQ3_XS && il >= n_ffn / 8 && il < 7 * n_ffn / 8) type = DType::kIQ3_XXS;
-        ++i_ffn_up;
-      }
-    }
-    if (t.quantizable && quantized_base) {
+    DType type = TensorType(q, t);
+    if (t.quantizable && q.quantized_base) {
       auto fb = Fallback(t, type);
       if (!fb.ok()) return fb.error();
       type = *fb;

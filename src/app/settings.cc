@@ -184,6 +184,10 @@ constexpr unsigned kInferCmds = kCmdInfer | kCmdFit;
 constexpr unsigned kTrainCmds = kCmdTrain | kCmdFit;
 constexpr unsigned kBoth = kInference | kTraining;
 
+// The table lists each setting's leading fields only; the rest keep their
+// defaults (GCC's -Wmissing-field-initializers would flag every such row).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 const Setting kSettings[] = {
     {"gpu", "NAME[xN]", "GPUs from the catalog (RTX-4090, H100-80GBx8, 2x3090; comma lists; repeatable)",
      kJobs, kBoth, [](std::string_view v, Draft& d) -> Status {
@@ -350,6 +354,7 @@ const Setting kSettings[] = {
      [](std::string_view v, Draft& d) { return SetSwitch("--json", v, &d.output.json); }},
     {"units", "UNIT", "gib (default) or gb", kJobs, kOutput, SetUnits},
 };
+#pragma GCC diagnostic pop
 
 // --- Aliases: what vLLM, llama.cpp and HF Trainer / TRL users type.
 
@@ -397,6 +402,8 @@ Mapped GradientCheckpointing(std::string_view v) {
   return std::vector<std::pair<std::string, std::string>>{{"grad-ckpt", *on ? "full" : "none"}};
 }
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 const Alias kAliases[] = {
     // vLLM (vllm/engine/arg_utils.py).
     {"--gpu-memory-utilization", "gpu-mem-util"},
@@ -427,6 +434,7 @@ const Alias kAliases[] = {
     {"--lora-r", "lora-rank"},
     {"--optim", "optimizer", HfOptim},
 };
+#pragma GCC diagnostic pop
 
 // "--per_device_train_batch_size" -> "per-device-train-batch-size".
 std::string Bare(std::string_view name) {

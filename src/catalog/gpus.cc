@@ -2,6 +2,7 @@
 #include <cctype>
 #include <cmath>
 #include <mutex>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -123,18 +124,57 @@ const std::vector<GpuSpec>& GpuCatalog::All() const {
 
 const std::vector<GpuSpec>& GpuCatalog::gpus() const { return All(); }
 
-const GpuSpec* GpuCatalog::Find(std::string_view name) const {
+namespace {
+
+bool KeyIs(const GpuSpec& g, const std::string& key) {
+  if (GpuKey(g.name) == key) return true;
+  return std::any_of(g.aliases.begin(), g.aliases.end(), [&](const std::string& a) { return GpuKey(a) == key; });
+}
+
+// What may follow a shortened name: a memory size ("40gb") or a form.
+bool SizeOrForm(std::string_view rest) {
+  for (std::string_view form : {"pcie", "sxm", "sxm4", "sxm5", "nvl"}) {
+    if (rest == form) return true;
+  }
+  if (rest.size() < 3 || rest.substr(rest.size() - 2) != "gb") return false;
+  return std::all_of(rest.begin(), rest.end() - 2, [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+}  // namespace
+
+std::vector<const GpuSpec*> GpuCatalog::Matches(std::string_view name) const {
   const std::string key = GpuKey(name);
-  if (key.empty()) return nullptr;
+  if (key.empty()) return {};
+  // 1. The name or an alias.
   for (const GpuSpec& g : All()) {
-    if (GpuKey(g.name) == key) return &g;
+    if (GpuKey(g.name) == key) return {&g};
   }
   for (const GpuSpec& g : All()) {
-    for (const std::string& a : g.aliases) {
-      if (GpuKey(a) == key) return &g;
+    if (KeyIs(g, key)) return {&g};
+  }
+  // 2. Without the family word people drop: "4090" = "RTX 4090".
+  const std::string rtx = "rtx" + key;
+  for (const GpuSpec& g : All()) {
+    if (KeyIs(g, rtx)) return {&g};
+  }
+  // 3. Without the size or form that tells variants apart: "A100" is
+  // A100-40GB or A100-80GB, and that must be said, not guessed.
+  std::vector<const GpuSpec*> out;
+  for (const GpuSpec& g : All()) {
+    const std::string k = GpuKey(g.name);
+    for (const std::string& q : {key, rtx}) {
+      if (k.size() > q.size() && k.compare(0, q.size(), q) == 0 && SizeOrForm(std::string_view(k).substr(q.size()))) {
+        out.push_back(&g);
+        break;
+      }
     }
   }
-  return nullptr;
+  return out;
+}
+
+const GpuSpec* GpuCatalog::Find(std::string_view name) const {
+  const std::vector<const GpuSpec*> m = Matches(name);
+  return m.size() == 1 ? m[0] : nullptr;
 }
 
 std::vector<std::string> GpuCatalog::Suggest(std::string_view name, size_t n) const {
@@ -167,12 +207,32 @@ std::vector<const GpuSpec*> GpuCatalog::Search(std::string_view query) const {
   return out;
 }
 
+namespace {
+
+// "2x3090", "2 x RTX-3090", "2*3090": a leading count. Returns the rest, or
+// nullopt when the spec has no leading count.
+std::optional<std::string> LeadingCount(const std::string& name, int64_t* count) {
+  size_t i = 0;
+  while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i]))) ++i;
+  if (i == 0 || i > 4) return std::nullopt;
+  size_t j = i;
+  while (j < name.size() && name[j] == ' ') ++j;
+  if (j >= name.size() || (name[j] != 'x' && name[j] != 'X' && name[j] != '*')) return std::nullopt;
+  ++j;
+  while (j < name.size() && name[j] == ' ') ++j;
+  if (j >= name.size()) return std::nullopt;
+  *count = std::stoll(name.substr(0, i));
+  return name.substr(j);
+}
+
+}  // namespace
+
 Status AddGpus(std::string_view spec, const GpuCatalog& catalog, DeviceSet* set) {
   std::string name(spec);
   int64_t count = 1;
-  // Trailing "xN" / "x N" / "*N": a count, unless the whole thing is a GPU
-  // name ending in x (none do today, but check the catalog first).
-  if (!catalog.Find(name)) {
+  // A count: trailing "xN" / "x N" / "*N" or leading "Nx", unless the whole
+  // thing is a GPU name (check the catalog first).
+  if (catalog.Matches(name).empty()) {
     const size_t pos = name.find_last_of("xX*");
     if (pos != std::string::npos && pos + 1 < name.size()) {
       std::string digits = name.substr(pos + 1);
@@ -186,18 +246,26 @@ Status AddGpus(std::string_view spec, const GpuCatalog& catalog, DeviceSet* set)
         while (!name.empty() && name.back() == ' ') name.pop_back();
       }
     }
+    if (count == 1) {
+      if (auto rest = LeadingCount(name, &count)) name = *rest;
+    }
   }
   if (count < 1 || count > 4096) {
     return InvalidArgument(fmt::format("--gpu: '{}': count {} is out of range (1..4096)", spec, count));
   }
-  const GpuSpec* g = catalog.Find(name);
-  if (!g) {
+  const std::vector<const GpuSpec*> m = catalog.Matches(name);
+  if (m.size() > 1) {
+    std::vector<std::string> names;
+    for (const GpuSpec* g : m) names.push_back(g->name);
+    return InvalidArgument(fmt::format("--gpu: '{}' is ambiguous: {} (give one of them)", name, fmt::join(names, ", ")));
+  }
+  if (m.empty()) {
     std::vector<std::string> sug = catalog.Suggest(name);
     std::string hint = sug.empty() ? std::string(" (see 'vramfit gpus')")
                                    : fmt::format(" (did you mean {}?)", fmt::join(sug, ", "));
     return NotFound(fmt::format("--gpu: unknown GPU '{}'{}", name, hint));
   }
-  for (int64_t i = 0; i < count; ++i) set->gpus.push_back(*g);
+  for (int64_t i = 0; i < count; ++i) set->gpus.push_back(*m[0]);
   return {};
 }
 

@@ -19,6 +19,7 @@ namespace vramfit::cli {
 namespace {
 
 struct Ctx {
+  Ctx(std::ostream& o, std::ostream& e) : out(o), err(e) {}
   std::ostream& out;
   std::ostream& err;
   bool json = false;  // errors as vramfit.error/1 on stdout too
@@ -277,7 +278,7 @@ int RunCommand(const Command& cmd, const std::vector<std::string>& given, Ctx& c
 }  // namespace
 
 int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  Ctx c{out, err};
+  Ctx c(out, err);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     out << Usage();
     return args.empty() ? 2 : 0;

@@ -168,9 +168,34 @@ void FinishVerdict(Estimate& e) {
 
 namespace runtimes {
 
+// A device's totals against its components: total = the sum of the
+// top-level components (what nvidia-smi shows is every buffer, the context
+// and the allocator's slack), and for PyTorch runtimes allocated <= reserved
+// <= total. An estimator that breaks this is a bug, caught here in
+// production, not only in tests.
+Status CheckDeviceTotals(const DeviceEstimate& d) {
+  Bytes sum;
+  for (const Component& c : d.components) sum += c.bytes;
+  if (sum != d.total) {
+    return Error{ErrorKind::kInternal, fmt::format("breakdown {}: total {} bytes but its components sum to {}",
+                                                   d.name, d.total.value(), sum.value())};
+  }
+  if (d.reserved_peak && *d.reserved_peak > d.total) {
+    return Error{ErrorKind::kInternal, fmt::format("breakdown {}: reserved peak {} bytes above the total {}",
+                                                   d.name, d.reserved_peak->value(), d.total.value())};
+  }
+  if (d.allocated_peak && d.reserved_peak && *d.allocated_peak > *d.reserved_peak) {
+    return Error{ErrorKind::kInternal, fmt::format("breakdown {}: allocated peak {} bytes above the reserved {}",
+                                                   d.name, d.allocated_peak->value(), d.reserved_peak->value())};
+  }
+  return {};
+}
+
 Status FinishEstimate(Estimate& e, const EstimateOptions& options) {
   for (const DeviceEstimate& d : e.devices) {
     Status st = CheckTree(d.components);
+    if (!st.ok()) return st;
+    st = CheckDeviceTotals(d);
     if (!st.ok()) return st;
   }
   FinishVerdict(e);

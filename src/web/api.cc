@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <new>
 #include <map>
 #include <optional>
 #include <set>
@@ -246,16 +247,21 @@ Result<Prepared> Prepare(Api& api, const nlohmann::json& body, const std::vector
   return p;
 }
 
-// Runs fn, turning an escaped exception (a bug) into a 500 response: one bad
-// request must never take the server down.
+// Runs fn, turning an escaped exception into a 4xx response with its
+// message: one bad request must never take the server down, and what the
+// library could not process is the request's problem to report (an overflow
+// from its settings: 400; anything else, memory exhausted by a hostile input
+// a check missed included: 422), never a 500.
 template <typename Fn>
 Response Guard(Fn&& fn) {
   try {
     return fn();
   } catch (const OverflowError& e) {
-    return ErrorResponse(Error{ErrorKind::kInternal, fmt::format("estimate: {}", e.what())});
+    return ErrorResponse(InvalidArgument(fmt::format("estimate: the settings overflow 64-bit byte counts ({})", e.what())));
+  } catch (const std::bad_alloc&) {
+    return ErrorResponse(Unsupported("request: the input needs more memory than this server gives a request"));
   } catch (const std::exception& e) {
-    return ErrorResponse(Error{ErrorKind::kInternal, fmt::format("internal error: {}", e.what())});
+    return ErrorResponse(Unsupported(fmt::format("request: could not be processed ({})", e.what())));
   }
 }
 

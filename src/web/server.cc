@@ -326,7 +326,7 @@ struct Server::Impl {
         what = ex.what();
       } catch (...) {
       }
-      SendError(res, 500, Error{ErrorKind::kInternal, fmt::format("internal error: {}", what)});
+      SendError(res, 422, Unsupported(fmt::format("request: could not be processed ({})", what)));
     });
     Routes();
   }

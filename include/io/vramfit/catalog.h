@@ -59,6 +59,10 @@ class GpuCatalog {
   // Forgiving match: case, spaces, dashes and underscores ignored, and the
   // prefixes NVIDIA / GeForce / Tesla / AMD / Instinct / Apple dropped.
   const GpuSpec* Find(std::string_view name) const;
+  // Every GPU a name may mean: one for a name, an alias or a name without
+  // its family word ("4090" = RTX-4090); several for a name without the size
+  // that tells variants apart ("A100": A100-40GB, A100-80GB); none if unknown.
+  std::vector<const GpuSpec*> Matches(std::string_view name) const;
   std::vector<std::string> Suggest(std::string_view name, size_t n = 3) const;
   std::vector<const GpuSpec*> Search(std::string_view query) const;
 

@@ -86,7 +86,7 @@
         ['adafactor', 'Adafactor'], ['sgd', 'SGD'], ['sgd-momentum', 'SGD + momentum'], ['lion', 'Lion']] },
     { key: 'grad-ckpt', label: 'Gradient checkpointing', modes: ['train'], group: 'main', kind: 'select',
       options: [['', 'none'], ['full', 'full'], ['selective', 'selective']] },
-    { key: 'attn', label: 'Attention', modes: ['infer', 'train'], group: 'main', kind: 'select',
+    { key: 'attn', label: 'Attention', modes: ['infer', 'train'], group: 'main', kind: 'select', runtime: 'hf',
       options: [['', 'sdpa (default)'], ['eager', 'eager'], ['flash', 'flash']] },
     { key: 'lora-rank', label: 'LoRA rank', modes: ['train'], group: 'adv', kind: 'int', placeholder: '16' },
     { key: 'lora-targets', label: 'LoRA targets', modes: ['train'], group: 'adv', kind: 'text',
@@ -219,7 +219,9 @@
   const defaultChart = () => (state.mode === 'train' ? 'seq' : 'ctx');
   function applies(f) {
     if (!f.modes.includes(state.mode)) return false;
-    if (f.runtime && (state.values.runtime || 'hf') !== f.runtime) return false;
+    // A runtime's own knob (the server refuses it with another runtime);
+    // training has no runtime.
+    if (f.runtime && state.mode === 'infer' && (state.values.runtime || 'hf') !== f.runtime) return false;
     return true;
   }
 

@@ -636,10 +636,10 @@ class HfRuntime final : public RuntimeProfile {
       return InvalidArgument(
           fmt::format("--quant {}: GGUF file types need --runtime llamacpp", w->quant.Name()));
     }
-    if (notes && s.ctx && !s.prompt && !s.new_tokens) {
+    if (notes && (s.ctx || s.ctx_from_model) && !s.prompt && !s.new_tokens) {
       notes->push_back("--ctx without --prompt/--new: the whole context is taken as one prefill "
                        "(the worst case for prefill temporaries)");
-    } else if (notes && !s.ctx && !s.prompt && !s.new_tokens) {
+    } else if (notes && !s.ctx && !s.ctx_from_model && !s.prompt && !s.new_tokens) {
       notes->push_back(fmt::format("context defaults to {} tokens per sequence, prefilled at once",
                                    w->ctx));
     }

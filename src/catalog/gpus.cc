@@ -233,6 +233,13 @@ Status AddGpus(std::string_view spec, const GpuCatalog& catalog, DeviceSet* set)
   // A count: trailing "xN" / "x N" / "*N" or leading "Nx", unless the whole
   // thing is a GPU name (check the catalog first).
   if (catalog.Matches(name).empty()) {
+    int64_t lead = 1;
+    if (auto rest = LeadingCount(name, &lead); rest && !catalog.Matches(*rest).empty()) {
+      name = *rest;
+      count = lead;
+    }
+  }
+  if (count == 1 && catalog.Matches(name).empty()) {
     const size_t pos = name.find_last_of("xX*");
     if (pos != std::string::npos && pos + 1 < name.size()) {
       std::string digits = name.substr(pos + 1);
@@ -245,9 +252,6 @@ Status AddGpus(std::string_view spec, const GpuCatalog& catalog, DeviceSet* set)
         name = name.substr(0, pos);
         while (!name.empty() && name.back() == ' ') name.pop_back();
       }
-    }
-    if (count == 1) {
-      if (auto rest = LeadingCount(name, &count)) name = *rest;
     }
   }
   if (count < 1 || count > 4096) {

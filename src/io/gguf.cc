@@ -24,6 +24,7 @@
 
 #include <fmt/format.h>
 
+#include "spec_limits.h"
 #include "vramfit/io/hf_config.h"
 
 namespace vramfit {
@@ -286,9 +287,13 @@ Status ReadTensorInfo(Cursor& c, int64_t index, std::set<std::string>& seen, Ggu
     return Corrupt(fmt::format("{}: row of {} elements is not a multiple of the {} block ({} elements)",
                                at, row, info.name, info.block_elems));
   }
-  int64_t rows = 1;
-  for (size_t j = 1; j < t.ne.size(); ++j) rows *= t.ne[j];  // <= elems: no overflow
-  if (elems == 0) rows = 0;
+  // Rows = the product of ne[1..]: at most elems, unless a dimension is 0
+  // (then the others may multiply past 64 bits, and there are no rows).
+  int64_t rows = 0;
+  if (elems != 0) {
+    rows = 1;
+    for (size_t j = 1; j < t.ne.size(); ++j) rows *= t.ne[j];  // <= elems: no overflow
+  }
   int64_t row_bytes = 0;
   if (__builtin_mul_overflow(row / info.block_elems, info.block_bytes, &row_bytes) ||
       __builtin_mul_overflow(row_bytes, rows, &t.bytes)) {
@@ -398,15 +403,15 @@ Result<std::vector<int64_t>> GgufFile::Ints(std::string_view key) const {
   return v.ints;
 }
 
-Result<GgufFile> ReadGguf(FileReader& file) {
-  Cursor c(file);
-  GgufFile g;
-  g.name = file.name();
-  g.file_size = file.size();
+namespace {
+
+// Magic, version and the two counts; each count is capped and checked
+// against the bytes left before anything is reserved.
+Status ReadPreamble(Cursor& c, GgufFile& g, uint64_t* n_tensors, uint64_t* n_kv) {
   const std::string& f = g.name;
-  if (file.size() < 4) {
+  if (g.file_size < 4) {
     return Corrupt(fmt::format("{}: truncated at offset 0: the GGUF magic needs 4 bytes, the file has {}",
-                               f, file.size()));
+                               f, g.file_size));
   }
   VRAMFIT_TRY(c.Need(4, "the GGUF magic"));
   const std::string magic = c.Bytes(4);
@@ -434,30 +439,36 @@ Result<GgufFile> ReadGguf(FileReader& file) {
     return Unsupported(fmt::format("{}: offset 4: GGUF version {} is not supported (versions 2 and 3 are)",
                                    f, g.version));
   }
-  auto n_tensors = c.U64("the tensor count");
-  if (!n_tensors.ok()) return n_tensors.error();
-  if (*n_tensors > static_cast<uint64_t>(kGgufMaxTensors)) {
-    return Corrupt(fmt::format("{}: offset 8: tensor count {} exceeds the limit of {}", f, *n_tensors,
+  auto tensors = c.U64("the tensor count");
+  if (!tensors.ok()) return tensors.error();
+  if (*tensors > static_cast<uint64_t>(kGgufMaxTensors)) {
+    return Corrupt(fmt::format("{}: offset 8: tensor count {} exceeds the limit of {}", f, *tensors,
                                kGgufMaxTensors));
   }
-  auto n_kv = c.U64("the metadata count");
-  if (!n_kv.ok()) return n_kv.error();
-  if (*n_kv > static_cast<uint64_t>(kGgufMaxKv)) {
-    return Corrupt(fmt::format("{}: offset 16: metadata count {} exceeds the limit of {}", f, *n_kv,
+  auto kvs = c.U64("the metadata count");
+  if (!kvs.ok()) return kvs.error();
+  if (*kvs > static_cast<uint64_t>(kGgufMaxKv)) {
+    return Corrupt(fmt::format("{}: offset 16: metadata count {} exceeds the limit of {}", f, *kvs,
                                kGgufMaxKv));
   }
   // A key-value pair takes at least 8 + 1 + 4 + 1 bytes, a tensor info at
-  // least 8 + 1 + 4 + 4 + 8: counts that cannot fit are rejected before
-  // anything is reserved.
-  const uint64_t min_bytes = *n_kv * 14 + *n_tensors * 25;
+  // least 8 + 1 + 4 + 4 + 8 (both counts are <= 2^20: no overflow).
+  const uint64_t min_bytes = *kvs * 14 + *tensors * 25;
   if (min_bytes > static_cast<uint64_t>(c.left())) {
     return Corrupt(fmt::format("{}: offset 8: {} tensors and {} metadata pairs cannot fit in the {} bytes "
-                               "left", f, *n_tensors, *n_kv, c.left()));
+                               "left", f, *tensors, *kvs, c.left()));
   }
+  *n_tensors = *tensors;
+  *n_kv = *kvs;
+  return {};
+}
 
+// n_kv key-value pairs: non-empty unique keys without control characters.
+Status ReadMetadata(Cursor& c, uint64_t n_kv, GgufFile& g) {
+  const std::string& f = g.name;
   std::set<std::string> keys;
-  g.kv.reserve(static_cast<size_t>(*n_kv));
-  for (uint64_t i = 0; i < *n_kv; ++i) {
+  g.kv.reserve(static_cast<size_t>(n_kv));
+  for (uint64_t i = 0; i < n_kv; ++i) {
     GgufKv kv;
     kv.offset = c.pos();
     auto key = c.Str(fmt::format("key #{}", i), kGgufMaxString);
@@ -473,36 +484,38 @@ Result<GgufFile> ReadGguf(FileReader& file) {
     VRAMFIT_TRY(ReadValue(c, kv.key, kv.offset, kv.value));
     g.kv.push_back(std::move(kv));
   }
-  if (const GgufKv* a = FindKv(g, "general.alignment")) {
-    const GgufValue& v = a->value;
-    const bool ok = !v.is_array && v.type == GgufType::kU32 && !v.ints.empty() && v.ints[0] > 0 &&
-                    (v.ints[0] & (v.ints[0] - 1)) == 0;
-    if (!ok) {
-      return Corrupt(fmt::format("{}: offset {}: key 'general.alignment': must be a u32 power of two, got {}{}",
-                                 f, a->offset, TypeText(v),
-                                 (!v.is_array && v.IsInteger() && !v.ints.empty()) ? fmt::format(" {}", v.ints[0]) : ""));
-    }
-    g.alignment = v.ints[0];
-  }
+  return {};
+}
 
-  std::set<std::string> seen;
-  g.tensors.reserve(static_cast<size_t>(*n_tensors));
-  for (uint64_t i = 0; i < *n_tensors; ++i) {
-    GgufTensorInfo t;
-    VRAMFIT_TRY(ReadTensorInfo(c, static_cast<int64_t>(i), seen, t));
-    g.tensors.push_back(std::move(t));
+// general.alignment: a u32 power of two when present.
+Status ReadAlignment(GgufFile& g) {
+  const GgufKv* a = FindKv(g, "general.alignment");
+  if (a == nullptr) return {};
+  const GgufValue& v = a->value;
+  const bool ok = !v.is_array && v.type == GgufType::kU32 && !v.ints.empty() && v.ints[0] > 0 &&
+                  (v.ints[0] & (v.ints[0] - 1)) == 0;
+  if (!ok) {
+    return Corrupt(fmt::format("{}: offset {}: key 'general.alignment': must be a u32 power of two, got {}{}",
+                               g.name, a->offset, TypeText(v),
+                               (!v.is_array && v.IsInteger() && !v.ints.empty()) ? fmt::format(" {}", v.ints[0]) : ""));
   }
+  g.alignment = v.ints[0];
+  return {};
+}
+
+// The data section's start, and every tensor packed in order inside the file
+// (ggml: "tensor '%s' has offset %" PRIu64 ", expected %zu").
+Status CheckDataLayout(Cursor& c, int64_t file_size, GgufFile& g) {
+  const std::string& f = g.name;
   g.data_offset = c.pos();
   if (!g.tensors.empty()) {
     const int64_t aligned = AlignUp(c.pos(), g.alignment);
-    if (aligned > file.size()) {
+    if (aligned > file_size) {
       return Corrupt(fmt::format("{}: offset {}: the data section would start at byte {}, past the end of "
-                                 "the file ({} bytes)", f, c.pos(), aligned, file.size()));
+                                 "the file ({} bytes)", f, c.pos(), aligned, file_size));
     }
     g.data_offset = aligned;
   }
-  // Offsets are packed in order, each tensor padded to the alignment
-  // (ggml: "tensor '%s' has offset %" PRIu64 ", expected %zu").
   int64_t expected = 0;
   for (const GgufTensorInfo& t : g.tensors) {
     if (t.offset != expected) {
@@ -511,13 +524,35 @@ Result<GgufFile> ReadGguf(FileReader& file) {
     }
     int64_t end = 0;
     if (__builtin_add_overflow(g.data_offset, t.offset, &end) || __builtin_add_overflow(end, t.bytes, &end) ||
-        end > file.size()) {
+        end > file_size) {
       return Corrupt(fmt::format("{}: tensor '{}': its {} bytes at data offset {} run past the end of the file "
-                                 "({} bytes)", f, t.name, t.bytes, t.offset, file.size()));
+                                 "({} bytes)", f, t.name, t.bytes, t.offset, file_size));
     }
     const int64_t padded = AlignUp(t.bytes, g.alignment);  // t.bytes < file size: no overflow
     expected = CheckedAdd(expected, padded);
   }
+  return {};
+}
+
+}  // namespace
+
+Result<GgufFile> ReadGguf(FileReader& file) {
+  Cursor c(file);
+  GgufFile g;
+  g.name = file.name();
+  g.file_size = file.size();
+  uint64_t n_tensors = 0, n_kv = 0;
+  VRAMFIT_TRY(ReadPreamble(c, g, &n_tensors, &n_kv));
+  VRAMFIT_TRY(ReadMetadata(c, n_kv, g));
+  VRAMFIT_TRY(ReadAlignment(g));
+  std::set<std::string> seen;
+  g.tensors.reserve(static_cast<size_t>(n_tensors));
+  for (uint64_t i = 0; i < n_tensors; ++i) {
+    GgufTensorInfo t;
+    VRAMFIT_TRY(ReadTensorInfo(c, static_cast<int64_t>(i), seen, t));
+    g.tensors.push_back(std::move(t));
+  }
+  VRAMFIT_TRY(CheckDataLayout(c, file.size(), g));
   return g;
 }
 
@@ -641,6 +676,9 @@ class Mapper {
     }
   }
 
+  Result<Model> Map(const std::string& id);
+
+ private:
   const GgufTensorInfo* T(const std::string& name) const {
     auto it = tensors_.find(name);
     return it == tensors_.end() ? nullptr : it->second;
@@ -674,10 +712,25 @@ class Mapper {
     }
     return std::optional<int64_t>(first);
   }
+  // A Uniform key that must be present.
+  Result<int64_t> Required(std::string_view k) const {
+    auto v = Uniform(k);
+    if (!v.ok()) return v.error();
+    if (!v->has_value()) return Corrupt(fmt::format("{}: required key '{}' is missing", g_.name, K(k)));
+    return **v;
+  }
 
-  Result<Model> Map(const std::string& id);
+  // Each step fills its part of the spec from the metadata and the tensor
+  // list, in the order of docs/formats.md §5.5.
+  Status ReadArchitecture(ModelSpec& s);
+  Status ReadSizes(ModelSpec& s);
+  Status ReadAttention(ModelSpec& s);
+  void ReadNorms(ModelSpec& s) const;
+  Status ReadFeedForward(ModelSpec& s);
+  Status ReadExperts(ModelSpec& s, int64_t first_moe, bool* gated);
+  Status ReadSlidingWindow(ModelSpec& s);
+  void NoteUnknownArchitecture() const;
 
- private:
   const GgufFile& g_;
   std::vector<std::string>* notes_;
   std::map<std::string, const GgufTensorInfo*> tensors_;
@@ -690,6 +743,25 @@ class Mapper {
   auto lhs = std::move(lhs##_r_.value())
 
 Result<Model> Mapper::Map(const std::string& id) {
+  ModelSpec s;
+  s.id = id;
+  VRAMFIT_TRY(ReadArchitecture(s));
+  VRAMFIT_TRY(ReadSizes(s));
+  VRAMFIT_TRY(ReadAttention(s));
+  ReadNorms(s);
+  VRAMFIT_TRY(ReadFeedForward(s));
+  VRAMFIT_TRY(ReadSlidingWindow(s));
+  NoteUnknownArchitecture();
+  VRAMFIT_TRY(ValidateSpec(s, g_.name));
+  Model m;
+  m.spec = std::move(s);
+  m.inventory = BuildInventory(m.spec);
+  m.file_format = "gguf";
+  return m;
+}
+
+// general.architecture -> model_type.
+Status Mapper::ReadArchitecture(ModelSpec& s) {
   const std::string& f = g_.name;
   VRAMFIT_ASSIGN(arch, g_.String("general.architecture"));
   if (!arch) return Corrupt(fmt::format("{}: required key 'general.architecture' is missing", f));
@@ -698,28 +770,26 @@ Result<Model> Mapper::Map(const std::string& id) {
     return Unsupported(fmt::format("{}: a vision projector (mmproj) file, not a language model; pass the "
                                    "model's own .gguf", f));
   }
-  const auto required = [&](std::string_view k) -> Result<int64_t> {
-    auto v = Uniform(k);
-    if (!v.ok()) return v.error();
-    if (!v->has_value()) return Corrupt(fmt::format("{}: required key '{}' is missing", f, K(k)));
-    return **v;
-  };
-
-  ModelSpec s;
-  s.id = id;
   s.architecture = arch_;
   const bool score_bias = T("blk.0.exp_probs_b.bias") != nullptr ||
                           std::any_of(tensors_.begin(), tensors_.end(), [](const auto& kv) {
                             return EndsWith(kv.first, ".exp_probs_b.bias");
                           });
   s.model_type = HfModelType(arch_, score_bias);
+  return {};
+}
 
-  VRAMFIT_ASSIGN(n_embd, required("embedding_length"));
-  VRAMFIT_ASSIGN(n_block, required("block_count"));
+// Width, layers (checked before the layer list is allocated), heads,
+// context, vocabulary and dtype.
+Status Mapper::ReadSizes(ModelSpec& s) {
+  const std::string& f = g_.name;
+  VRAMFIT_ASSIGN(n_embd, Required("embedding_length"));
+  VRAMFIT_ASSIGN(n_block, Required("block_count"));
   VRAMFIT_ASSIGN(nextn, Uniform("nextn_predict_layers"));
   const int64_t n_nextn = nextn.value_or(0);
-  if (n_block < 1 || n_block > 4096) {
-    return Corrupt(fmt::format("{}: key '{}' = {}: must be between 1 and 4096", f, K("block_count"), n_block));
+  if (n_block < 1 || n_block > io::kMaxLayers) {
+    return Corrupt(fmt::format("{}: key '{}' = {}: must be between 1 and {}", f, K("block_count"), n_block,
+                               io::kMaxLayers));
   }
   if (n_nextn < 0 || n_nextn >= n_block) {
     return Corrupt(fmt::format("{}: key '{}' = {} must be below '{}' = {}", f, K("nextn_predict_layers"),
@@ -728,7 +798,7 @@ Result<Model> Mapper::Map(const std::string& id) {
   s.hidden_size = n_embd;
   s.num_hidden_layers = n_block - n_nextn;
   s.num_nextn_predict_layers = 0;  // GGUF nextn blocks are not part of the main model
-  VRAMFIT_ASSIGN(heads, required("attention.head_count"));
+  VRAMFIT_ASSIGN(heads, Required("attention.head_count"));
   VRAMFIT_ASSIGN(kv_heads, Uniform("attention.head_count_kv"));
   s.num_attention_heads = heads;
   s.num_key_value_heads = kv_heads.value_or(heads);
@@ -757,8 +827,13 @@ Result<Model> Mapper::Map(const std::string& id) {
   } else {
     s.torch_dtype = DType::kF16;
   }
+  return {};
+}
 
-  // Attention, from block 0.
+// Attention, from block 0: fused qkv, biases, MLA ranks, head sizes, q/k
+// norms, sinks.
+Status Mapper::ReadAttention(ModelSpec& s) {
+  const std::string& f = g_.name;
   VRAMFIT_ASSIGN(key_len, Uniform("attention.key_length"));
   VRAMFIT_ASSIGN(val_len, Uniform("attention.value_length"));
   s.fused_qkv = W(0, "attn_qkv") != nullptr;
@@ -770,16 +845,18 @@ Result<Model> Mapper::Map(const std::string& id) {
     s.v_bias = B(0, "attn_v") != nullptr;
   }
   s.o_bias = B(0, "attn_output") != nullptr;
+  const int64_t heads = s.num_attention_heads;
   if (W(0, "attn_kv_a_mqa") != nullptr) {
     s.attn_kind = AttnKind::kMla;
-    VRAMFIT_ASSIGN(kv_rank, required("attention.kv_lora_rank"));
+    VRAMFIT_ASSIGN(kv_rank, Required("attention.kv_lora_rank"));
     VRAMFIT_ASSIGN(q_rank, Uniform("attention.q_lora_rank"));
-    VRAMFIT_ASSIGN(rope, required("rope.dimension_count"));
+    VRAMFIT_ASSIGN(rope, Required("rope.dimension_count"));
     VRAMFIT_ASSIGN(k_mla, Uniform("attention.key_length_mla"));
     VRAMFIT_ASSIGN(v_mla, Uniform("attention.value_length_mla"));
     const int64_t k = k_mla.value_or(key_len.value_or(0));
     const int64_t v = v_mla.value_or(val_len.value_or(0));
-    if (k <= rope || v <= 0) {
+    // rope <= 0 is refused first: k - rope must not overflow.
+    if (rope <= 0 || k <= rope || v <= 0) {
       return Corrupt(fmt::format("{}: MLA key length {} and value length {} do not fit rope dimension {}", f, k,
                                  v, rope));
     }
@@ -790,7 +867,7 @@ Result<Model> Mapper::Map(const std::string& id) {
     s.head_dim = k;
     s.v_head_dim = v;
   } else {
-    s.head_dim = key_len.value_or(heads > 0 ? n_embd / heads : 0);
+    s.head_dim = key_len.value_or(heads > 0 ? s.hidden_size / heads : 0);
     s.v_head_dim = val_len.value_or(s.head_dim);
   }
   if (const GgufTensorInfo* qn = W(0, "attn_q_norm")) {
@@ -798,8 +875,12 @@ Result<Model> Mapper::Map(const std::string& id) {
     s.qk_norm_bias = B(0, "attn_q_norm") != nullptr;
   }
   s.attention_sinks = W(0, "attn_sinks") != nullptr || T("blk.0.attn_sinks") != nullptr;
+  return {};
+}
 
-  // Norms.
+// Norm kind and count per block, final/embedding norms, tied head, learned
+// positions.
+void Mapper::ReadNorms(ModelSpec& s) const {
   s.norm_kind = B(0, "attn_norm") != nullptr ? NormKind::kLayerNorm : NormKind::kRms;
   int64_t norms = 0;
   const std::string blk0 = "blk.0.";
@@ -812,8 +893,13 @@ Result<Model> Mapper::Map(const std::string& id) {
   s.tie_word_embeddings = T("output.weight") == nullptr;
   s.lm_head_bias = T("output.bias") != nullptr;
   s.learned_positions = Ne(T("position_embd.weight"), 1);
+}
 
-  // Layers: a block with a router (ffn_gate_inp) is an MoE block.
+// The layer list (a block with a router, ffn_gate_inp, is an MoE block), the
+// dense MLP from the first dense block, and the experts from the first MoE
+// block.
+Status Mapper::ReadFeedForward(ModelSpec& s) {
+  // num_hidden_layers is 1..kMaxLayers here (ReadSizes).
   s.layers.assign(static_cast<size_t>(s.num_hidden_layers), {});
   int64_t first_dense = -1, first_moe = -1;
   for (int64_t il = 0; il < s.num_hidden_layers; ++il) {
@@ -822,7 +908,6 @@ Result<Model> Mapper::Map(const std::string& id) {
     if (first < 0) first = il;
   }
 
-  // Dense MLP (from the first dense block).
   VRAMFIT_ASSIGN(ff_key, Uniform("feed_forward_length"));
   bool gated = false;
   if (first_dense >= 0) {
@@ -839,90 +924,89 @@ Result<Model> Mapper::Map(const std::string& id) {
   } else {
     s.intermediate_size = ff_key.value_or(0);
   }
-
-  // Experts (from the first MoE block).
-  if (first_moe >= 0) {
-    VRAMFIT_ASSIGN(n_expert, Uniform("expert_count"));
-    VRAMFIT_ASSIGN(n_used, Uniform("expert_used_count"));
-    VRAMFIT_ASSIGN(ff_exp, Uniform("expert_feed_forward_length"));
-    VRAMFIT_ASSIGN(n_shared, Uniform("expert_shared_count"));
-    const GgufTensorInfo* router = W(first_moe, "ffn_gate_inp");
-    s.num_experts = n_expert.value_or(Ne(router, 1));
-    if (!n_used) return Corrupt(fmt::format("{}: required key '{}' is missing", f, K("expert_used_count")));
-    s.num_experts_per_tok = *n_used;
-    const GgufTensorInfo* up_exps = W(first_moe, "ffn_up_exps");
-    const GgufTensorInfo* gate_up_exps = W(first_moe, "ffn_gate_up_exps");
-    const GgufTensorInfo* up_0 = W(first_moe, "ffn_up.0");
-    if (up_exps != nullptr) {
-      s.moe_intermediate_size = Ne(up_exps, 1);
-      gated = gated || W(first_moe, "ffn_gate_exps") != nullptr;
-    } else if (gate_up_exps != nullptr) {
-      s.moe_intermediate_size = Ne(gate_up_exps, 1) / 2;
-      gated = true;
-    } else if (up_0 != nullptr) {
-      s.moe_intermediate_size = Ne(up_0, 1);
-      gated = gated || W(first_moe, "ffn_gate.0") != nullptr;
-    } else {
-      s.moe_intermediate_size = ff_exp.value_or(0);
-      gated = true;
-    }
-    s.router_bias = B(first_moe, "ffn_gate_inp") != nullptr;
-    s.router_score_bias = B(first_moe, "exp_probs_b") != nullptr;
-    s.expert_bias = B(first_moe, "ffn_up_exps") != nullptr || B(first_moe, "ffn_down_exps") != nullptr;
-    if (const GgufTensorInfo* sh = W(first_moe, "ffn_up_shexp")) {
-      s.shared_expert_intermediate_size = Ne(sh, 1);
-      s.num_shared_experts = n_shared.value_or(1);
-      s.shared_expert_gate = W(first_moe, "ffn_gate_inp_shexp") != nullptr;
-    }
-    if (arch_ == "gpt-oss") s.fused_gate_up = true;  // HF gpt-oss stores gate_up_proj fused
-  }
+  if (first_moe >= 0) VRAMFIT_TRY(ReadExperts(s, first_moe, &gated));
   s.mlp_kind = gated ? MlpKind::kGated : MlpKind::kPlain;
+  return {};
+}
 
-  // Sliding-window layers.
+Status Mapper::ReadExperts(ModelSpec& s, int64_t first_moe, bool* gated) {
+  VRAMFIT_ASSIGN(n_expert, Uniform("expert_count"));
+  VRAMFIT_ASSIGN(n_used, Uniform("expert_used_count"));
+  VRAMFIT_ASSIGN(ff_exp, Uniform("expert_feed_forward_length"));
+  VRAMFIT_ASSIGN(n_shared, Uniform("expert_shared_count"));
+  const GgufTensorInfo* router = W(first_moe, "ffn_gate_inp");
+  s.num_experts = n_expert.value_or(Ne(router, 1));
+  if (!n_used) return Corrupt(fmt::format("{}: required key '{}' is missing", g_.name, K("expert_used_count")));
+  s.num_experts_per_tok = *n_used;
+  const GgufTensorInfo* up_exps = W(first_moe, "ffn_up_exps");
+  const GgufTensorInfo* gate_up_exps = W(first_moe, "ffn_gate_up_exps");
+  const GgufTensorInfo* up_0 = W(first_moe, "ffn_up.0");
+  if (up_exps != nullptr) {
+    s.moe_intermediate_size = Ne(up_exps, 1);
+    *gated = *gated || W(first_moe, "ffn_gate_exps") != nullptr;
+  } else if (gate_up_exps != nullptr) {
+    s.moe_intermediate_size = Ne(gate_up_exps, 1) / 2;
+    *gated = true;
+  } else if (up_0 != nullptr) {
+    s.moe_intermediate_size = Ne(up_0, 1);
+    *gated = *gated || W(first_moe, "ffn_gate.0") != nullptr;
+  } else {
+    s.moe_intermediate_size = ff_exp.value_or(0);
+    *gated = true;
+  }
+  s.router_bias = B(first_moe, "ffn_gate_inp") != nullptr;
+  s.router_score_bias = B(first_moe, "exp_probs_b") != nullptr;
+  s.expert_bias = B(first_moe, "ffn_up_exps") != nullptr || B(first_moe, "ffn_down_exps") != nullptr;
+  if (const GgufTensorInfo* sh = W(first_moe, "ffn_up_shexp")) {
+    s.shared_expert_intermediate_size = Ne(sh, 1);
+    s.num_shared_experts = n_shared.value_or(1);
+    s.shared_expert_gate = W(first_moe, "ffn_gate_inp_shexp") != nullptr;
+  }
+  if (arch_ == "gpt-oss") s.fused_gate_up = true;  // HF gpt-oss stores gate_up_proj fused
+  return {};
+}
+
+// Sliding-window layers: the per-layer flags or period of
+// attention.sliding_window_pattern, else llama.cpp's per-architecture period.
+Status Mapper::ReadSlidingWindow(ModelSpec& s) {
   VRAMFIT_ASSIGN(swa, Uniform("attention.sliding_window"));
   auto pattern = g_.Ints(K("attention.sliding_window_pattern"));
   if (!pattern.ok()) return pattern.error();
-  if (swa && *swa > 0) {
-    s.sliding_window = *swa;
-    const int64_t L = s.num_hidden_layers;
-    if (static_cast<int64_t>(pattern->size()) >= L && pattern->size() > 1) {
-      for (int64_t il = 0; il < L; ++il) {
-        s.layers[static_cast<size_t>(il)].attention =
-            (*pattern)[static_cast<size_t>(il)] != 0 ? LayerAttention::kSliding : LayerAttention::kFull;
-      }
-    } else {
-      const int64_t n = pattern->size() == 1 ? pattern->front() : DefaultSwaPattern(arch_);
-      if (n > 0) {
-        for (int64_t il = 0; il < L; ++il) {
-          s.layers[static_cast<size_t>(il)].attention =
-              (il % n) < (n - 1) ? LayerAttention::kSliding : LayerAttention::kFull;
-        }
-      } else if (notes_ != nullptr) {
-        notes_->push_back(fmt::format("{} sets a sliding window of {} tokens but llama.cpp applies none to "
-                                      "architecture '{}'; every layer is counted as full attention",
-                                      K("attention.sliding_window"), *swa, arch_));
-        s.sliding_window = 0;
-      }
+  if (!swa || *swa <= 0) return {};
+  s.sliding_window = *swa;
+  const int64_t L = s.num_hidden_layers;
+  if (static_cast<int64_t>(pattern->size()) >= L && pattern->size() > 1) {
+    for (int64_t il = 0; il < L; ++il) {
+      s.layers[static_cast<size_t>(il)].attention =
+          (*pattern)[static_cast<size_t>(il)] != 0 ? LayerAttention::kSliding : LayerAttention::kFull;
     }
+    return {};
   }
+  const int64_t n = pattern->size() == 1 ? pattern->front() : DefaultSwaPattern(arch_);
+  if (n > 0) {
+    for (int64_t il = 0; il < L; ++il) {
+      s.layers[static_cast<size_t>(il)].attention =
+          (il % n) < (n - 1) ? LayerAttention::kSliding : LayerAttention::kFull;
+    }
+  } else if (notes_ != nullptr) {
+    notes_->push_back(fmt::format("{} sets a sliding window of {} tokens but llama.cpp applies none to "
+                                  "architecture '{}'; every layer is counted as full attention",
+                                  K("attention.sliding_window"), *swa, arch_));
+    s.sliding_window = 0;
+  }
+  return {};
+}
 
-  if (static const std::set<std::string> kKnown = {
-          "llama", "mistral3", "qwen2", "qwen2moe", "qwen3", "qwen3moe", "gemma", "gemma2", "gemma3",
-          "deepseek2", "gpt-oss", "phi3", "phi2", "phimoe", "falcon", "gptneox", "gpt2", "bloom",
-          "starcoder", "starcoder2", "mpt", "command-r", "cohere2", "olmo2", "granite", "internlm2",
-          "stablelm"};
-      kKnown.count(arch_) == 0 && notes_ != nullptr) {
+void Mapper::NoteUnknownArchitecture() const {
+  static const std::set<std::string> kKnown = {
+      "llama", "mistral3", "qwen2", "qwen2moe", "qwen3", "qwen3moe", "gemma", "gemma2", "gemma3",
+      "deepseek2", "gpt-oss", "phi3", "phi2", "phimoe", "falcon", "gptneox", "gpt2", "bloom",
+      "starcoder", "starcoder2", "mpt", "command-r", "cohere2", "olmo2", "granite", "internlm2",
+      "stablelm"};
+  if (kKnown.count(arch_) == 0 && notes_ != nullptr) {
     notes_->push_back(fmt::format("GGUF architecture '{}' has no dedicated mapping: its shape was read from "
                                   "the generic keys and the tensor list", arch_));
   }
-
-  Status v = ValidateSpec(s, f);
-  if (!v.ok()) return v.error();
-  Model m;
-  m.spec = std::move(s);
-  m.inventory = BuildInventory(m.spec);
-  m.file_format = "gguf";
-  return m;
 }
 
 #undef VRAMFIT_ASSIGN

@@ -7,17 +7,40 @@
 #include "vramfit/io/hf_config.h"
 
 #include <algorithm>
+#include <functional>
 #include <initializer_list>
+#include <map>
 #include <set>
+#include <utility>
 
 #include <fmt/format.h>
 
+#include "spec_limits.h"
 #include "vramfit/io/json_util.h"
 
 namespace vramfit {
 namespace {
 
 using io::Json;
+
+using io::IntRange;
+using io::kMaxDim;
+using io::kMaxExperts;
+using io::kMaxLayers;
+using io::kMaxPositions;
+
+// Accepted values of the config.json integers, by what they count. Each key
+// is checked as it is read, so nothing is allocated or multiplied from an
+// out-of-range value (caps: spec_limits.h; docs/formats.md §1.4).
+constexpr IntRange kWidth{1, kMaxDim};            // a width, head count or rank that must be set
+constexpr IntRange kWidthOrNone{0, kMaxDim};      // 0: none, or derived from other keys
+constexpr IntRange kLayerStep{1, kMaxLayers};     // every n-th layer
+constexpr IntRange kLayerCount{0, kMaxLayers};    // a number of (leading, extra) layers
+constexpr IntRange kExpertCount{0, kMaxExperts};
+constexpr IntRange kPositions{0, kMaxPositions};  // context length, sliding window
+constexpr IntRange kNorms{1, io::kMaxNormsPerLayer};
+constexpr IntRange kQuantBits{1, io::kMaxQuantBits};
+constexpr IntRange kQuantGroup{-1, kMaxDim};      // -1: one group per output channel
 
 // Reads typed keys from one JSON object, remembering the first error so the
 // family mappings read as plain assignments.
@@ -32,31 +55,39 @@ class Reader {
   const Json& obj() const { return obj_; }
   const std::string& where() const { return where_; }
 
-  // First present key among aliases, as an integer.
-  std::optional<int64_t> Int(std::initializer_list<std::string_view> keys) {
-    for (std::string_view k : keys) {
-      auto r = io::GetInt(obj_, k, where_);
-      if (!r.ok()) { Fail(r.error()); return std::nullopt; }
-      if (r->has_value()) return **r;
+  // First present key among aliases, as an integer in `range`; else nullopt
+  // (absent, or an error was recorded). An out-of-range value fails with
+  // "<where>: <key> = <v>: must be between <lo> and <hi>", naming the key read.
+  std::optional<int64_t> Int(std::initializer_list<std::string_view> keys, IntRange range) {
+    auto kv = Find(keys);
+    if (!kv) return std::nullopt;
+    if (!range.Contains(kv->second)) {
+      Fail(io::OutOfRange(where_, kv->first, kv->second, range));
+      return std::nullopt;
     }
-    return std::nullopt;
+    return kv->second;
   }
-  int64_t Int(std::initializer_list<std::string_view> keys, int64_t dflt) {
-    return Int(keys).value_or(dflt);
+  int64_t Int(std::initializer_list<std::string_view> keys, int64_t dflt, IntRange range) {
+    return Int(keys, range).value_or(dflt);
   }
-  // A key that must be present and positive.
-  int64_t Required(std::initializer_list<std::string_view> keys) {
-    auto v = Int(keys);
-    if (!error_ && !v) {
+  // A key that must be present, positive and at most `max`. Returns 1 after
+  // any error, so a count read here can size an allocation whatever the input.
+  int64_t Required(std::initializer_list<std::string_view> keys, int64_t max) {
+    auto kv = Find(keys);
+    if (!kv) {
       Fail(Corrupt(fmt::format("{}: required key '{}' is missing", where_, *keys.begin())));
       return 1;
     }
-    if (!error_ && *v <= 0) {
+    if (kv->second <= 0) {
       Fail(Corrupt(fmt::format("{}: key '{}': expected a positive integer, got {}", where_,
-                               *keys.begin(), *v)));
+                               *keys.begin(), kv->second)));
       return 1;
     }
-    return v.value_or(1);
+    if (kv->second > max) {
+      Fail(io::OutOfRange(where_, kv->first, kv->second, {1, max}));
+      return 1;
+    }
+    return kv->second;
   }
   std::optional<bool> Bool(std::string_view key) {
     auto r = io::GetBool(obj_, key, where_);
@@ -64,11 +95,6 @@ class Reader {
     return *r;
   }
   bool Bool(std::string_view key, bool dflt) { return Bool(key).value_or(dflt); }
-  std::optional<double> Number(std::string_view key) {
-    auto r = io::GetNumber(obj_, key, where_);
-    if (!r.ok()) { Fail(r.error()); return std::nullopt; }
-    return *r;
-  }
   std::optional<std::string> String(std::string_view key) {
     auto r = io::GetString(obj_, key, where_);
     if (!r.ok()) { Fail(r.error()); return std::nullopt; }
@@ -80,6 +106,18 @@ class Reader {
   const std::optional<Error>& error() const { return error_; }
 
  private:
+  // The first present key among aliases and its 64-bit value; nullopt when
+  // none is present or a value is not an integer (then the error is kept).
+  std::optional<std::pair<std::string_view, int64_t>> Find(
+      std::initializer_list<std::string_view> keys) {
+    for (std::string_view k : keys) {
+      auto r = io::GetInt(obj_, k, where_);
+      if (!r.ok()) { Fail(r.error()); return std::nullopt; }
+      if (r->has_value()) return std::make_pair(k, **r);
+    }
+    return std::nullopt;
+  }
+
   const Json& obj_;
   std::string where_;
   std::optional<Error> error_;
@@ -101,22 +139,26 @@ bool DefaultTie(const std::string& t) {
 
 // Fields shared by Llama-style configs (hidden_size, heads, head_dim...).
 void ReadLlamaCore(Reader& r, ModelSpec& s) {
-  s.hidden_size = r.Required({"hidden_size"});
-  s.num_hidden_layers = r.Required({"num_hidden_layers"});
-  s.num_attention_heads = r.Required({"num_attention_heads"});
-  s.num_key_value_heads = r.Int({"num_key_value_heads"}, s.num_attention_heads);
-  s.vocab_size = r.Required({"vocab_size"});
-  s.max_position_embeddings = r.Int({"max_position_embeddings"}, 0);
-  s.head_dim = r.Int({"head_dim"}, 0);
+  s.hidden_size = r.Required({"hidden_size"}, kMaxDim);
+  s.num_hidden_layers = r.Required({"num_hidden_layers"}, kMaxLayers);
+  s.num_attention_heads = r.Required({"num_attention_heads"}, kMaxDim);
+  s.num_key_value_heads = r.Int({"num_key_value_heads"}, s.num_attention_heads, kWidth);
+  s.vocab_size = r.Required({"vocab_size"}, kMaxDim);
+  s.max_position_embeddings = r.Int({"max_position_embeddings"}, 0, kPositions);
+  s.head_dim = r.Int({"head_dim"}, 0, kWidthOrNone);
   if (s.head_dim == 0 && s.num_attention_heads > 0) {
     s.head_dim = s.hidden_size / s.num_attention_heads;
   }
   s.v_head_dim = s.head_dim;
-  if (r.Has("intermediate_size")) s.intermediate_size = r.Required({"intermediate_size"});
+  if (r.Has("intermediate_size")) s.intermediate_size = r.Required({"intermediate_size"}, kMaxDim);
   s.norm_kind = NormKind::kRms;
   s.norms_per_layer = 2;
   s.mlp_kind = MlpKind::kGated;
 }
+
+// One LayerSpec per decoder layer. num_hidden_layers comes from
+// Reader::Required, so it is 1..kMaxLayers even after an error.
+void InitLayers(ModelSpec& s) { s.layers.assign(static_cast<size_t>(s.num_hidden_layers), {}); }
 
 void SetAllAttentionBias(ModelSpec& s, bool b) { s.q_bias = s.k_bias = s.v_bias = s.o_bias = b; }
 
@@ -147,7 +189,7 @@ void ReadLayerTypes(Reader& r, ModelSpec& s) {
 // sliding_window applied to every layer (Mistral v0.1, Phi-3, Starcoder2)
 // unless use_sliding_window is false (Qwen2/Qwen3 ship a window but disable it).
 void ReadUniformSlidingWindow(Reader& r, ModelSpec& s) {
-  auto w = r.Int({"sliding_window"});
+  auto w = r.Int({"sliding_window"}, kPositions);
   const bool use = r.Bool("use_sliding_window", true);
   if (w && *w > 0 && use) {
     s.sliding_window = *w;
@@ -175,8 +217,8 @@ void ReadQuantConfig(Reader& r, ModelSpec& s, std::vector<std::string>* notes) {
       if (c.block_rows <= 0 || c.block_cols <= 0) c.block_rows = c.block_cols = 0;
     }
   } else if (c.method == "gptq" || c.method == "awq") {
-    c.bits = q.Int({"bits", "w_bit"}, 4);
-    c.group_size = q.Int({"group_size", "q_group_size"}, 128);
+    c.bits = q.Int({"bits", "w_bit"}, 4, kQuantBits);
+    c.group_size = q.Int({"group_size", "q_group_size"}, 128, kQuantGroup);
   } else if (c.method == "bitsandbytes") {
     if (q.Bool("load_in_4bit", false)) {
       c.bits = 4;
@@ -194,6 +236,7 @@ void ReadQuantConfig(Reader& r, ModelSpec& s, std::vector<std::string>* notes) {
         c.method));
     return;
   }
+  if (q.error()) r.Fail(*q.error());
   if (!c.method.empty()) s.checkpoint_quant = c;
 }
 
@@ -202,378 +245,448 @@ void ReadQuantConfig(Reader& r, ModelSpec& s, std::vector<std::string>* notes) {
 // layer 2 LayerNorms, q/k/v/out with bias, fc1/fc2 with bias; post LN) and
 // modeling_gemma3.py Gemma3MultiModalProjector (mm_input_projection_weight
 // [vision_hidden, text_hidden] + mm_soft_emb_norm [vision_hidden]).
-void ReadSiglipVision(const Json& vc, const std::string& where, int64_t text_hidden,
-                      ModelSpec& s, std::vector<std::string>* notes) {
+// Every key is range-checked and every product overflow-checked: a bad
+// value is one error, never a wrapped count.
+Status ReadSiglipVision(const Json& vc, const std::string& where, int64_t text_hidden,
+                        ModelSpec& s, std::vector<std::string>* notes) {
   Reader v(vc, where + ": vision_config");
-  const int64_t h = v.Int({"hidden_size"}, 768);
-  const int64_t inter = v.Int({"intermediate_size"}, 3072);
-  const int64_t layers = v.Int({"num_hidden_layers"}, 12);
-  const int64_t patch = v.Int({"patch_size"}, 16);
-  const int64_t image = v.Int({"image_size"}, 224);
-  const int64_t channels = v.Int({"num_channels"}, 3);
-  if (v.error() || h <= 0 || inter <= 0 || layers <= 0 || patch <= 0 || image <= 0) return;
-  const int64_t positions = (image / patch) * (image / patch);
-  int64_t n = channels * patch * patch * h + h;             // patch embedding conv + bias
-  n += positions * h;                                        // position embedding
-  n += layers * (4 * (h * h + h) + 2 * (inter * h) + inter + h + 4 * h);
-  n += 2 * h;                                                // post_layernorm
-  n += h * text_hidden + h;                                  // projector + soft-emb norm
-  s.vision_params = n;
+  constexpr IntRange kPixels{1, io::kMaxImagePixels};
+  const int64_t h = v.Int({"hidden_size"}, 768, kWidth);
+  const int64_t inter = v.Int({"intermediate_size"}, 3072, kWidth);
+  const int64_t layers = v.Int({"num_hidden_layers"}, 12, {1, kMaxLayers});
+  const int64_t patch = v.Int({"patch_size"}, 16, kPixels);
+  const int64_t image = v.Int({"image_size"}, 224, kPixels);
+  const int64_t channels = v.Int({"num_channels"}, 3, {1, io::kMaxImageChannels});
+  if (v.error()) return *v.error();
+  const auto mul = [](std::initializer_list<int64_t> xs) {
+    int64_t p = 1;
+    for (int64_t x : xs) p = CheckedMul(p, x);
+    return p;
+  };
+  try {
+    const int64_t side = image / patch;
+    const int64_t positions = mul({side, side});
+    int64_t n = CheckedAdd(mul({channels, patch, patch, h}), h);  // patch embedding conv + bias
+    n = CheckedAdd(n, mul({positions, h}));                       // position embedding
+    // Per layer: q/k/v/out with bias, fc1 + fc2 weights, fc1 bias, fc2 bias, 2 LayerNorms.
+    int64_t layer = mul({4, CheckedAdd(mul({h, h}), h)});
+    layer = CheckedAdd(layer, mul({2, inter, h}));
+    layer = CheckedAdd(layer, CheckedAdd(inter, CheckedAdd(h, mul({4, h}))));
+    n = CheckedAdd(n, mul({layers, layer}));
+    n = CheckedAdd(n, mul({2, h}));                                // post_layernorm
+    n = CheckedAdd(n, CheckedAdd(mul({h, text_hidden}), h));       // projector + soft-emb norm
+    s.vision_params = n;
+  } catch (const OverflowError&) {
+    return Corrupt(fmt::format("{}: the vision tower's parameter count overflows 64 bits", v.where()));
+  }
   s.vision_note = fmt::format("SigLIP vision tower ({} layers, hidden {}) + projector", layers, h);
   if (notes) {
     notes->push_back("multimodal checkpoint: the vision tower is counted in the checkpoint "
                      "parameters but estimates cover the text decoder");
   }
+  return {};
+}
+
+// ---------------------------------------------------------------------------
+// Families with their own key names (GPT-2, OPT, BLOOM, MPT, Falcon) or their
+// own block layout (GPT-NeoX, Phi, Cohere). Each reads every key it needs
+// and sets the layer list.
+
+// gpt2, gpt_bigcode (GPTBigCode adds multi_query).
+Status MapGpt2(Reader& r, const std::string& t, ModelSpec& s) {
+  s.hidden_size = r.Required({"n_embd", "hidden_size"}, kMaxDim);
+  s.num_hidden_layers = r.Required({"n_layer", "num_hidden_layers"}, kMaxLayers);
+  s.num_attention_heads = r.Required({"n_head", "num_attention_heads"}, kMaxDim);
+  s.num_key_value_heads = s.num_attention_heads;
+  if (t == "gpt_bigcode" && r.Bool("multi_query", true)) s.num_key_value_heads = 1;
+  s.vocab_size = r.Required({"vocab_size"}, kMaxDim);
+  s.max_position_embeddings = r.Int({"n_positions", "max_position_embeddings"}, 1024, kPositions);
+  s.learned_positions = s.max_position_embeddings;
+  s.intermediate_size = r.Int({"n_inner"}, CheckedMul(4, s.hidden_size), kWidth);
+  s.head_dim = s.v_head_dim = s.hidden_size / s.num_attention_heads;
+  s.fused_qkv = true;
+  SetAllAttentionBias(s, true);
+  s.mlp_kind = MlpKind::kPlain;
+  s.mlp_bias = true;
+  s.norm_kind = NormKind::kLayerNorm;
+  s.norms_per_layer = 2;
+  InitLayers(s);
+  return {};
+}
+
+Status MapOpt(Reader& r, const std::string&, ModelSpec& s) {
+  s.hidden_size = r.Required({"hidden_size"}, kMaxDim);
+  s.num_hidden_layers = r.Required({"num_hidden_layers"}, kMaxLayers);
+  s.num_attention_heads = r.Required({"num_attention_heads"}, kMaxDim);
+  s.num_key_value_heads = s.num_attention_heads;
+  s.vocab_size = r.Required({"vocab_size"}, kMaxDim);
+  s.intermediate_size = r.Required({"ffn_dim"}, kMaxDim);
+  s.max_position_embeddings = r.Int({"max_position_embeddings"}, 2048, kPositions);
+  // OPTLearnedPositionalEmbedding keeps an offset of 2 rows.
+  s.learned_positions = CheckedAdd(s.max_position_embeddings, 2);
+  s.word_embed_proj_dim = r.Int({"word_embed_proj_dim"}, s.hidden_size, kWidth);
+  if (s.word_embed_proj_dim == s.hidden_size) s.word_embed_proj_dim = 0;
+  s.head_dim = s.v_head_dim = s.hidden_size / s.num_attention_heads;
+  const bool bias = r.Bool("enable_bias", true);
+  SetAllAttentionBias(s, bias);
+  s.mlp_kind = MlpKind::kPlain;
+  s.mlp_bias = bias;
+  s.norm_kind = r.Bool("layer_norm_elementwise_affine", true) ? NormKind::kLayerNorm
+                                                               : NormKind::kLayerNormNoBias;
+  s.final_norm = r.Bool("do_layer_norm_before", true) && !r.Bool("_remove_final_layer_norm", false);
+  InitLayers(s);
+  return {};
+}
+
+Status MapBloom(Reader& r, const std::string&, ModelSpec& s) {
+  s.hidden_size = r.Required({"n_embed", "hidden_size"}, kMaxDim);
+  s.num_hidden_layers = r.Required({"n_layer", "num_hidden_layers"}, kMaxLayers);
+  s.num_attention_heads = r.Required({"n_head", "num_attention_heads"}, kMaxDim);
+  s.num_key_value_heads = s.num_attention_heads;
+  s.vocab_size = r.Required({"vocab_size"}, kMaxDim);
+  s.max_position_embeddings = r.Int({"seq_length", "max_position_embeddings"}, 2048, kPositions);
+  s.intermediate_size = CheckedMul(4, s.hidden_size);
+  s.head_dim = s.v_head_dim = s.hidden_size / s.num_attention_heads;
+  s.fused_qkv = true;
+  SetAllAttentionBias(s, true);
+  s.mlp_kind = MlpKind::kPlain;
+  s.mlp_bias = true;
+  s.norm_kind = NormKind::kLayerNorm;
+  s.embed_norm = true;
+  InitLayers(s);
+  return {};
+}
+
+Status MapGptNeox(Reader& r, const std::string&, ModelSpec& s) {
+  ReadLlamaCore(r, s);
+  s.fused_qkv = true;
+  SetAllAttentionBias(s, r.Bool("attention_bias", true));
+  s.mlp_kind = MlpKind::kPlain;
+  s.mlp_bias = true;
+  s.norm_kind = NormKind::kLayerNorm;
+  InitLayers(s);
+  return {};
+}
+
+Status MapMpt(Reader& r, const std::string&, ModelSpec& s) {
+  s.hidden_size = r.Required({"d_model", "hidden_size"}, kMaxDim);
+  s.num_hidden_layers = r.Required({"n_layers", "num_hidden_layers"}, kMaxLayers);
+  s.num_attention_heads = r.Required({"n_heads", "num_attention_heads"}, kMaxDim);
+  s.vocab_size = r.Required({"vocab_size"}, kMaxDim);
+  s.max_position_embeddings = r.Int({"max_seq_len"}, 2048, kPositions);
+  s.intermediate_size = CheckedMul(r.Int({"expansion_ratio"}, 4, kWidth), s.hidden_size);
+  s.num_key_value_heads = s.num_attention_heads;
+  auto ac = r.obj().find("attn_config");
+  if (ac != r.obj().end() && ac->is_object()) {
+    Reader a(*ac, r.where() + ": attn_config");
+    s.num_key_value_heads = a.Int({"kv_n_heads"}, s.num_attention_heads, kWidth);
+    if (a.error()) return *a.error();
+  }
+  s.head_dim = s.v_head_dim = s.hidden_size / s.num_attention_heads;
+  s.fused_qkv = true;
+  const bool bias = !r.Bool("no_bias", false);
+  SetAllAttentionBias(s, bias);
+  s.mlp_kind = MlpKind::kPlain;
+  s.mlp_bias = bias;
+  s.norm_kind = bias ? NormKind::kLayerNorm : NormKind::kLayerNormNoBias;
+  InitLayers(s);
+  return {};
+}
+
+// falcon, RefinedWeb, RefinedWebModel.
+Status MapFalcon(Reader& r, const std::string& t, ModelSpec& s) {
+  s.hidden_size = r.Required({"hidden_size", "n_embed"}, kMaxDim);
+  s.num_hidden_layers = r.Required({"num_hidden_layers", "n_layer"}, kMaxLayers);
+  s.num_attention_heads = r.Required({"num_attention_heads", "n_head"}, kMaxDim);
+  s.vocab_size = r.Required({"vocab_size"}, kMaxDim);
+  s.max_position_embeddings = r.Int({"max_position_embeddings"}, 2048, kPositions);
+  const bool new_arch = r.Bool("new_decoder_architecture", t == "RefinedWeb");
+  if (new_arch) {
+    s.num_key_value_heads = r.Int({"num_kv_heads", "n_head_kv"}, s.num_attention_heads, kWidth);
+  } else {
+    s.num_key_value_heads = r.Bool("multi_query", true) ? 1 : s.num_attention_heads;
+  }
+  s.head_dim = s.v_head_dim = s.hidden_size / s.num_attention_heads;
+  s.intermediate_size = r.Int({"ffn_hidden_size"}, CheckedMul(4, s.hidden_size), kWidth);
+  s.fused_qkv = true;
+  const bool bias = r.Bool("bias", false);
+  SetAllAttentionBias(s, bias);
+  s.mlp_kind = MlpKind::kPlain;
+  s.mlp_bias = bias;
+  s.norm_kind = NormKind::kLayerNorm;
+  const bool parallel = r.Bool("parallel_attn", true);
+  if (new_arch) s.norms_per_layer = r.Int({"num_ln_in_parallel_attn"}, 2, kNorms);
+  else s.norms_per_layer = parallel ? 1 : 2;
+  InitLayers(s);
+  return {};
+}
+
+Status MapPhi(Reader& r, const std::string&, ModelSpec& s) {
+  ReadLlamaCore(r, s);
+  SetAllAttentionBias(s, true);
+  s.mlp_kind = MlpKind::kPlain;
+  s.mlp_bias = true;
+  s.norm_kind = NormKind::kLayerNorm;
+  s.norms_per_layer = 1;  // one input_layernorm feeds attention and MLP in parallel
+  s.lm_head_bias = true;
+  if (r.Bool("qk_layernorm", false)) {
+    s.qk_norm = QkNorm::kPerHead;
+    s.qk_norm_bias = true;
+  }
+  InitLayers(s);
+  return {};
+}
+
+Status MapCohere(Reader& r, const std::string&, ModelSpec& s) {
+  ReadLlamaCore(r, s);
+  SetAllAttentionBias(s, r.Bool("attention_bias", false));
+  s.norm_kind = NormKind::kLayerNormNoBias;
+  s.norms_per_layer = 1;  // parallel attention + MLP off one LayerNorm
+  if (r.Bool("use_qk_norm", false)) s.qk_norm = QkNorm::kFull;
+  InitLayers(s);
+  return {};
+}
+
+// ---------------------------------------------------------------------------
+// Llama-style families: the Llama core keys and layer list are read first,
+// then each family's own keys.
+
+// llama, mistral, yi, granite, internlm2.
+void MapLlama(Reader& r, const std::string& t, ModelSpec& s) {
+  SetAllAttentionBias(s, r.Bool("attention_bias", false));
+  s.mlp_bias = r.Bool("mlp_bias", false);
+  if (t == "mistral") ReadUniformSlidingWindow(r, s);
+}
+
+void MapQwen2(Reader& r, const std::string&, ModelSpec& s) {
+  s.q_bias = s.k_bias = s.v_bias = true;  // Qwen2Attention: qkv bias, no o bias
+  ReadLayerTypes(r, s);
+  if (!r.Has("layer_types")) ReadUniformSlidingWindow(r, s);
+  if (s.layers[0].attention == LayerAttention::kSliding || r.Has("layer_types")) {
+    s.sliding_window = r.Int({"sliding_window"}, 0, kPositions);
+  }
+}
+
+void MapQwen3(Reader& r, const std::string&, ModelSpec& s) {
+  SetAllAttentionBias(s, r.Bool("attention_bias", false));
+  s.qk_norm = QkNorm::kPerHead;
+  ReadLayerTypes(r, s);
+  if (!r.Has("layer_types")) ReadUniformSlidingWindow(r, s);
+  s.sliding_window = r.Int({"sliding_window"}, 0, kPositions);
+}
+
+void MapOlmo2(Reader& r, const std::string&, ModelSpec& s) {
+  SetAllAttentionBias(s, r.Bool("attention_bias", false));
+  s.qk_norm = QkNorm::kFull;
+}
+
+void MapStarcoder2(Reader& r, const std::string&, ModelSpec& s) {
+  SetAllAttentionBias(s, r.Bool("use_bias", true));
+  s.mlp_kind = MlpKind::kPlain;
+  s.mlp_bias = r.Bool("use_bias", true);
+  s.norm_kind = NormKind::kLayerNorm;
+  ReadUniformSlidingWindow(r, s);
+}
+
+void MapGemma(Reader& r, const std::string&, ModelSpec& s) {
+  SetAllAttentionBias(s, r.Bool("attention_bias", false));
+}
+
+// gemma2, gemma3, gemma3_text.
+void MapGemma2(Reader& r, const std::string& t, ModelSpec& s) {
+  SetAllAttentionBias(s, r.Bool("attention_bias", false));
+  s.norms_per_layer = 4;  // input, post_attention, pre_feedforward, post_feedforward
+  s.sliding_window = r.Int({"sliding_window"}, 4096, kPositions);
+  if (t == "gemma2") {
+    // Gemma2DecoderLayer: even layers use the sliding window.
+    for (int64_t i = 0; i < s.num_hidden_layers; ++i) {
+      s.layers[i].attention = (i % 2 == 0) ? LayerAttention::kSliding : LayerAttention::kFull;
+    }
+  } else {
+    s.qk_norm = QkNorm::kPerHead;
+    // Gemma3: every sliding_window_pattern-th layer is global (default 6).
+    const int64_t pattern = r.Int({"sliding_window_pattern"}, 6, kLayerStep);
+    for (int64_t i = 0; i < s.num_hidden_layers; ++i) {
+      s.layers[i].attention = (pattern > 0 && (i + 1) % pattern == 0) ? LayerAttention::kFull
+                                                                       : LayerAttention::kSliding;
+    }
+  }
+  ReadLayerTypes(r, s);
+}
+
+void MapPhi3(Reader& r, const std::string&, ModelSpec& s) {
+  s.fused_qkv = true;
+  s.fused_gate_up = true;
+  ReadUniformSlidingWindow(r, s);
+}
+
+// mixtral, phimoe.
+void MapMixtral(Reader& r, const std::string& t, ModelSpec& s) {
+  s.num_experts = r.Required({"num_local_experts"}, kMaxExperts);
+  s.num_experts_per_tok = r.Int({"num_experts_per_tok"}, 2, kExpertCount);
+  s.moe_intermediate_size = s.intermediate_size;
+  for (LayerSpec& l : s.layers) l.moe = true;
+  ReadUniformSlidingWindow(r, s);
+  if (t == "phimoe") {
+    SetAllAttentionBias(s, r.Bool("attention_bias", true));
+    s.norm_kind = NormKind::kLayerNorm;
+    s.lm_head_bias = r.Bool("lm_head_bias", true);
+  }
+}
+
+// qwen2_moe, qwen3_moe.
+void MapQwenMoe(Reader& r, const std::string& t, ModelSpec& s) {
+  if (t == "qwen2_moe") {
+    s.q_bias = s.k_bias = s.v_bias = true;
+    s.shared_expert_intermediate_size = r.Int({"shared_expert_intermediate_size"}, 0, kWidthOrNone);
+    s.shared_expert_gate = s.shared_expert_intermediate_size > 0;
+  } else {
+    SetAllAttentionBias(s, r.Bool("attention_bias", false));
+    s.qk_norm = QkNorm::kPerHead;
+  }
+  s.num_experts = r.Int({"num_experts"}, 0, kExpertCount);
+  s.num_experts_per_tok = r.Int({"num_experts_per_tok"}, 8, kExpertCount);
+  s.moe_intermediate_size = r.Int({"moe_intermediate_size"}, 0, kWidthOrNone);
+  const int64_t step = r.Int({"decoder_sparse_step"}, 1, kLayerStep);
+  std::set<int64_t> mlp_only;
+  auto it = r.obj().find("mlp_only_layers");
+  if (it != r.obj().end() && it->is_array()) {
+    for (const Json& v : *it) {
+      if (v.is_number_integer()) mlp_only.insert(v.get<int64_t>());
+    }
+  }
+  for (int64_t i = 0; i < s.num_hidden_layers; ++i) {
+    s.layers[i].moe = s.num_experts > 0 && mlp_only.count(i) == 0 && step > 0 &&
+                      (i + 1) % step == 0;
+  }
+  ReadUniformSlidingWindow(r, s);
+}
+
+// deepseek_v2, deepseek_v3.
+void MapDeepseek(Reader& r, const std::string& t, ModelSpec& s) {
+  s.attn_kind = AttnKind::kMla;
+  s.q_lora_rank = r.Int({"q_lora_rank"}, 0, kWidthOrNone);
+  s.kv_lora_rank = r.Required({"kv_lora_rank"}, kMaxDim);
+  s.qk_nope_head_dim = r.Required({"qk_nope_head_dim"}, kMaxDim);
+  s.qk_rope_head_dim = r.Required({"qk_rope_head_dim"}, kMaxDim);
+  s.v_head_dim = r.Required({"v_head_dim"}, kMaxDim);
+  s.head_dim = s.qk_nope_head_dim + s.qk_rope_head_dim;
+  SetAllAttentionBias(s, false);
+  s.num_experts = r.Int({"n_routed_experts"}, 0, kExpertCount);
+  s.num_experts_per_tok = r.Int({"num_experts_per_tok"}, 0, kExpertCount);
+  s.moe_intermediate_size = r.Int({"moe_intermediate_size"}, 0, kWidthOrNone);
+  s.num_shared_experts = r.Int({"n_shared_experts"}, 0, kExpertCount);
+  s.shared_expert_intermediate_size = CheckedMul(s.num_shared_experts, s.moe_intermediate_size);
+  const int64_t first_dense = r.Int({"first_k_dense_replace"}, 0, kLayerCount);
+  const int64_t freq = r.Int({"moe_layer_freq"}, 1, kLayerStep);
+  for (int64_t i = 0; i < s.num_hidden_layers; ++i) {
+    s.layers[i].moe = s.num_experts > 0 && i >= first_dense && freq > 0 && i % freq == 0;
+  }
+  // DeepseekV3TopkRouter keeps e_score_correction_bias for noaux_tc.
+  s.router_score_bias = r.String("topk_method").value_or(t == "deepseek_v3" ? "noaux_tc" : "") ==
+                        "noaux_tc";
+  s.num_nextn_predict_layers = r.Int({"num_nextn_predict_layers"}, 0, kLayerCount);
+}
+
+void MapGptOss(Reader& r, const std::string&, ModelSpec& s) {
+  SetAllAttentionBias(s, r.Bool("attention_bias", true));
+  s.attention_sinks = true;
+  s.num_experts = r.Required({"num_local_experts"}, kMaxExperts);
+  s.num_experts_per_tok = r.Int({"num_experts_per_tok", "experts_per_token"}, 4, kExpertCount);
+  s.moe_intermediate_size = s.intermediate_size;
+  s.fused_gate_up = true;
+  s.router_bias = true;
+  s.expert_bias = true;
+  s.sliding_window = r.Int({"sliding_window"}, 128, kPositions);
+  for (int64_t i = 0; i < s.num_hidden_layers; ++i) {
+    s.layers[i].moe = true;
+    s.layers[i].attention = (i % 2 == 0) ? LayerAttention::kSliding : LayerAttention::kFull;
+  }
+  ReadLayerTypes(r, s);
+}
+
+using OwnCoreFn = Status (*)(Reader&, const std::string& model_type, ModelSpec&);
+using MapFn = void (*)(Reader&, const std::string& model_type, ModelSpec&);
+
+// model_type -> mapping, for the families that read their own core keys.
+OwnCoreFn OwnCoreFamily(const std::string& t) {
+  static const std::map<std::string, OwnCoreFn, std::less<>> kFamilies = {
+      {"gpt2", MapGpt2},       {"gpt_bigcode", MapGpt2}, {"opt", MapOpt},
+      {"bloom", MapBloom},     {"gpt_neox", MapGptNeox}, {"mpt", MapMpt},
+      {"falcon", MapFalcon},   {"RefinedWeb", MapFalcon}, {"RefinedWebModel", MapFalcon},
+      {"phi", MapPhi},         {"cohere", MapCohere},
+  };
+  auto it = kFamilies.find(t);
+  return it == kFamilies.end() ? nullptr : it->second;
+}
+
+// model_type -> the keys a Llama-style family reads after the Llama core.
+MapFn LlamaStyleFamily(const std::string& t) {
+  static const std::map<std::string, MapFn, std::less<>> kFamilies = {
+      {"llama", MapLlama},         {"mistral", MapLlama},      {"yi", MapLlama},
+      {"granite", MapLlama},       {"internlm2", MapLlama},    {"qwen2", MapQwen2},
+      {"qwen3", MapQwen3},         {"olmo2", MapOlmo2},        {"starcoder2", MapStarcoder2},
+      {"gemma", MapGemma},         {"gemma2", MapGemma2},      {"gemma3", MapGemma2},
+      {"gemma3_text", MapGemma2},  {"phi3", MapPhi3},          {"mixtral", MapMixtral},
+      {"phimoe", MapMixtral},      {"qwen2_moe", MapQwenMoe},  {"qwen3_moe", MapQwenMoe},
+      {"deepseek_v2", MapDeepseek}, {"deepseek_v3", MapDeepseek}, {"gpt_oss", MapGptOss},
+  };
+  auto it = kFamilies.find(t);
+  return it == kFamilies.end() ? nullptr : it->second;
+}
+
+// Unknown type with Llama-style keys: read as a Llama block, and say so.
+void MapUnknown(Reader& r, const std::string& t, ModelSpec& s, std::vector<std::string>* notes) {
+  SetAllAttentionBias(s, r.Bool("attention_bias", false));
+  s.mlp_bias = r.Bool("mlp_bias", false);
+  if (notes) {
+    notes->push_back(fmt::format(
+        "model_type '{}' has no dedicated mapping: read as a Llama-style block (RMSNorm, "
+        "q/k/v/o, gate/up/down); the parameter count may differ from the real model",
+        t));
+  }
 }
 
 Status MapFamily(Reader& r, const std::string& t, ModelSpec& s, std::vector<std::string>* notes) {
-  const auto init_layers = [&s] { s.layers.assign(static_cast<size_t>(s.num_hidden_layers), {}); };
-
-  if (t == "gpt2") {
-    s.hidden_size = r.Required({"n_embd", "hidden_size"});
-    s.num_hidden_layers = r.Required({"n_layer", "num_hidden_layers"});
-    s.num_attention_heads = r.Required({"n_head", "num_attention_heads"});
-    s.num_key_value_heads = s.num_attention_heads;
-    s.vocab_size = r.Required({"vocab_size"});
-    s.max_position_embeddings = r.Int({"n_positions", "max_position_embeddings"}, 1024);
-    s.learned_positions = s.max_position_embeddings;
-    s.intermediate_size = r.Int({"n_inner"}, 4 * s.hidden_size);
-    s.head_dim = s.v_head_dim = s.hidden_size / s.num_attention_heads;
-    s.fused_qkv = true;
-    SetAllAttentionBias(s, true);
-    s.mlp_kind = MlpKind::kPlain;
-    s.mlp_bias = true;
-    s.norm_kind = NormKind::kLayerNorm;
-    s.norms_per_layer = 2;
-    init_layers();
-    return {};
-  }
-  if (t == "gpt_bigcode") {
-    s.hidden_size = r.Required({"n_embd", "hidden_size"});
-    s.num_hidden_layers = r.Required({"n_layer", "num_hidden_layers"});
-    s.num_attention_heads = r.Required({"n_head", "num_attention_heads"});
-    s.num_key_value_heads = r.Bool("multi_query", true) ? 1 : s.num_attention_heads;
-    s.vocab_size = r.Required({"vocab_size"});
-    s.max_position_embeddings = r.Int({"n_positions", "max_position_embeddings"}, 1024);
-    s.learned_positions = s.max_position_embeddings;
-    s.intermediate_size = r.Int({"n_inner"}, 4 * s.hidden_size);
-    s.head_dim = s.v_head_dim = s.hidden_size / s.num_attention_heads;
-    s.fused_qkv = true;
-    SetAllAttentionBias(s, true);
-    s.mlp_kind = MlpKind::kPlain;
-    s.mlp_bias = true;
-    s.norm_kind = NormKind::kLayerNorm;
-    init_layers();
-    return {};
-  }
-  if (t == "opt") {
-    s.hidden_size = r.Required({"hidden_size"});
-    s.num_hidden_layers = r.Required({"num_hidden_layers"});
-    s.num_attention_heads = r.Required({"num_attention_heads"});
-    s.num_key_value_heads = s.num_attention_heads;
-    s.vocab_size = r.Required({"vocab_size"});
-    s.intermediate_size = r.Required({"ffn_dim"});
-    s.max_position_embeddings = r.Int({"max_position_embeddings"}, 2048);
-    // OPTLearnedPositionalEmbedding keeps an offset of 2 rows.
-    s.learned_positions = s.max_position_embeddings + 2;
-    s.word_embed_proj_dim = r.Int({"word_embed_proj_dim"}, s.hidden_size);
-    if (s.word_embed_proj_dim == s.hidden_size) s.word_embed_proj_dim = 0;
-    s.head_dim = s.v_head_dim = s.hidden_size / s.num_attention_heads;
-    const bool bias = r.Bool("enable_bias", true);
-    SetAllAttentionBias(s, bias);
-    s.mlp_kind = MlpKind::kPlain;
-    s.mlp_bias = bias;
-    s.norm_kind = r.Bool("layer_norm_elementwise_affine", true) ? NormKind::kLayerNorm
-                                                                 : NormKind::kLayerNormNoBias;
-    s.final_norm = r.Bool("do_layer_norm_before", true) && !r.Bool("_remove_final_layer_norm", false);
-    init_layers();
-    return {};
-  }
-  if (t == "bloom") {
-    s.hidden_size = r.Required({"n_embed", "hidden_size"});
-    s.num_hidden_layers = r.Required({"n_layer", "num_hidden_layers"});
-    s.num_attention_heads = r.Required({"n_head", "num_attention_heads"});
-    s.num_key_value_heads = s.num_attention_heads;
-    s.vocab_size = r.Required({"vocab_size"});
-    s.max_position_embeddings = r.Int({"seq_length", "max_position_embeddings"}, 2048);
-    s.intermediate_size = 4 * s.hidden_size;
-    s.head_dim = s.v_head_dim = s.hidden_size / s.num_attention_heads;
-    s.fused_qkv = true;
-    SetAllAttentionBias(s, true);
-    s.mlp_kind = MlpKind::kPlain;
-    s.mlp_bias = true;
-    s.norm_kind = NormKind::kLayerNorm;
-    s.embed_norm = true;
-    init_layers();
-    return {};
-  }
-  if (t == "gpt_neox") {
-    ReadLlamaCore(r, s);
-    s.fused_qkv = true;
-    SetAllAttentionBias(s, r.Bool("attention_bias", true));
-    s.mlp_kind = MlpKind::kPlain;
-    s.mlp_bias = true;
-    s.norm_kind = NormKind::kLayerNorm;
-    init_layers();
-    return {};
-  }
-  if (t == "mpt") {
-    s.hidden_size = r.Required({"d_model", "hidden_size"});
-    s.num_hidden_layers = r.Required({"n_layers", "num_hidden_layers"});
-    s.num_attention_heads = r.Required({"n_heads", "num_attention_heads"});
-    s.vocab_size = r.Required({"vocab_size"});
-    s.max_position_embeddings = r.Int({"max_seq_len"}, 2048);
-    s.intermediate_size = r.Int({"expansion_ratio"}, 4) * s.hidden_size;
-    s.num_key_value_heads = s.num_attention_heads;
-    auto ac = r.obj().find("attn_config");
-    if (ac != r.obj().end() && ac->is_object()) {
-      Reader a(*ac, r.where() + ": attn_config");
-      s.num_key_value_heads = a.Int({"kv_n_heads"}, s.num_attention_heads);
-      if (a.error()) return *a.error();
-    }
-    s.head_dim = s.v_head_dim = s.hidden_size / s.num_attention_heads;
-    s.fused_qkv = true;
-    const bool bias = !r.Bool("no_bias", false);
-    SetAllAttentionBias(s, bias);
-    s.mlp_kind = MlpKind::kPlain;
-    s.mlp_bias = bias;
-    s.norm_kind = bias ? NormKind::kLayerNorm : NormKind::kLayerNormNoBias;
-    init_layers();
-    return {};
-  }
-  if (t == "falcon" || t == "RefinedWeb" || t == "RefinedWebModel") {
-    s.hidden_size = r.Required({"hidden_size", "n_embed"});
-    s.num_hidden_layers = r.Required({"num_hidden_layers", "n_layer"});
-    s.num_attention_heads = r.Required({"num_attention_heads", "n_head"});
-    s.vocab_size = r.Required({"vocab_size"});
-    s.max_position_embeddings = r.Int({"max_position_embeddings"}, 2048);
-    const bool new_arch = r.Bool("new_decoder_architecture", t == "RefinedWeb");
-    if (new_arch) {
-      s.num_key_value_heads = r.Int({"num_kv_heads", "n_head_kv"}, s.num_attention_heads);
-    } else {
-      s.num_key_value_heads = r.Bool("multi_query", true) ? 1 : s.num_attention_heads;
-    }
-    s.head_dim = s.v_head_dim = s.hidden_size / s.num_attention_heads;
-    s.intermediate_size = r.Int({"ffn_hidden_size"}, 4 * s.hidden_size);
-    s.fused_qkv = true;
-    const bool bias = r.Bool("bias", false);
-    SetAllAttentionBias(s, bias);
-    s.mlp_kind = MlpKind::kPlain;
-    s.mlp_bias = bias;
-    s.norm_kind = NormKind::kLayerNorm;
-    const bool parallel = r.Bool("parallel_attn", true);
-    if (new_arch) s.norms_per_layer = r.Int({"num_ln_in_parallel_attn"}, 2);
-    else s.norms_per_layer = parallel ? 1 : 2;
-    init_layers();
-    return {};
-  }
-  if (t == "phi") {
-    ReadLlamaCore(r, s);
-    SetAllAttentionBias(s, true);
-    s.mlp_kind = MlpKind::kPlain;
-    s.mlp_bias = true;
-    s.norm_kind = NormKind::kLayerNorm;
-    s.norms_per_layer = 1;  // one input_layernorm feeds attention and MLP in parallel
-    s.lm_head_bias = true;
-    if (r.Bool("qk_layernorm", false)) {
-      s.qk_norm = QkNorm::kPerHead;
-      s.qk_norm_bias = true;
-    }
-    init_layers();
-    return {};
-  }
-  if (t == "cohere") {
-    ReadLlamaCore(r, s);
-    SetAllAttentionBias(s, r.Bool("attention_bias", false));
-    s.norm_kind = NormKind::kLayerNormNoBias;
-    s.norms_per_layer = 1;  // parallel attention + MLP off one LayerNorm
-    if (r.Bool("use_qk_norm", false)) s.qk_norm = QkNorm::kFull;
-    init_layers();
-    return {};
-  }
-
-  // Llama-style families from here on.
+  if (OwnCoreFn own = OwnCoreFamily(t)) return own(r, t, s);
   ReadLlamaCore(r, s);
-  init_layers();
+  InitLayers(s);
   if (r.error()) return *r.error();
-
-  if (t == "llama" || t == "mistral" || t == "yi" || t == "granite" || t == "internlm2") {
-    SetAllAttentionBias(s, r.Bool("attention_bias", false));
-    s.mlp_bias = r.Bool("mlp_bias", false);
-    if (t == "mistral") ReadUniformSlidingWindow(r, s);
-  } else if (t == "qwen2") {
-    s.q_bias = s.k_bias = s.v_bias = true;  // Qwen2Attention: qkv bias, no o bias
-    ReadLayerTypes(r, s);
-    if (!r.Has("layer_types")) ReadUniformSlidingWindow(r, s);
-    if (s.layers[0].attention == LayerAttention::kSliding || r.Has("layer_types")) {
-      s.sliding_window = r.Int({"sliding_window"}, 0);
-    }
-  } else if (t == "qwen3") {
-    SetAllAttentionBias(s, r.Bool("attention_bias", false));
-    s.qk_norm = QkNorm::kPerHead;
-    ReadLayerTypes(r, s);
-    if (!r.Has("layer_types")) ReadUniformSlidingWindow(r, s);
-    s.sliding_window = r.Int({"sliding_window"}, 0);
-  } else if (t == "olmo2") {
-    SetAllAttentionBias(s, r.Bool("attention_bias", false));
-    s.qk_norm = QkNorm::kFull;
-  } else if (t == "starcoder2") {
-    SetAllAttentionBias(s, r.Bool("use_bias", true));
-    s.mlp_kind = MlpKind::kPlain;
-    s.mlp_bias = r.Bool("use_bias", true);
-    s.norm_kind = NormKind::kLayerNorm;
-    ReadUniformSlidingWindow(r, s);
-  } else if (t == "gemma") {
-    SetAllAttentionBias(s, r.Bool("attention_bias", false));
-  } else if (t == "gemma2" || t == "gemma3_text" || t == "gemma3") {
-    SetAllAttentionBias(s, r.Bool("attention_bias", false));
-    s.norms_per_layer = 4;  // input, post_attention, pre_feedforward, post_feedforward
-    s.sliding_window = r.Int({"sliding_window"}, 4096);
-    if (t == "gemma2") {
-      // Gemma2DecoderLayer: even layers use the sliding window.
-      for (int64_t i = 0; i < s.num_hidden_layers; ++i) {
-        s.layers[i].attention = (i % 2 == 0) ? LayerAttention::kSliding : LayerAttention::kFull;
-      }
-    } else {
-      s.qk_norm = QkNorm::kPerHead;
-      // Gemma3: every sliding_window_pattern-th layer is global (default 6).
-      const int64_t pattern = r.Int({"sliding_window_pattern"}, 6);
-      for (int64_t i = 0; i < s.num_hidden_layers; ++i) {
-        s.layers[i].attention = (pattern > 0 && (i + 1) % pattern == 0) ? LayerAttention::kFull
-                                                                         : LayerAttention::kSliding;
-      }
-    }
-    ReadLayerTypes(r, s);
-  } else if (t == "phi3") {
-    s.fused_qkv = true;
-    s.fused_gate_up = true;
-    ReadUniformSlidingWindow(r, s);
-  } else if (t == "mixtral" || t == "phimoe") {
-    s.num_experts = r.Required({"num_local_experts"});
-    s.num_experts_per_tok = r.Int({"num_experts_per_tok"}, 2);
-    s.moe_intermediate_size = s.intermediate_size;
-    for (LayerSpec& l : s.layers) l.moe = true;
-    ReadUniformSlidingWindow(r, s);
-    if (t == "phimoe") {
-      SetAllAttentionBias(s, r.Bool("attention_bias", true));
-      s.norm_kind = NormKind::kLayerNorm;
-      s.lm_head_bias = r.Bool("lm_head_bias", true);
-    }
-  } else if (t == "qwen2_moe" || t == "qwen3_moe") {
-    if (t == "qwen2_moe") {
-      s.q_bias = s.k_bias = s.v_bias = true;
-      s.shared_expert_intermediate_size = r.Int({"shared_expert_intermediate_size"}, 0);
-      s.shared_expert_gate = s.shared_expert_intermediate_size > 0;
-    } else {
-      SetAllAttentionBias(s, r.Bool("attention_bias", false));
-      s.qk_norm = QkNorm::kPerHead;
-    }
-    s.num_experts = r.Int({"num_experts"}, 0);
-    s.num_experts_per_tok = r.Int({"num_experts_per_tok"}, 8);
-    s.moe_intermediate_size = r.Int({"moe_intermediate_size"}, 0);
-    const int64_t step = r.Int({"decoder_sparse_step"}, 1);
-    std::set<int64_t> mlp_only;
-    auto it = r.obj().find("mlp_only_layers");
-    if (it != r.obj().end() && it->is_array()) {
-      for (const Json& v : *it) {
-        if (v.is_number_integer()) mlp_only.insert(v.get<int64_t>());
-      }
-    }
-    for (int64_t i = 0; i < s.num_hidden_layers; ++i) {
-      s.layers[i].moe = s.num_experts > 0 && mlp_only.count(i) == 0 && step > 0 &&
-                        (i + 1) % step == 0;
-    }
-    ReadUniformSlidingWindow(r, s);
-  } else if (t == "deepseek_v2" || t == "deepseek_v3") {
-    s.attn_kind = AttnKind::kMla;
-    s.q_lora_rank = r.Int({"q_lora_rank"}, 0);
-    s.kv_lora_rank = r.Required({"kv_lora_rank"});
-    s.qk_nope_head_dim = r.Required({"qk_nope_head_dim"});
-    s.qk_rope_head_dim = r.Required({"qk_rope_head_dim"});
-    s.v_head_dim = r.Required({"v_head_dim"});
-    s.head_dim = s.qk_nope_head_dim + s.qk_rope_head_dim;
-    SetAllAttentionBias(s, false);
-    s.num_experts = r.Int({"n_routed_experts"}, 0);
-    s.num_experts_per_tok = r.Int({"num_experts_per_tok"}, 0);
-    s.moe_intermediate_size = r.Int({"moe_intermediate_size"}, 0);
-    s.num_shared_experts = r.Int({"n_shared_experts"}, 0);
-    s.shared_expert_intermediate_size = s.num_shared_experts * s.moe_intermediate_size;
-    const int64_t first_dense = r.Int({"first_k_dense_replace"}, 0);
-    const int64_t freq = r.Int({"moe_layer_freq"}, 1);
-    for (int64_t i = 0; i < s.num_hidden_layers; ++i) {
-      s.layers[i].moe = s.num_experts > 0 && i >= first_dense && freq > 0 && i % freq == 0;
-    }
-    // DeepseekV3TopkRouter keeps e_score_correction_bias for noaux_tc.
-    s.router_score_bias = r.String("topk_method").value_or(t == "deepseek_v3" ? "noaux_tc" : "") ==
-                          "noaux_tc";
-    s.num_nextn_predict_layers = r.Int({"num_nextn_predict_layers"}, 0);
-  } else if (t == "gpt_oss") {
-    SetAllAttentionBias(s, r.Bool("attention_bias", true));
-    s.attention_sinks = true;
-    s.num_experts = r.Required({"num_local_experts"});
-    s.num_experts_per_tok = r.Int({"num_experts_per_tok", "experts_per_token"}, 4);
-    s.moe_intermediate_size = s.intermediate_size;
-    s.fused_gate_up = true;
-    s.router_bias = true;
-    s.expert_bias = true;
-    s.sliding_window = r.Int({"sliding_window"}, 128);
-    for (int64_t i = 0; i < s.num_hidden_layers; ++i) {
-      s.layers[i].moe = true;
-      s.layers[i].attention = (i % 2 == 0) ? LayerAttention::kSliding : LayerAttention::kFull;
-    }
-    ReadLayerTypes(r, s);
+  if (MapFn extra = LlamaStyleFamily(t)) {
+    extra(r, t, s);
   } else {
-    // Unknown type with Llama-style keys: read as a Llama block, and say so.
-    SetAllAttentionBias(s, r.Bool("attention_bias", false));
-    s.mlp_bias = r.Bool("mlp_bias", false);
-    if (notes) {
-      notes->push_back(fmt::format(
-          "model_type '{}' has no dedicated mapping: read as a Llama-style block (RMSNorm, "
-          "q/k/v/o, gate/up/down); the parameter count may differ from the real model",
-          t));
-    }
+    MapUnknown(r, t, s, notes);
   }
+  // A key that failed to read left its default; report it, not what the
+  // default implies.
+  if (r.error()) return *r.error();
   if (s.intermediate_size == 0 && s.num_experts == 0) {
     return Corrupt(fmt::format("{}: required key 'intermediate_size' is missing", r.where()));
   }
   return {};
 }
 
-}  // namespace
+// Where the decoder's keys are: the top level, or text_config for multimodal
+// wrappers, whose own model_type (if any) selects the family.
+struct DecoderConfig {
+  const Json* obj;
+  std::string where;
+  std::string type;
+};
 
-const std::vector<std::string>& SupportedModelTypes() { return kSupported; }
-
-Result<ModelSpec> ParseHfConfig(std::string_view json_text, std::string_view where,
-                                std::vector<std::string>* notes) {
-  auto doc = io::ParseJson(json_text, where);
-  if (!doc.ok()) return doc.error();
-  if (!doc->is_object()) {
-    return Corrupt(fmt::format("{}: expected a JSON object at the top level", where));
-  }
-  ModelSpec s;
-  Reader top(*doc, std::string(where));
-  s.model_type = top.String("model_type").value_or("");
-  auto arch = doc->find("architectures");
-  if (arch != doc->end() && arch->is_array() && !arch->empty() && (*arch)[0].is_string()) {
-    s.architecture = (*arch)[0].get<std::string>();
-  }
-  if (top.error()) return *top.error();
-
-  // Multimodal wrappers keep the decoder in text_config.
-  const Json* cfg = &*doc;
-  std::string cfg_where(where);
-  std::string type = s.model_type;
-  auto text = doc->find("text_config");
-  if (text != doc->end() && text->is_object()) {
-    cfg = &*text;
-    cfg_where += ": text_config";
-    Reader tr(*cfg, cfg_where);
+Result<DecoderConfig> FindDecoder(const Json& doc, std::string_view where, const ModelSpec& s) {
+  DecoderConfig d{&doc, std::string(where), s.model_type};
+  auto text = doc.find("text_config");
+  if (text != doc.end() && text->is_object()) {
+    d.obj = &*text;
+    d.where += ": text_config";
+    Reader tr(*d.obj, d.where);
     std::string inner = tr.String("model_type").value_or("");
     if (tr.error()) return *tr.error();
-    if (inner.empty() && type == "gemma3") inner = "gemma3_text";
-    if (!inner.empty()) type = inner;
+    if (inner.empty() && d.type == "gemma3") inner = "gemma3_text";
+    if (!inner.empty()) d.type = inner;
   }
-  if (type.empty()) {
+  if (d.type.empty()) {
     // Old checkpoints (Falcon "RefinedWebModel") sometimes lack model_type.
     if (s.architecture.empty()) {
       return Corrupt(fmt::format("{}: neither 'model_type' nor 'architectures' is set", where));
@@ -581,24 +694,23 @@ Result<ModelSpec> ParseHfConfig(std::string_view json_text, std::string_view whe
     return Unsupported(fmt::format("{}: 'model_type' is missing (architectures: {})", where,
                                    s.architecture));
   }
-  if (type.find("t5") != std::string::npos || type == "bert" || type == "albert" ||
-      type == "roberta" || type == "bart" || type == "whisper") {
+  const std::string& t = d.type;
+  if (t.find("t5") != std::string::npos || t == "bert" || t == "albert" || t == "roberta" ||
+      t == "bart" || t == "whisper") {
     return Unsupported(fmt::format(
         "{}: model_type '{}' is an encoder or encoder-decoder model; vramfit models decoder-only "
         "LLMs",
-        where, type));
+        where, t));
   }
+  return d;
+}
 
-  Reader r(*cfg, cfg_where);
-  Status st = MapFamily(r, type, s, notes);
-  if (!st.ok()) return st.error();
-  if (r.error()) return *r.error();
-
-  // Common keys, read from the decoder config (then the top level).
-  const bool tie_default = DefaultTie(type);
+// tie_word_embeddings and torch_dtype: the decoder config first, then the top level.
+Status ReadCommonKeys(Reader& r, Reader& top, const std::string& type, std::string_view where,
+                      ModelSpec& s) {
   std::optional<bool> tie = r.Bool("tie_word_embeddings");
   if (!tie) tie = top.Bool("tie_word_embeddings");
-  s.tie_word_embeddings = tie.value_or(tie_default);
+  s.tie_word_embeddings = tie.value_or(DefaultTie(type));
   std::optional<std::string> dtype = r.String("torch_dtype");
   if (!dtype) dtype = r.String("dtype");
   if (!dtype) dtype = top.String("torch_dtype");
@@ -612,57 +724,105 @@ Result<ModelSpec> ParseHfConfig(std::string_view json_text, std::string_view whe
     }
     s.torch_dtype = *d;
   }
+  return {};
+}
 
-  Reader qr(*doc, std::string(where));
+// vision_config, read only at the top level.
+Status ReadVision(const Json& doc, std::string_view where, ModelSpec& s,
+                  std::vector<std::string>* notes) {
+  auto vision = doc.find("vision_config");
+  if (vision == doc.end() || !vision->is_object()) return {};
+  Reader vr(*vision, std::string(where));
+  const std::string vtype = vr.String("model_type").value_or("siglip_vision_model");
+  if (vtype == "siglip_vision_model") {
+    return ReadSiglipVision(*vision, std::string(where), s.hidden_size, s, notes);
+  }
+  if (notes) notes->push_back(fmt::format("vision tower '{}' is not counted", vtype));
+  return {};
+}
+
+Result<ModelSpec> ParseDocument(const Json& doc, std::string_view where,
+                                std::vector<std::string>* notes) {
+  ModelSpec s;
+  Reader top(doc, std::string(where));
+  s.model_type = top.String("model_type").value_or("");
+  auto arch = doc.find("architectures");
+  if (arch != doc.end() && arch->is_array() && !arch->empty() && (*arch)[0].is_string()) {
+    s.architecture = (*arch)[0].get<std::string>();
+  }
+  if (top.error()) return *top.error();
+
+  auto decoder = FindDecoder(doc, where, s);
+  if (!decoder.ok()) return decoder.error();
+  Reader r(*decoder->obj, decoder->where);
+  VRAMFIT_TRY(MapFamily(r, decoder->type, s, notes));
+  if (r.error()) return *r.error();
+  VRAMFIT_TRY(ReadCommonKeys(r, top, decoder->type, where, s));
+
+  // quantization_config: the top level first, then text_config.
+  Reader qr(doc, std::string(where));
   ReadQuantConfig(qr, s, notes);
   if (qr.error()) return *qr.error();
-  if (cfg != &*doc && !s.checkpoint_quant) {
+  if (decoder->obj != &doc && !s.checkpoint_quant) {
     ReadQuantConfig(r, s, notes);
     if (r.error()) return *r.error();
   }
-  auto vision = doc->find("vision_config");
-  if (vision != doc->end() && vision->is_object()) {
-    Reader vr(*vision, std::string(where));
-    const std::string vtype = vr.String("model_type").value_or("siglip_vision_model");
-    if (vtype == "siglip_vision_model") {
-      ReadSiglipVision(*vision, std::string(where), s.hidden_size, s, notes);
-    } else if (notes) {
-      notes->push_back(fmt::format("vision tower '{}' is not counted", vtype));
-    }
-  }
-
-  Status v = ValidateSpec(s, where);
-  if (!v.ok()) return v.error();
+  VRAMFIT_TRY(ReadVision(doc, where, s, notes));
+  VRAMFIT_TRY(ValidateSpec(s, where));
   return s;
 }
 
+}  // namespace
+
+const std::vector<std::string>& SupportedModelTypes() { return kSupported; }
+
+Result<ModelSpec> ParseHfConfig(std::string_view json_text, std::string_view where,
+                                std::vector<std::string>* notes) {
+  auto doc = io::ParseJson(json_text, where);
+  if (!doc.ok()) return doc.error();
+  if (!doc->is_object()) {
+    return Corrupt(fmt::format("{}: expected a JSON object at the top level", where));
+  }
+  // Every value is range-checked as it is read, so the checked products
+  // below cannot overflow; this keeps the no-exception contract regardless.
+  try {
+    return ParseDocument(*doc, where, notes);
+  } catch (const OverflowError&) {
+    return Corrupt(fmt::format("{}: the model's sizes overflow 64 bits", where));
+  }
+}
+
 Status ValidateSpec(const ModelSpec& s, std::string_view where) {
-  // Caps keep every product in BuildInventory and the estimators far from
-  // int64 overflow; the largest real models are ~1e5 hidden, ~1e6 vocab.
-  constexpr int64_t kMaxDim = int64_t{1} << 24;
-  constexpr int64_t kMaxLayers = 4096;
-  constexpr int64_t kMaxExperts = 1 << 16;
-  const auto bad = [&](std::string_view key, int64_t v, std::string_view need) {
-    return Corrupt(fmt::format("{}: {} = {}: {}", where, key, v, need));
-  };
-  const struct { const char* key; int64_t v; int64_t lo; int64_t hi; } checks[] = {
-      {"hidden_size", s.hidden_size, 1, kMaxDim},
-      {"num_hidden_layers", s.num_hidden_layers, 1, kMaxLayers},
-      {"num_attention_heads", s.num_attention_heads, 1, kMaxDim},
-      {"num_key_value_heads", s.num_key_value_heads, 1, kMaxDim},
-      {"head_dim", s.head_dim, 1, kMaxDim},
-      {"vocab_size", s.vocab_size, 1, kMaxDim},
-      {"intermediate_size", s.intermediate_size, 0, kMaxDim},
-      {"moe_intermediate_size", s.moe_intermediate_size, 0, kMaxDim},
-      {"num_experts", s.num_experts, 0, kMaxExperts},
-      {"max_position_embeddings", s.max_position_embeddings, 0, int64_t{1} << 30},
-      {"kv_lora_rank", s.kv_lora_rank, 0, kMaxDim},
-      {"q_lora_rank", s.q_lora_rank, 0, kMaxDim},
+  // Caps (spec_limits.h) keep every product in BuildInventory and the
+  // estimators far from int64 overflow. The first twelve are the config.json
+  // checks of docs/formats.md §1.4; the rest hold fields the GGUF reader
+  // takes from tensor shapes and metadata to the same caps.
+  const struct { const char* key; int64_t v; IntRange range; } checks[] = {
+      {"hidden_size", s.hidden_size, kWidth},
+      {"num_hidden_layers", s.num_hidden_layers, {1, kMaxLayers}},
+      {"num_attention_heads", s.num_attention_heads, kWidth},
+      {"num_key_value_heads", s.num_key_value_heads, kWidth},
+      {"head_dim", s.head_dim, kWidth},
+      {"vocab_size", s.vocab_size, kWidth},
+      {"intermediate_size", s.intermediate_size, kWidthOrNone},
+      {"moe_intermediate_size", s.moe_intermediate_size, kWidthOrNone},
+      {"num_experts", s.num_experts, kExpertCount},
+      {"max_position_embeddings", s.max_position_embeddings, kPositions},
+      {"kv_lora_rank", s.kv_lora_rank, kWidthOrNone},
+      {"q_lora_rank", s.q_lora_rank, kWidthOrNone},
+      {"v_head_dim", s.v_head_dim, kWidthOrNone},
+      {"qk_nope_head_dim", s.qk_nope_head_dim, kWidthOrNone},
+      {"qk_rope_head_dim", s.qk_rope_head_dim, kWidthOrNone},
+      {"num_shared_experts", s.num_shared_experts, kExpertCount},
+      {"shared_expert_intermediate_size", s.shared_expert_intermediate_size, kWidthOrNone},
+      {"sliding_window", s.sliding_window, kPositions},
+      {"learned_positions", s.learned_positions, {0, io::kMaxLearnedPositions}},
+      {"word_embed_proj_dim", s.word_embed_proj_dim, kWidthOrNone},
+      {"norms_per_layer", s.norms_per_layer, {0, io::kMaxNormsPerLayer}},
+      {"num_nextn_predict_layers", s.num_nextn_predict_layers, kLayerCount},
   };
   for (const auto& c : checks) {
-    if (c.v < c.lo || c.v > c.hi) {
-      return bad(c.key, c.v, fmt::format("must be between {} and {}", c.lo, c.hi));
-    }
+    if (!c.range.Contains(c.v)) return io::OutOfRange(where, c.key, c.v, c.range);
   }
   if (s.attn_kind == AttnKind::kStandard && s.num_attention_heads % s.num_key_value_heads != 0) {
     return Corrupt(fmt::format("{}: num_attention_heads ({}) is not a multiple of "
@@ -670,8 +830,8 @@ Status ValidateSpec(const ModelSpec& s, std::string_view where) {
                                where, s.num_attention_heads, s.num_key_value_heads));
   }
   if (s.num_experts > 0 && (s.num_experts_per_tok < 1 || s.num_experts_per_tok > s.num_experts)) {
-    return bad("num_experts_per_tok", s.num_experts_per_tok,
-               fmt::format("must be between 1 and num_experts ({})", s.num_experts));
+    return Corrupt(fmt::format("{}: num_experts_per_tok = {}: must be between 1 and num_experts ({})",
+                               where, s.num_experts_per_tok, s.num_experts));
   }
   if (s.num_experts > 0 && s.moe_intermediate_size <= 0) {
     return Corrupt(fmt::format("{}: an MoE model needs a positive expert intermediate size", where));

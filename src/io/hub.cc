@@ -157,7 +157,8 @@ std::optional<std::pair<int64_t, std::string>> DecodeHeader(const std::string& s
   const std::string magic = kHeaderMagic;
   if (s.compare(0, magic.size(), magic) != 0) return std::nullopt;
   const size_t nl = s.find('\n', magic.size());
-  if (nl == std::string::npos || nl - magic.size() > 19) return std::nullopt;
+  // At most 18 digits: the size stays below 10^18 < 2^63 (no overflow).
+  if (nl == std::string::npos || nl - magic.size() > 18) return std::nullopt;
   int64_t size = 0;
   for (size_t i = magic.size(); i < nl; ++i) {
     if (s[i] < '0' || s[i] > '9') return std::nullopt;
@@ -490,7 +491,8 @@ class Client {
       const std::string cr = r->FinalHeader("content-range");
       const size_t slash = cr.rfind('/');
       int64_t total = -1;
-      if (slash != std::string::npos && slash + 1 < cr.size() && slash + 1 + 19 >= cr.size()) {
+      // At most 18 digits, so std::stoll cannot throw out_of_range.
+      if (slash != std::string::npos && slash + 1 < cr.size() && slash + 1 + 18 >= cr.size()) {
         const std::string t = cr.substr(slash + 1);
         if (AllDigits(t)) total = std::stoll(t);
       }

@@ -1,7 +1,8 @@
 // Writes the seed corpora of the fuzz targets: small valid files of each
 // architecture family and layout the readers know, and corrupt variants of
 // them (the same cases the unit tests pin). Usage: fuzz_make_seeds CORPUS_DIR
-// (writes CORPUS_DIR/gguf/*, CORPUS_DIR/safetensors/*).
+// (writes CORPUS_DIR/gguf/*, CORPUS_DIR/safetensors/*; the config corpus is
+// hand-written JSON, committed as it is).
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -121,6 +122,45 @@ void GgufSeeds() {
     b.Str("general.architecture", "llama").U32("llama.block_count", 2).U32("llama.embedding_length", 64)
         .U32("llama.attention.head_count", 4).ArrI32("llama.attention.head_count_kv", {4, 2});
     Write("gguf", "per_layer_heads.gguf", b.Header());
+  }
+  // Values past the caps of src/io/spec_limits.h (tests/unit/reader_limits_test.cc).
+  {  // a 2^40-wide value head
+    GgufBuilder b = Llama(3, "llama", 1);
+    b.U64("llama.attention.value_length", uint64_t{1} << 40);
+    Write("gguf", "huge_value_length.gguf", Whole(b));
+  }
+  {  // a 2^40-wide shared expert and position table in empty tensors
+    GgufBuilder b;
+    b.Str("general.architecture", "qwen2moe").U32("qwen2moe.block_count", 1).U32("qwen2moe.embedding_length", 64)
+        .U32("qwen2moe.attention.head_count", 4).U32("qwen2moe.expert_count", 4).U32("qwen2moe.expert_used_count", 2);
+    b.Tensor("token_embd.weight", {64, 32}, kF16).Tensor("position_embd.weight", {0, int64_t{1} << 40}, kF16)
+        .Tensor("blk.0.ffn_gate_inp.weight", {64, 4}, kF16).Tensor("blk.0.ffn_up_exps.weight", {64, 32, 4}, kF16)
+        .Tensor("blk.0.ffn_up_shexp.weight", {0, int64_t{1} << 40}, kF16);
+    Write("gguf", "huge_empty_tensors.gguf", Whole(b));
+  }
+  {  // MLA with a negative rope dimension
+    GgufBuilder b;
+    b.Str("general.architecture", "deepseek2").U32("deepseek2.block_count", 1).U32("deepseek2.embedding_length", 64)
+        .U32("deepseek2.attention.head_count", 4).U32("deepseek2.attention.kv_lora_rank", 32)
+        .I32("deepseek2.rope.dimension_count", -5).U32("deepseek2.attention.key_length", 24)
+        .U32("deepseek2.attention.value_length", 16);
+    b.Tensor("token_embd.weight", {64, 32}, kF16).Tensor("blk.0.attn_kv_a_mqa.weight", {64, 40}, kF16);
+    Write("gguf", "mla_negative_rope.gguf", Whole(b));
+  }
+  {  // a zero dimension beside two whose product passes 2^64
+    std::string s = "GGUF";
+    Le32(s, 3);
+    Le64(s, 1);
+    Le64(s, 0);
+    GStr(s, "w");
+    Le32(s, 3);
+    Le64(s, 0);
+    Le64(s, uint64_t{1} << 40);
+    Le64(s, uint64_t{1} << 40);
+    Le32(s, 0);
+    Le64(s, 0);
+    s.resize((s.size() + 31) / 32 * 32, '\0');
+    Write("gguf", "zero_dim_huge_others.gguf", s);
   }
   // Corrupt variants.
   const std::string good = Whole(Llama(3, "llama", 1));

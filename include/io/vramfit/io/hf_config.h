@@ -17,7 +17,10 @@
 namespace vramfit {
 
 // Parses config.json text. `where` names the source in error messages
-// ("config.json", "catalog entry meta-llama/Llama-3.1-8B"). Notes about
+// ("config.json", "catalog entry meta-llama/Llama-3.1-8B"). Every integer key
+// is read as 64 bits and range-checked before anything is sized from it
+// ("config.json: num_hidden_layers = 99999999999: must be between 1 and
+// 4096"); docs/formats.md §1 lists the keys, ranges and messages. Notes about
 // assumptions (an unknown model_type read as Llama-style, a default taken)
 // are appended to *notes when notes != nullptr.
 Result<ModelSpec> ParseHfConfig(std::string_view json_text, std::string_view where,
@@ -27,7 +30,9 @@ Result<ModelSpec> ParseHfConfig(std::string_view json_text, std::string_view whe
 const std::vector<std::string>& SupportedModelTypes();
 
 // Checks the invariants BuildInventory relies on (positive sizes, heads
-// dividing, layer list length). Returns the first violation.
+// dividing, layer list length) and the caps of docs/formats.md §1.4, which
+// keep its products inside int64. Returns the first violation:
+//   "<where>: <field> = <v>: must be between <lo> and <hi>", ...
 Status ValidateSpec(const ModelSpec& spec, std::string_view where);
 
 }  // namespace vramfit

@@ -248,3 +248,24 @@ TEST(SettingsTest, SweepJsonNumbers) {
 
 }  // namespace
 }  // namespace vramfit
+
+namespace vramfit {
+namespace {
+
+// A config.json whose layer count would size a 99,999,999,999-entry table:
+// one line from the CLI (exit 1), a 4xx from the web API (it aborted with
+// std::bad_alloc before the readers checked ranges).
+TEST(SettingsTest, HugeLayerCountIsOneLineEverywhere) {
+  const std::string config = R"({"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336,
+      "num_hidden_layers": 99999999999, "num_attention_heads": 32, "num_key_value_heads": 8,
+      "vocab_size": 128256, "max_position_embeddings": 131072})";
+  web::Api api;
+  const web::Response r = api.Estimate(R"({"config": )" + config + "}");
+  EXPECT_GE(r.status, 400);
+  EXPECT_LT(r.status, 500);
+  EXPECT_EQ(nlohmann::json::parse(r.body)["error"]["message"],
+            "config.json: num_hidden_layers = 99999999999: must be between 1 and 4096");
+}
+
+}  // namespace
+}  // namespace vramfit

@@ -11,16 +11,11 @@
 #include <fmt/format.h>
 
 #include "vramfit/catalog.h"
+#include "vramfit/check.h"
 #include "vramfit/runtime.h"
 #include "vramfit/workload.h"
 
 namespace vramfit::app {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 int ExitCode(const Error& e) {
   if (e.kind == ErrorKind::kDoesNotFit) return 3;  // as an estimate that does not fit

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "vramfit/check.h"
 #include "vramfit/io/embedded.h"
 #include "vramfit/io/json_util.h"
 #include "vramfit/catalog.h"
@@ -49,12 +50,6 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 std::vector<std::string> Ranked(std::string_view name, const std::vector<std::string>& names,
                                 size_t n) {

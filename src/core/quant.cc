@@ -1,5 +1,6 @@
 // Exact storage of weight tensors per quantization format. Every layout is
 // written out with its source in docs/estimation.md ("Weights").
+#include "vramfit/check.h"
 #include "vramfit/quant.h"
 
 #include <algorithm>
@@ -10,12 +11,6 @@
 namespace vramfit {
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 // bitsandbytes blockwise 4-bit (bitsandbytes/functional.py quantize_4bit):
 // blocksize 64 (transformers' default bnb_4bit_quant_storage uint8).

@@ -2,6 +2,7 @@
 // and docs/research/training.md (PEFT, bitsandbytes, DeepSpeed, FSDP,
 // transformers loss code, Korthikanti et al. 2022). The steps, their
 // contracts and the named constants: training_steps.h.
+#include "vramfit/check.h"
 #include "vramfit/training.h"
 
 #include <algorithm>
@@ -122,13 +123,6 @@ Result<LossImpl> ParseLoss(std::string_view s) {
 
 namespace {
 
-Status CheckRange(const char* flag, int64_t v, int64_t lo, int64_t hi) {
-  if (v < lo || v > hi) {
-    if (lo == 1 && v < 1) return InvalidArgument(fmt::format("{}: must be a positive integer, got {}", flag, v));
-    return InvalidArgument(fmt::format("{}: {} is out of range ({}..{})", flag, v, lo, hi));
-  }
-  return {};
-}
 
 // Projection kind of a tensor group, from its name.
 enum class Proj { kQ, kK, kV, kQkv, kO, kGate, kUp, kGateUp, kDown, kExpert, kRouter, kOther };

@@ -1,3 +1,4 @@
+#include "vramfit/check.h"
 #include "vramfit/workload.h"
 
 #include <fmt/format.h>
@@ -63,15 +64,6 @@ Result<int64_t> ParseHfVersion(std::string_view s) {
 
 namespace {
 
-Status CheckRange(const char* flag, int64_t v, int64_t lo, int64_t hi) {
-  if (v < lo || v > hi) {
-    if (lo == 1 && v < 1) {
-      return InvalidArgument(fmt::format("{}: must be a positive integer, got {}", flag, v));
-    }
-    return InvalidArgument(fmt::format("{}: {} is out of range ({}..{})", flag, v, lo, hi));
-  }
-  return {};
-}
 
 }  // namespace
 

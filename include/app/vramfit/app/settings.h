@@ -160,9 +160,6 @@ Result<bool> ParseSwitch(std::string_view flag, std::string_view value);
 // name, 1 unsupported or unreadable.
 int ExitCode(const Error& e);
 
-// Lower-cases ASCII.
-std::string Lower(std::string_view s);
-
 }  // namespace vramfit::app
 
 #endif  // VRAMFIT_APP_SETTINGS_H_

@@ -418,7 +418,7 @@ TEST(VllmRuntimeTest, CtxSetsMaxModelLen) {
   InferenceSettings too_long = Vllm();
   too_long.ctx = 200000;
   EXPECT_EQ(EstimateError(m, too_long, Gpus("H100-80GB")).rfind(
-                "--max-model-len: User-specified max_model_len (200000) is greater than the derived", 0),
+                "resolve: --max-model-len: User-specified max_model_len (200000) is greater than the derived", 0),
             0u);
 }
 
@@ -534,7 +534,7 @@ TEST(VllmRuntimeTest, ExactErrors) {
     InferenceSettings s = Vllm();
     s.vllm.max_model_len = 200000;
     EXPECT_EQ(EstimateError(llama8, s, Gpus("H100-80GB")),
-              "--max-model-len: User-specified max_model_len (200000) is greater than the derived "
+              "resolve: --max-model-len: User-specified max_model_len (200000) is greater than the derived "
               "max_model_len (max_position_embeddings=131072 or model_max_length=None in model's "
               "config.json). This may lead to incorrect model outputs or CUDA errors. To allow "
               "overriding this maximum, set the env var VLLM_ALLOW_LONG_MAX_MODEL_LEN=1");
@@ -544,24 +544,24 @@ TEST(VllmRuntimeTest, ExactErrors) {
     s.vllm.max_num_seqs = 512;
     s.vllm.max_num_batched_tokens = 256;
     EXPECT_EQ(EstimateError(llama8, s, Gpus("H100-80GB")),
-              "--max-num-batched-tokens: max_num_batched_tokens (256) must be greater than or "
+              "resolve: --max-num-batched-tokens: max_num_batched_tokens (256) must be greater than or "
               "equal to max_num_seqs (512).");
   }
   {
     InferenceSettings s = Vllm();
     s.vllm.block_size = 24;
     EXPECT_EQ(EstimateError(llama8, s, Gpus("H100-80GB")),
-              "--block-size: expected one of 1, 8, 16, 32, 64, 128, got 24");
+              "resolve: --block-size: expected one of 1, 8, 16, 32, 64, 128, got 24");
   }
   {
     InferenceSettings s = Vllm();
     s.kv_dtype = DType::kQ8_0;
     EXPECT_EQ(EstimateError(llama8, s, Gpus("H100-80GB")),
-              "--kv-dtype: vLLM's kv_cache_dtype is auto, fp16, bf16 or fp8, got 'Q8_0'");
+              "resolve: --kv-dtype: vLLM's kv_cache_dtype is auto, fp16, bf16 or fp8, got 'Q8_0'");
   }
   {  // bf16 on a Turing GPU (gpu_worker._check_if_gpu_supports_dtype).
     EXPECT_EQ(EstimateError(CatalogModelOrDie("Qwen/Qwen2.5-0.5B"), Vllm(), Gpus("T4")),
-              "vllm: Bfloat16 is only supported on GPUs with compute capability of at least 8.0. "
+              "resolve: vllm: Bfloat16 is only supported on GPUs with compute capability of at least 8.0. "
               "Your T4 GPU has compute capability 7.5. You can use float16 instead by explicitly "
               "setting the `dtype` flag in CLI, for example: --dtype=half. [use --dtype fp16]");
   }

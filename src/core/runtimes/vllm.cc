@@ -15,7 +15,14 @@
 // shows is the CUDA context + weights + kv_cache + the re-reserved sampler
 // warm-up peak + non-torch memory + the graph pool ~= context + util x total
 // + graphs.
+//
+// The profile resolves every vLLM knob first (VllmRuntime::Resolve: the
+// settings vLLM refuses before touching memory, and its defaults), then
+// EstimateVllm runs the steps of vllm_steps.h: the shared engine layout,
+// one worker per GPU, vLLM's start-up checks, the pool, the breakdowns, and
+// the echo, launch flags and notes.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -27,8 +34,10 @@
 #include "../formula.h"
 #include "profile.h"
 #include "runtimes.h"
+#include "vllm_steps.h"
 
 namespace vramfit::runtimes {
+namespace vllm {
 namespace {
 
 // The release whose behaviour is modelled (echoed as "vllm").
@@ -36,6 +45,9 @@ constexpr const char* kVllmVersion = "0.11";
 
 // CacheConfig.gpu_memory_utilization default (vllm/config/cache.py).
 constexpr double kDefaultUtil = 0.9;
+// ModelConfig._get_and_verify_max_len: the length of a config without
+// max_position_embeddings (or any other length key).
+constexpr int64_t kFallbackMaxLen = 2048;
 // CacheConfig.block_size on CUDA (platforms/cuda.py check_and_update_config);
 // MLA backends force their own: FlashMLA 64 on sm90, CUTLASS MLA 128 on sm100.
 constexpr int64_t kDefaultBlockSize = 16;
@@ -49,6 +61,9 @@ constexpr int64_t kBlockSizes[] = {1, 8, 16, 32, 64, 128};
 constexpr int64_t kBigGpuBytes = 70 * kGiB;
 constexpr int64_t kServeTokensBig = 8192, kServeSeqsBig = 1024;
 constexpr int64_t kServeTokens = 2048, kServeSeqs = 256;
+// The LLM class's defaults (named in the note on the serve defaults).
+constexpr int64_t kLlmTokensBig = 16384, kLlmSeqsBig = 1024;
+constexpr int64_t kLlmTokens = 8192, kLlmSeqs = 256;
 
 // Non-torch memory measured by memory_profiling after the init snapshot:
 // kernel images and library handles loaded by the profile run, 0.13-0.14 GiB
@@ -94,6 +109,7 @@ std::string PyFloat(double x) {
   return s;
 }
 
+// Bytes as GiB with two decimals (vLLM's log and error figures).
 std::string Gib(Bytes b) {
   return fmt::format("{:.2f}", static_cast<double>(b.value()) / static_cast<double>(kGiB));
 }
@@ -104,192 +120,10 @@ std::string PyRound2(double x) { return PyFloat(std::round(x * 100.0) / 100.0); 
 // 32768 -> "32,768" (vLLM's concurrency log line).
 std::string Thousands(int64_t n) {
   std::string s = std::to_string(n);
-  for (int64_t i = static_cast<int64_t>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
+  for (int64_t i = static_cast<int64_t>(s.size()) - 3; i > 0; i -= 3) {
+    s.insert(static_cast<size_t>(i), ",");
+  }
   return s;
-}
-
-// What one layer caches, as vLLM's KVCacheSpec says (v1/kv_cache_interface.py).
-struct LayerType {
-  int64_t window = 0;  // 0: FullAttentionSpec / MLAAttentionSpec; else SlidingWindowSpec
-  bool operator<(const LayerType& o) const { return window < o.window; }
-  bool operator==(const LayerType& o) const { return window == o.window; }
-};
-
-// One KV cache group: layers of one type that share a block table.
-struct KvGroup {
-  LayerType type;
-  std::vector<int64_t> layers;
-};
-
-// get_kv_cache_groups: one group when every layer has the same spec;
-// otherwise _get_kv_cache_groups_uniform_page_size: group_size = the
-// fewest layers of a type (the most, when that is < 1.5 x the fewest), each
-// type cut into cdiv(n, group_size) groups taking layers[i::num_groups].
-std::vector<KvGroup> BuildGroups(const std::vector<LayerType>& types) {
-  std::vector<LayerType> order;
-  std::map<LayerType, std::vector<int64_t>> by_type;
-  for (size_t i = 0; i < types.size(); ++i) {
-    if (by_type.find(types[i]) == by_type.end()) order.push_back(types[i]);
-    by_type[types[i]].push_back(static_cast<int64_t>(i));
-  }
-  std::vector<KvGroup> groups;
-  if (order.size() == 1) {
-    groups.push_back({order[0], by_type[order[0]]});
-    return groups;
-  }
-  int64_t min_n = INT64_MAX, max_n = 0;
-  for (const auto& [t, l] : by_type) {
-    min_n = std::min<int64_t>(min_n, static_cast<int64_t>(l.size()));
-    max_n = std::max<int64_t>(max_n, static_cast<int64_t>(l.size()));
-  }
-  const int64_t group_size = 2 * max_n < 3 * min_n ? max_n : min_n;
-  for (const LayerType& t : order) {
-    const std::vector<int64_t>& l = by_type[t];
-    const int64_t n = CeilDiv(static_cast<int64_t>(l.size()), group_size);
-    for (int64_t g = 0; g < n; ++g) {
-      KvGroup kg{t, {}};
-      for (size_t j = static_cast<size_t>(g); j < l.size(); j += static_cast<size_t>(n)) kg.layers.push_back(l[j]);
-      groups.push_back(std::move(kg));
-    }
-  }
-  return groups;
-}
-
-// Blocks one request of max_model_len tokens needs in a group of this type
-// (spec.max_memory_usage_bytes / page_size_bytes):
-//   full:    cdiv(max_model_len, bs)
-//   sliding: cdiv(min(window - 1 + max_num_batched_tokens, max_model_len), bs) + 1
-int64_t BlocksPerRequest(LayerType t, int64_t max_len, int64_t mnbt, int64_t bs) {
-  if (t.window == 0) return CeilDiv(max_len, bs);
-  return CeilDiv(std::min(CheckedAdd(t.window - 1, mnbt), max_len), bs) + 1;
-}
-
-int64_t SumBlocks(const std::vector<KvGroup>& groups, int64_t max_len, int64_t mnbt, int64_t bs) {
-  int64_t n = 0;
-  for (const KvGroup& g : groups) n = CheckedAdd(n, BlocksPerRequest(g.type, max_len, mnbt, bs));
-  return n;
-}
-
-// Layers of each group on one pipeline stage; group_size there is the
-// largest (_project_kv_cache_groups_to_worker, get_kv_cache_config_from_groups).
-int64_t StageGroupSize(const std::vector<KvGroup>& groups, LayerRange range) {
-  int64_t size = 0;
-  for (const KvGroup& g : groups) {
-    int64_t n = 0;
-    for (int64_t l : g.layers) n += (l >= range.first && l < range.last) ? 1 : 0;
-    size = std::max(size, n);
-  }
-  return size;
-}
-
-// The profile run's forward pass (gpu_model_runner._dummy_run with
-// max_num_batched_tokens tokens): the residual stream plus the largest
-// layer's live temporaries. Returns the parts as leaves.
-std::vector<Component> ForwardPeak(const ModelSpec& s, LayerRange range, int64_t T, int64_t tp,
-                                   int64_t dt) {
-  std::vector<Component> parts;
-  if (range.size() == 0) return parts;
-  const int64_t h = s.hidden_size;
-  parts.push_back(Leaf("residual + hidden", Bytes(CheckedMul(CheckedMul(2, T), h)) * dt,
-                       Formula("2 x {} tok x {} x {} B", T, h, dt)));
-  const int64_t heads = CeilDiv(s.num_attention_heads, tp);
-  int64_t attn_w;
-  if (s.attn_kind == AttnKind::kMla) {
-    // q, the latent, kv_b_proj's per-head K_nope and V, K with RoPE, output.
-    const int64_t qk = s.qk_nope_head_dim + s.qk_rope_head_dim;
-    attn_w = heads * qk + (s.kv_lora_rank + s.qk_rope_head_dim) +
-             heads * (s.qk_nope_head_dim + s.v_head_dim) + heads * qk + heads * s.v_head_dim;
-  } else {
-    const int64_t kvh = std::max<int64_t>(1, s.num_key_value_heads / tp);
-    attn_w = heads * s.head_dim + kvh * (s.head_dim + s.v_head_dim) + heads * s.v_head_dim;
-  }
-  const Bytes attn = Bytes(CheckedMul(T, attn_w)) * dt;
-  bool any_dense = false, any_moe = false;
-  for (int64_t i = range.first; i < range.last; ++i) (s.layers[i].moe ? any_moe : any_dense) = true;
-  Bytes mlp;
-  std::string mlp_name = "mlp", mlp_formula;
-  if (any_dense && s.intermediate_size > 0) {
-    const int64_t inter = CeilDiv(s.intermediate_size, tp);
-    const int64_t width = s.mlp_kind == MlpKind::kPlain ? 2 : 3;  // gate_up + act, or fc1 + act
-    mlp = Bytes(CheckedMul(T, width * inter)) * dt;
-    mlp_formula = Formula("{} tok x {} x {} inter x {} B", T, width, inter, dt);
-  }
-  if (any_moe) {
-    // fused_experts: intermediate_cache1/3 share one buffer of
-    // max(2N, hidden) per (token, expert), cache2 holds N; the router
-    // logits and their fp32 top-k softmax; the shared experts' MLP.
-    const int64_t tc = std::min(T, kMoeChunkTokens);
-    const int64_t n = CeilDiv(s.moe_intermediate_size, tp);
-    const int64_t k = s.num_experts_per_tok;
-    const int64_t shared = CeilDiv(s.shared_expert_intermediate_size, tp);
-    const Bytes moe = Bytes(CheckedMul(CheckedMul(tc, k), std::max(2 * n, h) + n)) * dt +
-                      Bytes(CheckedMul(T, s.num_experts)) * (dt + 4) +
-                      Bytes(CheckedMul(T, 3 * shared)) * dt;
-    if (moe > mlp) {
-      mlp = moe;
-      mlp_name = "moe";
-      mlp_formula = Formula("{} tok x {} experts x ({} + {}) x {} B + router + shared", tc, k,
-                                std::max(2 * n, h), n, dt);
-    }
-  }
-  if (attn >= mlp) {
-    parts.push_back(Leaf("attention", attn, Formula("{} tok x {} x {} B", T, attn_w, dt)));
-  } else {
-    parts.push_back(Leaf(mlp_name, mlp, mlp_formula));
-  }
-  return parts;
-}
-
-// The sampler warm-up of the profile run (gpu_model_runner._dummy_sampler_run
-// on one row per dummy request): the lm_head logits in the model dtype
-// (vocab padded to 64), Sampler.forward's fp32 copy, and
-// TopKTopPSampler.forward_native's logits.sort(): fp32 values + int64
-// indices, plus torch.sort's own temporaries (aten/native/cuda/Sort.cu
-// launch_stable_sort_kernel: >= 128 rows use segmented_sort_pairs, an int64
-// index buffer + cub's O(N) key/value double buffer = 20 B per element;
-// 2..127 rows use segmented_sort_pairs_by_full_sort, two int2 buffers +
-// a keys buffer + cub's double buffer = 32 B).
-std::vector<Component> SamplerPeak(const ModelSpec& s, int64_t T, int64_t rows, int64_t dt) {
-  std::vector<Component> parts;
-  const int64_t h = s.hidden_size;
-  const int64_t v = s.vocab_size;
-  const int64_t cells = CheckedMul(rows, v);
-  parts.push_back(Leaf("hidden states", Bytes(CheckedMul(T + 2 * rows, h)) * dt,
-                       Formula("({} tok + 2 x {} rows) x {} x {} B", T, rows, h, dt)));
-  parts.push_back(Leaf("logits", Bytes(CheckedMul(rows, RoundUp(v, 64))) * dt,
-                       Formula("{} rows x {} vocab x {} B", rows, RoundUp(v, 64), dt)));
-  if (dt != 4) parts.push_back(Leaf("fp32 logits", Bytes(cells) * 4, Formula("{} x {} x 4 B", rows, v)));
-  parts.push_back(Leaf("sorted logits + indices", Bytes(cells) * 12, Formula("{} x {} x (4 + 8) B", rows, v)));
-  const int64_t temp = (rows >= 2 && rows < 128) ? 32 : 20;
-  parts.push_back(Leaf("sort temporaries", Bytes(cells) * temp, Formula("{} x {} x {} B", rows, v, temp)));
-  return parts;
-}
-
-// Sizes vLLM captures: [1, 2, 4] + range(8, 256, 8) + range(256, max + 1, 16),
-// up to min(2 x max_num_seqs, 512, max_num_batched_tokens).
-std::vector<int64_t> CaptureSizes(int64_t max_num_seqs, int64_t mnbt) {
-  const int64_t cap = std::min({2 * max_num_seqs, kMaxCaptureSize, mnbt});
-  std::vector<int64_t> sizes;
-  for (int64_t x : {1, 2, 4}) sizes.push_back(x);
-  for (int64_t x = 8; x < 256; x += 8) sizes.push_back(x);
-  for (int64_t x = 256; x <= kMaxCaptureSize; x += 16) sizes.push_back(x);
-  sizes.erase(std::remove_if(sizes.begin(), sizes.end(), [&](int64_t x) { return x > cap; }), sizes.end());
-  return sizes;
-}
-
-struct Resolved {
-  double util = kDefaultUtil;
-  int64_t max_model_len = 0;
-  int64_t max_num_seqs = 0;
-  int64_t mnbt = 0;
-  int64_t block_size = kDefaultBlockSize;
-  bool eager = false;
-};
-
-Bytes GpuTotal(const GpuSpec& g) {
-  if (g.cuda_total.value() > 0) return g.cuda_total;
-  if (g.vendor == "nvidia") return g.capacity - MiB(kDriverReserveMiB);
-  return g.capacity;
 }
 
 Status Invalid(const std::string& m) { return InvalidArgument(m); }
@@ -304,35 +138,142 @@ const char* VllmDtypeName(DType d) {
   return "float32";
 }
 
-}  // namespace
-
-DType VllmAutoDtype(const ModelSpec& spec, const DeviceSet& devices) {
-  if (spec.torch_dtype != DType::kF32) return spec.torch_dtype;
-  // platforms/cuda.py supported_dtypes: [bf16, fp16, fp32] from sm80,
-  // [fp16, fp32] below; _resolve_auto_dtype takes the first one the model
-  // type allows (_FLOAT16_NOT_SUPPORTED_MODELS) for fp32 checkpoints.
-  bool bf16_ok = true;
-  for (const GpuSpec& g : devices.gpus) {
-    if (g.vendor == "nvidia" && !g.compute_capability.empty() && std::atof(g.compute_capability.c_str()) < 8.0) {
-      bf16_ok = false;
-    }
-  }
-  if (bf16_ok) return DType::kBF16;
-  const std::string& mt = spec.model_type;
-  const bool no_fp16 = mt == "gemma2" || mt == "gemma3" || mt == "gemma3_text" || mt == "plamo2" || mt == "glm4";
-  return no_fp16 ? DType::kF32 : DType::kF16;
+std::string Lower(const std::string& s) {
+  std::string out;
+  for (char c : s) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
 }
 
-Status EstimateVllm(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
-                    Estimate& e) {
-  const ModelSpec& s = model.spec;
-  const VllmKnobs& k = w.vllm;
-  const int64_t tp = w.tp;
-  const int64_t stages = w.pp;
-  const bool mla = s.attn_kind == AttnKind::kMla;
-  const bool have_gpu = !devices.empty();
+// --- Resolve steps.
 
-  // --- Settings vLLM would refuse.
+// --gpu-mem-util: CacheConfig's gt=0, le=1 (the CLI refuses other values
+// with the text it was given; this guards library callers). Default 0.9.
+Status ResolveUtil(VllmKnobs* k) {
+  if (k->gpu_memory_utilization) {
+    const double u = *k->gpu_memory_utilization;
+    if (!(u > 0.0 && u <= 1.0)) {
+      return Invalid(fmt::format("--gpu-mem-util: expected a fraction in (0, 1], got {}", u));
+    }
+  }
+  k->gpu_memory_utilization = k->gpu_memory_utilization.value_or(kDefaultUtil);
+  return {};
+}
+
+// --max-model-len: 1..kMaxTokens and at most the derived length
+// (ModelConfig._get_and_verify_max_len, vLLM's text). Default: the derived
+// length.
+Status ResolveMaxModelLen(const ModelSpec& spec, VllmKnobs* k) {
+  const int64_t derived_len = DerivedMaxLen(spec);
+  if (k->max_model_len) {
+    const int64_t len = *k->max_model_len;
+    if (len < 1 || len > kMaxTokens) {
+      return Invalid(fmt::format("--max-model-len: {} is out of range (1..{})", len, kMaxTokens));
+    }
+    if (len > derived_len) {
+      return Invalid(fmt::format(
+          "--max-model-len: User-specified max_model_len ({}) is greater than the derived "
+          "max_model_len (max_position_embeddings={} or model_max_length=None in model's "
+          "config.json). This may lead to incorrect model outputs or CUDA errors. To allow "
+          "overriding this maximum, set the env var VLLM_ALLOW_LONG_MAX_MODEL_LEN=1",
+          len, derived_len));
+    }
+  }
+  k->max_model_len = k->max_model_len.value_or(derived_len);
+  return {};
+}
+
+// --max-num-seqs (1..kMaxBatch) and --max-num-batched-tokens
+// (1..kMaxTokens, and >= max_num_seqs: SchedulerConfig._verify_args).
+// Defaults: ServeDefaultsFor / DefaultBatchedTokens. REQUIRES: max_model_len
+// resolved.
+Status ResolveBatchKnobs(const DeviceSet& devices, VllmKnobs* k) {
+  if (k->max_num_seqs && (*k->max_num_seqs < 1 || *k->max_num_seqs > kMaxBatch)) {
+    return Invalid(
+        fmt::format("--max-num-seqs: {} is out of range (1..{})", *k->max_num_seqs, kMaxBatch));
+  }
+  if (k->max_num_batched_tokens &&
+      (*k->max_num_batched_tokens < 1 || *k->max_num_batched_tokens > kMaxTokens)) {
+    return Invalid(fmt::format("--max-num-batched-tokens: {} is out of range (1..{})",
+                               *k->max_num_batched_tokens, kMaxTokens));
+  }
+  const ServeDefaults d = ServeDefaultsFor(devices);
+  k->max_num_seqs = k->max_num_seqs.value_or(d.max_num_seqs);
+  k->max_num_batched_tokens = k->max_num_batched_tokens.value_or(
+      DefaultBatchedTokens(d, *k->max_num_seqs, *k->max_model_len));
+  if (*k->max_num_batched_tokens < *k->max_num_seqs) {
+    return Invalid(fmt::format(
+        "--max-num-batched-tokens: max_num_batched_tokens ({}) must be greater than or equal to "
+        "max_num_seqs ({}).",
+        *k->max_num_batched_tokens, *k->max_num_seqs));
+  }
+  return {};
+}
+
+// --block-size: one of kBlockSizes. Default: DefaultBlockSize.
+Status ResolveBlockSize(const ModelSpec& spec, const DeviceSet& devices, VllmKnobs* k) {
+  if (k->block_size) {
+    if (std::find(std::begin(kBlockSizes), std::end(kBlockSizes), *k->block_size) ==
+        std::end(kBlockSizes)) {
+      return Invalid(fmt::format("--block-size: expected one of 1, 8, 16, 32, 64, 128, got {}",
+                                 *k->block_size));
+    }
+    return {};
+  }
+  k->block_size = DefaultBlockSize(spec, devices).size;
+  return {};
+}
+
+// Whether vLLM's checks see this GPU below compute capability 8.0 (no bf16).
+bool BelowSm80(const GpuSpec& g) {
+  return g.vendor == "nvidia" && !g.compute_capability.empty() &&
+         std::atof(g.compute_capability.c_str()) < 8.0;
+}
+
+// The layouts ResolveInference refuses right after the profile's Resolve
+// (CheckLayout, workload.cc): attention heads that do not split over --tp,
+// more stages than layers, mxfp4 on a model without experts. Its error has
+// always come before the vLLM checks; keep in step with workload.cc.
+bool LayoutRefusedNext(const ModelSpec& s, const InferenceWorkload& w) {
+  return (w.tp > 1 && s.attn_kind == AttnKind::kStandard && s.num_attention_heads % w.tp != 0) ||
+         w.pp > s.num_hidden_layers ||
+         (w.quant.method == QuantMethod::kMxfp4 && s.num_experts == 0);
+}
+
+bool AllResolved(const VllmKnobs& k) {
+  return k.gpu_memory_utilization && k.max_model_len && k.max_num_seqs &&
+         k.max_num_batched_tokens && k.block_size;
+}
+
+}  // namespace
+
+int64_t DerivedMaxLen(const ModelSpec& spec) {
+  return spec.max_position_embeddings > 0 ? spec.max_position_embeddings : kFallbackMaxLen;
+}
+
+ServeDefaults ServeDefaultsFor(const DeviceSet& devices) {
+  const bool big = !devices.empty() && GpuTotal(devices.gpus[0]).value() >= kBigGpuBytes &&
+                   Lower(devices.gpus[0].name).find("a100") == std::string::npos;
+  if (big) return {kServeSeqsBig, kServeTokensBig, true};
+  return {kServeSeqs, kServeTokens, false};
+}
+
+int64_t DefaultBatchedTokens(const ServeDefaults& d, int64_t max_num_seqs, int64_t max_model_len) {
+  return std::min(d.max_num_batched_tokens, CheckedMul(max_num_seqs, max_model_len));
+}
+
+BlockDefault DefaultBlockSize(const ModelSpec& spec, const DeviceSet& devices) {
+  if (spec.attn_kind == AttnKind::kMla && !devices.empty() && devices.gpus[0].vendor == "nvidia") {
+    const double cc = std::atof(devices.gpus[0].compute_capability.c_str());
+    if (cc >= 10.0 && cc < 11.0) {
+      return {kCutlassMlaBlockSize, "CUTLASS MLA (sm100) forces block_size 128"};
+    }
+    if (cc >= 9.0 && cc < 10.0) return {kFlashMlaBlockSize, "FlashMLA (sm90) forces block_size 64"};
+  }
+  return {kDefaultBlockSize, ""};
+}
+
+Status CheckEngineSettings(const ModelSpec& s, const InferenceWorkload& w,
+                           const DeviceSet& devices) {
   for (const GpuSpec& g : devices.gpus) {
     if (g.vendor == "apple") {
       return Unsupported(fmt::format(
@@ -352,15 +293,17 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
         "--kv-dtype: vLLM's kv_cache_dtype is auto, fp16, bf16 or fp8, got '{}'", Name(kvd)));
   }
   // QKVParallelLinear: KV heads split over the ranks, or the ranks over them.
-  if (!mla && tp > 1 && s.num_key_value_heads > 0 &&
-      (tp >= s.num_key_value_heads ? tp % s.num_key_value_heads : s.num_key_value_heads % tp) != 0) {
-    return Invalid(fmt::format("--tp: {} KV heads do not split over {} GPUs (vLLM needs one to divide the other)",
-                               s.num_key_value_heads, tp));
+  const int64_t tp = w.tp;
+  const int64_t kvh = s.num_key_value_heads;
+  if (s.attn_kind != AttnKind::kMla && tp > 1 && kvh > 0 &&
+      (tp >= kvh ? tp % kvh : kvh % tp) != 0) {
+    return Invalid(fmt::format(
+        "--tp: {} KV heads do not split over {} GPUs (vLLM needs one to divide the other)", kvh,
+        tp));
   }
-  if (have_gpu && w.dtype == DType::kBF16) {
+  if (w.dtype == DType::kBF16) {
     for (const GpuSpec& g : devices.gpus) {
-      if (g.vendor == "nvidia" && !g.compute_capability.empty() &&
-          std::atof(g.compute_capability.c_str()) < 8.0) {
+      if (BelowSm80(g)) {
         // gpu_worker._check_if_gpu_supports_dtype.
         return Invalid(fmt::format(
             "vllm: Bfloat16 is only supported on GPUs with compute capability of at least 8.0. "
@@ -370,424 +313,719 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
       }
     }
   }
+  return {};
+}
 
-  // --- Resolve vLLM's defaults.
-  Resolved r;
-  r.util = k.gpu_memory_utilization.value_or(kDefaultUtil);
-  r.eager = k.enforce_eager;
-  const int64_t derived_len = s.max_position_embeddings > 0 ? s.max_position_embeddings : 2048;
-  if (k.max_model_len) {
-    if (*k.max_model_len < 1 || *k.max_model_len > kMaxTokens) {
-      return Invalid(fmt::format("--max-model-len: {} is out of range (1..{})", *k.max_model_len, kMaxTokens));
-    }
-    if (*k.max_model_len > derived_len) {
-      // ModelConfig._get_and_verify_max_len.
-      return Invalid(fmt::format(
-          "--max-model-len: User-specified max_model_len ({}) is greater than the derived "
-          "max_model_len (max_position_embeddings={} or model_max_length=None in model's "
-          "config.json). This may lead to incorrect model outputs or CUDA errors. To allow "
-          "overriding this maximum, set the env var VLLM_ALLOW_LONG_MAX_MODEL_LEN=1",
-          *k.max_model_len, derived_len));
-    }
-  }
-  r.max_model_len = k.max_model_len.value_or(derived_len);
-  const GpuSpec* first_gpu = have_gpu ? &devices.gpus[0] : nullptr;
-  std::string lower_name;
-  if (first_gpu) {
-    for (char c : first_gpu->name) lower_name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  const bool big = first_gpu && GpuTotal(*first_gpu).value() >= kBigGpuBytes &&
-                   lower_name.find("a100") == std::string::npos;
-  if (k.max_num_seqs && (*k.max_num_seqs < 1 || *k.max_num_seqs > kMaxBatch)) {
-    return Invalid(fmt::format("--max-num-seqs: {} is out of range (1..{})", *k.max_num_seqs, kMaxBatch));
-  }
-  if (k.max_num_batched_tokens && (*k.max_num_batched_tokens < 1 || *k.max_num_batched_tokens > kMaxTokens)) {
-    return Invalid(fmt::format("--max-num-batched-tokens: {} is out of range (1..{})",
-                               *k.max_num_batched_tokens, kMaxTokens));
-  }
-  r.max_num_seqs = k.max_num_seqs.value_or(big ? kServeSeqsBig : kServeSeqs);
-  // Defaults never exceed max_num_seqs x max_model_len (EngineArgs).
-  r.mnbt = k.max_num_batched_tokens.value_or(
-      std::min(big ? kServeTokensBig : kServeTokens, CheckedMul(r.max_num_seqs, r.max_model_len)));
-  if (r.mnbt < r.max_num_seqs) {
-    // SchedulerConfig._verify_args.
-    return Invalid(fmt::format(
-        "--max-num-batched-tokens: max_num_batched_tokens ({}) must be greater than or equal to "
-        "max_num_seqs ({}).",
-        r.mnbt, r.max_num_seqs));
-  }
-  std::string block_note;
-  if (k.block_size) {
-    if (std::find(std::begin(kBlockSizes), std::end(kBlockSizes), *k.block_size) == std::end(kBlockSizes)) {
-      return Invalid(fmt::format("--block-size: expected one of 1, 8, 16, 32, 64, 128, got {}", *k.block_size));
-    }
-    r.block_size = *k.block_size;
-  } else if (mla && first_gpu && first_gpu->vendor == "nvidia") {
-    const double cc = std::atof(first_gpu->compute_capability.c_str());
-    if (cc >= 10.0 && cc < 11.0) {
-      r.block_size = kCutlassMlaBlockSize;
-      block_note = "CUTLASS MLA (sm100) forces block_size 128";
-    } else if (cc >= 9.0 && cc < 10.0) {
-      r.block_size = kFlashMlaBlockSize;
-      block_note = "FlashMLA (sm90) forces block_size 64";
-    }
-  }
-  const int64_t bs = r.block_size;
+Status ResolveKnobs(const ModelSpec& spec, const DeviceSet& devices, VllmKnobs* k) {
+  VRAMFIT_TRY(ResolveUtil(k));
+  VRAMFIT_TRY(ResolveMaxModelLen(spec, k));
+  VRAMFIT_TRY(ResolveBatchKnobs(devices, k));
+  return ResolveBlockSize(spec, devices, k);
+}
 
-  // --- KV spec per layer and its page (kv_cache_interface.py).
-  const int64_t kvb = Info(kvd).block_bytes;
-  const KvElements kv = KvElementsPerToken(s, KvLayout::kLatent);
-  // KV heads per rank: max(1, total // tp) (ModelConfig.get_num_kv_heads);
-  // the MLA latent is one "head", replicated on every rank.
-  const int64_t kvh_rank = mla ? 1 : std::max<int64_t>(1, s.num_key_value_heads / tp);
-  const int64_t k_width = mla ? kv.k : kvh_rank * s.head_dim;      // per token, per layer
-  const int64_t v_width = mla ? 0 : kvh_rank * s.v_head_dim;
-  const int64_t page = CheckedMul(CheckedMul(bs, k_width + v_width), kvb);
+// --- The KV cache layout.
+
+Bytes GpuTotal(const GpuSpec& g) {
+  if (g.cuda_total.value() > 0) return g.cuda_total;
+  if (g.vendor == "nvidia") return g.capacity - MiB(kDriverReserveMiB);
+  return g.capacity;
+}
+
+std::vector<LayerType> LayerTypes(const ModelSpec& s) {
   std::vector<LayerType> types(static_cast<size_t>(s.num_hidden_layers));
-  for (int64_t i = 0; i < s.num_hidden_layers; ++i) {
-    if (s.sliding_window > 0 && s.layers[static_cast<size_t>(i)].attention == LayerAttention::kSliding) {
-      types[static_cast<size_t>(i)].window = s.sliding_window;
+  for (size_t i = 0; i < types.size(); ++i) {
+    if (s.sliding_window > 0 && s.layers[i].attention == LayerAttention::kSliding) {
+      types[i].window = s.sliding_window;
     }
   }
-  const std::vector<KvGroup> groups = BuildGroups(types);
-  const int64_t n_groups = static_cast<int64_t>(groups.size());
-  const int64_t blocks_per_request = SumBlocks(groups, r.max_model_len, r.mnbt, bs);
+  return types;
+}
 
-  e.kv_bytes_per_token = KvBytesPerToken(s, kvd, KvLayout::kLatent);
-  e.weight_bytes = Bytes(0);
-  for (const TensorGroup& g : model.inventory.groups) e.weight_bytes += TensorBytes(g, w.quant, w.dtype) * g.count;
+std::vector<KvGroup> BuildGroups(const std::vector<LayerType>& types) {
+  std::vector<LayerType> order;
+  std::map<LayerType, std::vector<int64_t>> by_type;
+  for (size_t i = 0; i < types.size(); ++i) {
+    if (by_type.find(types[i]) == by_type.end()) order.push_back(types[i]);
+    by_type[types[i]].push_back(static_cast<int64_t>(i));
+  }
+  std::vector<KvGroup> groups;
+  if (order.empty()) return groups;  // no layers: no groups
+  if (order.size() == 1) {
+    groups.push_back({order[0], by_type[order[0]]});
+    return groups;
+  }
+  int64_t min_n = INT64_MAX, max_n = 0;
+  for (const auto& [t, l] : by_type) {
+    min_n = std::min<int64_t>(min_n, static_cast<int64_t>(l.size()));
+    max_n = std::max<int64_t>(max_n, static_cast<int64_t>(l.size()));
+  }
+  const int64_t group_size = 2 * max_n < 3 * min_n ? max_n : min_n;
+  for (const LayerType& t : order) {
+    const std::vector<int64_t>& l = by_type[t];
+    const int64_t n = CeilDiv(static_cast<int64_t>(l.size()), group_size);
+    for (int64_t g = 0; g < n; ++g) {
+      KvGroup kg{t, {}};
+      for (size_t j = static_cast<size_t>(g); j < l.size(); j += static_cast<size_t>(n)) {
+        kg.layers.push_back(l[j]);
+      }
+      groups.push_back(std::move(kg));
+    }
+  }
+  return groups;
+}
 
-  const int64_t dt = Info(w.dtype).block_bytes;
-  const int64_t T = r.mnbt;
-  const int64_t rows = std::min(r.max_num_seqs, T);
-  const std::vector<int64_t> sizes = CaptureSizes(r.max_num_seqs, r.mnbt);
-  int64_t n_full_graphs = 0;
-  for (int64_t x : sizes) n_full_graphs += x <= r.max_num_seqs ? 1 : 0;
-  const int64_t world = tp * stages;
+int64_t BlocksPerRequest(LayerType t, int64_t max_len, int64_t mnbt, int64_t bs) {
+  if (t.window == 0) return CeilDiv(max_len, bs);
+  return CeilDiv(std::min(CheckedAdd(t.window - 1, mnbt), max_len), bs) + 1;
+}
+
+int64_t SumBlocks(const std::vector<KvGroup>& groups, int64_t max_len, int64_t mnbt, int64_t bs) {
+  int64_t n = 0;
+  for (const KvGroup& g : groups) n = CheckedAdd(n, BlocksPerRequest(g.type, max_len, mnbt, bs));
+  return n;
+}
+
+int64_t StageGroupSize(const std::vector<KvGroup>& groups, LayerRange range) {
+  int64_t size = 0;
+  for (const KvGroup& g : groups) {
+    int64_t n = 0;
+    for (int64_t l : g.layers) n += (l >= range.first && l < range.last) ? 1 : 0;
+    size = std::max(size, n);
+  }
+  return size;
+}
+
+KvPage KvPageOf(const ModelSpec& s, int64_t tp, DType kv_dtype, int64_t block_size) {
+  const bool mla = s.attn_kind == AttnKind::kMla;
+  KvPage p;
+  p.elem_bytes = Info(kv_dtype).block_bytes;
+  // The MLA latent is one "head", replicated on every rank.
+  p.kv_heads = mla ? 1 : std::max<int64_t>(1, s.num_key_value_heads / tp);
+  p.k_width = mla ? KvElementsPerToken(s, KvLayout::kLatent).k : p.kv_heads * s.head_dim;
+  p.v_width = mla ? 0 : p.kv_heads * s.v_head_dim;
+  p.bytes = CheckedMul(CheckedMul(block_size, p.k_width + p.v_width), p.elem_bytes);
+  return p;
+}
+
+// --- The profile run.
+
+std::vector<int64_t> CaptureSizes(int64_t max_num_seqs, int64_t mnbt) {
+  const int64_t cap = std::min({2 * max_num_seqs, kMaxCaptureSize, mnbt});
+  std::vector<int64_t> sizes;
+  for (int64_t x : {1, 2, 4}) sizes.push_back(x);
+  for (int64_t x = 8; x < 256; x += 8) sizes.push_back(x);
+  for (int64_t x = 256; x <= kMaxCaptureSize; x += 16) sizes.push_back(x);
+  sizes.erase(std::remove_if(sizes.begin(), sizes.end(), [&](int64_t x) { return x > cap; }),
+              sizes.end());
+  return sizes;
+}
+
+namespace {
+
+// Live temporaries of one attention layer for T tokens, in elements per
+// token: q, k, v and the output (MLA: q, the latent, kv_b_proj's per-head
+// K_nope and V, K with RoPE, output).
+int64_t AttentionWidth(const ModelSpec& s, int64_t tp) {
+  const int64_t heads = CeilDiv(s.num_attention_heads, tp);
+  if (s.attn_kind == AttnKind::kMla) {
+    const int64_t qk = s.qk_nope_head_dim + s.qk_rope_head_dim;
+    return heads * qk + (s.kv_lora_rank + s.qk_rope_head_dim) +
+           heads * (s.qk_nope_head_dim + s.v_head_dim) + heads * qk + heads * s.v_head_dim;
+  }
+  const int64_t kvh = std::max<int64_t>(1, s.num_key_value_heads / tp);
+  return heads * s.head_dim + kvh * (s.head_dim + s.v_head_dim) + heads * s.v_head_dim;
+}
+
+// The MLP (dense) or fused-MoE temporaries of the largest layer in range,
+// whichever is larger, as one leaf ("mlp" / "moe"); 0 bytes without either.
+Component MlpPeak(const ModelSpec& s, LayerRange range, int64_t T, int64_t tp, int64_t dt) {
+  bool any_dense = false, any_moe = false;
+  for (int64_t i = range.first; i < range.last; ++i) {
+    (s.layers[static_cast<size_t>(i)].moe ? any_moe : any_dense) = true;
+  }
+  Component mlp = Leaf("mlp", Bytes(0));
+  if (any_dense && s.intermediate_size > 0) {
+    const int64_t inter = CeilDiv(s.intermediate_size, tp);
+    const int64_t width = s.mlp_kind == MlpKind::kPlain ? 2 : 3;  // gate_up + act, or fc1 + act
+    mlp = Leaf("mlp", Bytes(CheckedMul(T, width * inter)) * dt,
+               Formula("{} tok x {} x {} inter x {} B", T, width, inter, dt));
+  }
+  if (any_moe) {
+    // fused_experts: intermediate_cache1/3 share one buffer of
+    // max(2N, hidden) per (token, expert), cache2 holds N; the router
+    // logits and their fp32 top-k softmax; the shared experts' MLP.
+    const int64_t h = s.hidden_size;
+    const int64_t tc = std::min(T, kMoeChunkTokens);
+    const int64_t n = CeilDiv(s.moe_intermediate_size, tp);
+    const int64_t k = s.num_experts_per_tok;
+    const int64_t shared = CeilDiv(s.shared_expert_intermediate_size, tp);
+    const Bytes moe = Bytes(CheckedMul(CheckedMul(tc, k), std::max(2 * n, h) + n)) * dt +
+                      Bytes(CheckedMul(T, s.num_experts)) * (dt + 4) +
+                      Bytes(CheckedMul(T, 3 * shared)) * dt;
+    if (moe > mlp.bytes) {
+      mlp = Leaf("moe", moe,
+                 Formula("{} tok x {} experts x ({} + {}) x {} B + router + shared", tc, k,
+                         std::max(2 * n, h), n, dt));
+    }
+  }
+  return mlp;
+}
+
+}  // namespace
+
+std::vector<Component> ForwardPeak(const ModelSpec& s, LayerRange range, int64_t T, int64_t tp,
+                                   int64_t dt) {
+  std::vector<Component> parts;
+  if (range.size() == 0) return parts;
+  const int64_t h = s.hidden_size;
+  parts.push_back(Leaf("residual + hidden", Bytes(CheckedMul(CheckedMul(2, T), h)) * dt,
+                       Formula("2 x {} tok x {} x {} B", T, h, dt)));
+  const int64_t attn_w = AttentionWidth(s, tp);
+  const Bytes attn = Bytes(CheckedMul(T, attn_w)) * dt;
+  Component mlp = MlpPeak(s, range, T, tp, dt);
+  if (attn >= mlp.bytes) {
+    parts.push_back(Leaf("attention", attn, Formula("{} tok x {} x {} B", T, attn_w, dt)));
+  } else {
+    parts.push_back(std::move(mlp));
+  }
+  return parts;
+}
+
+std::vector<Component> SamplerPeak(const ModelSpec& s, int64_t T, int64_t rows, int64_t dt) {
+  std::vector<Component> parts;
+  const int64_t h = s.hidden_size;
+  const int64_t v = s.vocab_size;
+  const int64_t cells = CheckedMul(rows, v);
+  parts.push_back(Leaf("hidden states", Bytes(CheckedMul(T + 2 * rows, h)) * dt,
+                       Formula("({} tok + 2 x {} rows) x {} x {} B", T, rows, h, dt)));
+  parts.push_back(Leaf("logits", Bytes(CheckedMul(rows, RoundUp(v, 64))) * dt,
+                       Formula("{} rows x {} vocab x {} B", rows, RoundUp(v, 64), dt)));
+  if (dt != 4) {
+    parts.push_back(Leaf("fp32 logits", Bytes(cells) * 4, Formula("{} x {} x 4 B", rows, v)));
+  }
+  parts.push_back(
+      Leaf("sorted logits + indices", Bytes(cells) * 12, Formula("{} x {} x (4 + 8) B", rows, v)));
+  const int64_t temp = (rows >= 2 && rows < 128) ? 32 : 20;
+  parts.push_back(
+      Leaf("sort temporaries", Bytes(cells) * temp, Formula("{} x {} x {} B", rows, v, temp)));
+  return parts;
+}
+
+// --- One worker.
+
+Engine EngineOf(const ModelSpec& s, const InferenceWorkload& w, const DeviceSet& devices) {
+  const VllmKnobs& k = w.vllm;
+  Engine g;
+  g.util = *k.gpu_memory_utilization;
+  g.max_model_len = *k.max_model_len;
+  g.max_num_seqs = *k.max_num_seqs;
+  g.mnbt = *k.max_num_batched_tokens;
+  g.block_size = *k.block_size;
+  g.eager = k.enforce_eager;
+  g.tp = w.tp;
+  g.stages = w.pp;
+  g.world = g.tp * g.stages;
+  g.mla = s.attn_kind == AttnKind::kMla;
+  g.have_gpu = !devices.empty();
   // NVLink-connected GPUs (catalog form "sxm") run vLLM's custom all-reduce
   // and NCCL's NVLink/NVLS transports, which hold more memory.
-  const bool nvlink = have_gpu && devices.gpus[0].form == "sxm";
+  g.nvlink = g.have_gpu && devices.gpus[0].form == "sxm";
+  g.nccl_before = g.world > 1 && g.nvlink;
+  g.dt = Info(w.dtype).block_bytes;
+  g.rows = std::min(g.max_num_seqs, g.mnbt);
+  g.page = KvPageOf(s, g.tp, w.kv_dtype, g.block_size);
+  g.groups = BuildGroups(LayerTypes(s));
+  g.blocks_per_request = SumBlocks(g.groups, g.max_model_len, g.mnbt, g.block_size);
+  g.capture_sizes = CaptureSizes(g.max_num_seqs, g.mnbt);
+  for (int64_t x : g.capture_sizes) g.full_graphs += x <= g.max_num_seqs ? 1 : 0;
+  g.context = MiB(kCudaContextMiB) + (g.nccl_before ? MiB(kNcclInitMiB) : Bytes(0));
+  return g;
+}
 
-  // --- Per worker: everything but the KV cache, and what is left for it.
-  struct Worker {
-    DeviceEstimate d;
-    std::vector<Component> comps;  // weights, activations, non_torch
-    Bytes weights, act, non_torch, graphs;
-    Bytes total_mem, requested, available;
-    int64_t group_size = 0;
-    double requested_d = 0;
-    LayerRange range;
-  };
-  std::vector<Worker> workers;
-  for (int64_t stage = 0; stage < stages; ++stage) {
-    for (int64_t rank = 0; rank < tp; ++rank) {
-      Worker wk;
-      wk.range = StageLayers(s.num_hidden_layers, stages, stage);
-      const bool first = stage == 0;
-      const bool last = stage == stages - 1;
-      wk.d.name = "gpu" + std::to_string(stage * tp + rank);
-      const size_t idx = static_cast<size_t>(stage * tp + rank);
-      if (idx < devices.gpus.size()) wk.d.gpu = devices.gpus[idx];
-
-      // Weights: "Model loading took X GiB" (model_memory_usage), floats
-      // loaded in the model dtype, plus the RoPE cos/sin cache buffer and
-      // the vision tower of multimodal checkpoints.
-      Component weights =
-          (w.weights_as_stored && !model.file_tensors.empty())
-              ? FileWeightsComponent(model, w.dtype, /*cast_floats=*/true, wk.range, first, last, tp)
-              : WeightsComponent(model, w.quant, w.dtype, wk.range, first, last, tp);
-      if (s.learned_positions == 0 && wk.range.size() > 0) {
-        // get_rope: one cos_sin_cache [max_position, rotary_dim] in the
-        // model dtype, shared by all layers (rotary_embedding.py).
-        const int64_t rot = mla ? s.qk_rope_head_dim : s.head_dim;
-        const Bytes rope = Bytes(CheckedMul(derived_len, rot)) * dt;
-        weights.children.push_back(Leaf("rotary cache", rope, Formula("{} pos x {} x {} B", derived_len, rot, dt)));
-        weights.bytes += rope;
+Component WorkerWeights(const Model& model, const InferenceWorkload& w, LayerRange range,
+                        bool first, bool last) {
+  const ModelSpec& s = model.spec;
+  const int64_t tp = w.tp;
+  const int64_t dt = Info(w.dtype).block_bytes;
+  Component weights =
+      (w.weights_as_stored && !model.file_tensors.empty())
+          ? FileWeightsComponent(model, w.dtype, /*cast_floats=*/true, range, first, last, tp)
+          : WeightsComponent(model, w.quant, w.dtype, range, first, last, tp);
+  if (s.learned_positions == 0 && range.size() > 0) {
+    // get_rope: one cos_sin_cache [max_position, rotary_dim] in the
+    // model dtype, shared by all layers (rotary_embedding.py).
+    const int64_t rot = s.attn_kind == AttnKind::kMla ? s.qk_rope_head_dim : s.head_dim;
+    const int64_t len = DerivedMaxLen(s);
+    const Bytes rope = Bytes(CheckedMul(len, rot)) * dt;
+    weights.children.push_back(
+        Leaf("rotary cache", rope, Formula("{} pos x {} x {} B", len, rot, dt)));
+    weights.bytes += rope;
+  }
+  if (first) {
+    Bytes vision;
+    for (const TensorGroup& g : model.inventory.extra) {
+      if (g.role == Role::kVision) {
+        vision += Bytes(CeilDiv(StorageBytes(w.dtype, g.elements()).value(), tp));
       }
-      if (first) {
-        Bytes vision;
-        for (const TensorGroup& g : model.inventory.extra) {
-          if (g.role == Role::kVision) vision += Bytes(CeilDiv(StorageBytes(w.dtype, g.elements()).value(), tp));
-        }
-        if (vision.value() > 0) {
-          weights.children.push_back(Leaf("vision", vision, Formula("vision tower, {} / tp {}", Name(w.dtype), tp)));
-          weights.bytes += vision;
-        }
-      }
-      wk.weights = weights.bytes;
-
-      // Activation peak of the profile run.
-      std::vector<Component> fwd = ForwardPeak(s, wk.range, T, tp, dt);
-      Bytes fwd_bytes;
-      for (const Component& c : fwd) fwd_bytes += c.bytes;
-      std::vector<Component> act_parts = std::move(fwd);
-      wk.d.peak_phase = "forward";
-      if (last) {
-        std::vector<Component> smp = SamplerPeak(s, T, rows, dt);
-        Bytes smp_bytes;
-        for (const Component& c : smp) smp_bytes += c.bytes;
-        if (smp_bytes > fwd_bytes) {
-          act_parts = std::move(smp);
-          wk.d.peak_phase = "sampler";
-        }
-      }
-      Component act = Parent("activations", std::move(act_parts),
-                             wk.d.peak_phase == "sampler"
-                                 ? Formula("profile run: sampler on {} rows", rows)
-                                 : Formula("profile run: forward of {} tokens", T));
-      wk.act = act.bytes;
-
-      std::vector<Component> nt;
-      nt.push_back(Leaf("kernels + libraries", MiB(kNonTorchMiB), "0.13 GiB in vLLM 0.11 logs at TP1"));
-      if (world > 1) {
-        nt.push_back(nvlink ? Leaf("NCCL + custom all-reduce", MiB(kCollectivesNvlinkMiB),
-                                   Formula("world size {}, NVLink", world))
-                            : Leaf("NCCL", MiB(kCollectivesPcieMiB), Formula("world size {}, PCIe", world)));
-      }
-      Component non_torch = Parent("non_torch", std::move(nt));
-      wk.non_torch = non_torch.bytes;
-
-      if (!r.eager && wk.range.size() > 0) {
-        // One layer's temporaries at the largest captured size (the
-        // piecewise graphs hand their outputs on as weak references, so the
-        // private pool is reused), plus a cudaGraphExec per piece per size:
-        // PIECEWISE graphs split at each attention layer (layers + 1 pieces)
-        // and FULL decode graphs up to max_num_seqs (FULL_AND_PIECEWISE).
-        const int64_t cap = sizes.empty() ? 0 : sizes.back();
-        const int64_t inter = std::max(CeilDiv(s.intermediate_size, tp),
-                                       CeilDiv(s.moe_intermediate_size, tp) * std::max<int64_t>(1, s.num_experts_per_tok));
-        const Bytes pool = Bytes(CheckedMul(cap, 2 * s.hidden_size + 3 * inter)) * dt;
-        const int64_t execs = static_cast<int64_t>(sizes.size()) * (wk.range.size() + 1) + n_full_graphs;
-        wk.graphs = pool + Bytes(CheckedMul(execs, kGraphExecKiB * kKiB));
-      }
-
-      wk.comps.push_back(std::move(weights));
-      wk.comps.push_back(std::move(act));
-      wk.comps.push_back(std::move(non_torch));
-      if (wk.d.gpu) {
-        wk.total_mem = GpuTotal(*wk.d.gpu);
-        wk.requested_d = static_cast<double>(wk.total_mem.value()) * r.util;
-        wk.requested = Bytes(static_cast<int64_t>(wk.requested_d));
-        // available = int(requested - non_kv_cache_memory)  (Python int() truncates)
-        const Bytes non_kv = wk.weights + wk.act + wk.non_torch;
-        wk.available = Bytes(static_cast<int64_t>(wk.requested_d - static_cast<double>(non_kv.value())));
-      }
-      wk.group_size = StageGroupSize(groups, wk.range);
-      workers.push_back(std::move(wk));
+    }
+    if (vision.value() > 0) {
+      weights.children.push_back(
+          Leaf("vision", vision, Formula("vision tower, {} / tp {}", Name(w.dtype), tp)));
+      weights.bytes += vision;
     }
   }
+  return weights;
+}
 
-  // --- Start-up checks, in vLLM's order: free memory (init_device), then
-  // the KV budget (check_enough_kv_cache_memory), per worker.
-  const bool nccl_before = world > 1 && nvlink;
-  const Bytes context = MiB(kCudaContextMiB) + (nccl_before ? MiB(kNcclInitMiB) : Bytes(0));
-  if (have_gpu) {
-    for (const Worker& wk : workers) {
-      const double free_d = static_cast<double>((wk.total_mem - context).value());
-      if (free_d < wk.requested_d) {
-        const double g = static_cast<double>(kGiB);
-        return DoesNotFit(fmt::format(
-            "vllm: {}: Free memory on device ({}/{} GiB) on startup is less than desired GPU memory "
-            "utilization ({}, {} GiB). Decrease GPU memory utilization or reduce GPU memory used by "
-            "other processes. [{} GiB go to the CUDA context{} before the check; lower --gpu-mem-util]",
-            wk.d.name, PyRound2(free_d / g), PyRound2(static_cast<double>(wk.total_mem.value()) / g),
-            PyFloat(r.util), PyRound2(wk.requested_d / g), Gib(context), nccl_before ? " and NCCL" : ""));
-      }
-    }
-    for (const Worker& wk : workers) {
-      if (wk.group_size == 0) continue;
-      if (wk.available.value() <= 0) {
-        return DoesNotFit(fmt::format(
-            "vllm: {}: No available memory for the cache blocks. Try increasing "
-            "`gpu_memory_utilization` when initializing the engine. See "
-            "https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details. "
-            "[weights {} GiB + profile peak {} GiB + non-torch {} GiB exceed {} x {} GiB = {} GiB; "
-            "raise --gpu-mem-util or split the model with --tp]",
-            wk.d.name, Gib(wk.weights), Gib(wk.act), Gib(wk.non_torch), PyFloat(r.util), Gib(wk.total_mem),
-            Gib(wk.requested)));
-      }
-      const auto needed = [&](int64_t len) {
-        return CheckedMul(CheckedMul(wk.group_size, page), SumBlocks(groups, len, r.mnbt, bs));
-      };
-      if (needed(r.max_model_len) > wk.available.value()) {
-        // estimate_max_model_len: binary search over [1, max_model_len].
-        int64_t lo = 1, hi = r.max_model_len, best = 0;
-        while (lo <= hi) {
-          const int64_t mid = lo + (hi - lo) / 2;
-          if (needed(mid) <= wk.available.value()) {
-            best = mid;
-            lo = mid + 1;
-          } else {
-            hi = mid - 1;
-          }
-        }
-        const std::string est = best > 0 ? fmt::format(
-            "Based on the available memory, the estimated maximum model length is {}. ", best) : "";
-        return DoesNotFit(fmt::format(
-            "vllm: {}: To serve at least one request with the models's max seq len ({}), ({} GiB KV "
-            "cache is needed, which is larger than the available KV cache memory ({} GiB). {}Try "
-            "increasing `gpu_memory_utilization` or decreasing `max_model_len` when initializing "
-            "the engine. See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for "
-            "more details. [{}raise --gpu-mem-util]",
-            wk.d.name, r.max_model_len, Gib(Bytes(needed(r.max_model_len))), Gib(wk.available), est,
-            best > 0 ? fmt::format("lower --max-model-len to {} or ", best) : ""));
-      }
+ActivationPeak ProfilePeak(const ModelSpec& spec, const Engine& g, LayerRange range, bool last) {
+  std::vector<Component> parts = ForwardPeak(spec, range, g.mnbt, g.tp, g.dt);
+  Bytes fwd_bytes;
+  for (const Component& c : parts) fwd_bytes += c.bytes;
+  std::string phase = "forward";
+  if (last) {
+    std::vector<Component> smp = SamplerPeak(spec, g.mnbt, g.rows, g.dt);
+    Bytes smp_bytes;
+    for (const Component& c : smp) smp_bytes += c.bytes;
+    if (smp_bytes > fwd_bytes) {
+      parts = std::move(smp);
+      phase = "sampler";
     }
   }
+  Component act = Parent("activations", std::move(parts),
+                         phase == "sampler" ? Formula("profile run: sampler on {} rows", g.rows)
+                                            : Formula("profile run: forward of {} tokens", g.mnbt));
+  return {std::move(act), std::move(phase)};
+}
 
-  // --- The pool: num_blocks per worker, then the minimum over workers.
+Component NonTorch(int64_t world, bool nvlink) {
+  std::vector<Component> nt;
+  nt.push_back(Leaf("kernels + libraries", MiB(kNonTorchMiB), "0.13 GiB in vLLM 0.11 logs at TP1"));
+  if (world > 1) {
+    nt.push_back(
+        nvlink ? Leaf("NCCL + custom all-reduce", MiB(kCollectivesNvlinkMiB),
+                      Formula("world size {}, NVLink", world))
+               : Leaf("NCCL", MiB(kCollectivesPcieMiB), Formula("world size {}, PCIe", world)));
+  }
+  return Parent("non_torch", std::move(nt));
+}
+
+Bytes CudaGraphBytes(const ModelSpec& s, const Engine& g, LayerRange range) {
+  if (g.eager || range.size() == 0) return Bytes(0);
+  // One layer's temporaries at the largest captured size (the piecewise
+  // graphs hand their outputs on as weak references, so the private pool
+  // is reused), plus a cudaGraphExec per piece per size: PIECEWISE graphs
+  // split at each attention layer (layers + 1 pieces) and FULL decode
+  // graphs up to max_num_seqs (FULL_AND_PIECEWISE).
+  const std::vector<int64_t>& sizes = g.capture_sizes;
+  const int64_t cap = sizes.empty() ? 0 : sizes.back();
+  const int64_t inter =
+      std::max(CeilDiv(s.intermediate_size, g.tp), CeilDiv(s.moe_intermediate_size, g.tp) *
+                                                       std::max<int64_t>(1, s.num_experts_per_tok));
+  const Bytes pool = Bytes(CheckedMul(cap, 2 * s.hidden_size + 3 * inter)) * g.dt;
+  const int64_t execs = static_cast<int64_t>(sizes.size()) * (range.size() + 1) + g.full_graphs;
+  return pool + Bytes(CheckedMul(execs, kGraphExecKiB * kKiB));
+}
+
+Budget BudgetOf(const GpuSpec& gpu, double util, Bytes non_kv) {
+  Budget b;
+  b.total = GpuTotal(gpu);
+  b.requested_d = static_cast<double>(b.total.value()) * util;
+  b.requested = Bytes(static_cast<int64_t>(b.requested_d));
+  // available = int(requested - non_kv_cache_memory)  (Python int() truncates)
+  b.available = Bytes(static_cast<int64_t>(b.requested_d - static_cast<double>(non_kv.value())));
+  return b;
+}
+
+Worker BuildWorker(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
+                   const Engine& g, int64_t stage, int64_t rank) {
+  const ModelSpec& s = model.spec;
+  Worker wk;
+  wk.range = StageLayers(s.num_hidden_layers, g.stages, stage);
+  const bool first = stage == 0;
+  const bool last = stage == g.stages - 1;
+  const int64_t idx = stage * g.tp + rank;
+  wk.d.name = "gpu" + std::to_string(idx);
+  if (static_cast<size_t>(idx) < devices.gpus.size()) {
+    wk.d.gpu = devices.gpus[static_cast<size_t>(idx)];
+  }
+  Component weights = WorkerWeights(model, w, wk.range, first, last);
+  ActivationPeak peak = ProfilePeak(s, g, wk.range, last);
+  Component non_torch = NonTorch(g.world, g.nvlink);
+  wk.weights = weights.bytes;
+  wk.act = peak.activations.bytes;
+  wk.non_torch = non_torch.bytes;
+  wk.d.peak_phase = std::move(peak.phase);
+  wk.graphs = CudaGraphBytes(s, g, wk.range);
+  wk.comps.push_back(std::move(weights));
+  wk.comps.push_back(std::move(peak.activations));
+  wk.comps.push_back(std::move(non_torch));
+  if (wk.d.gpu) wk.budget = BudgetOf(*wk.d.gpu, g.util, wk.weights + wk.act + wk.non_torch);
+  wk.group_size = StageGroupSize(g.groups, wk.range);
+  return wk;
+}
+
+// --- Start-up checks and the pool.
+
+int64_t RequestKvBytes(const Engine& g, int64_t pools, int64_t len) {
+  return CheckedMul(CheckedMul(pools, g.page.bytes),
+                    SumBlocks(g.groups, len, g.mnbt, g.block_size));
+}
+
+int64_t EstimateMaxModelLen(const Engine& g, int64_t pools, Bytes available) {
+  int64_t lo = 1, hi = g.max_model_len, best = 0;
+  while (lo <= hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (RequestKvBytes(g, pools, mid) <= available.value()) {
+      best = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return best;
+}
+
+namespace {
+
+// gpu_worker.init_device: the free memory after the CUDA context (and
+// NVLink NCCL) must cover total x util.
+Status CheckFreeMemory(const Engine& g, const Worker& wk) {
+  const Budget& b = wk.budget;
+  const double free_d = static_cast<double>((b.total - g.context).value());
+  if (free_d >= b.requested_d) return {};
+  const double gib = static_cast<double>(kGiB);
+  return DoesNotFit(fmt::format(
+      "vllm: {}: Free memory on device ({}/{} GiB) on startup is less than desired GPU memory "
+      "utilization ({}, {} GiB). Decrease GPU memory utilization or reduce GPU memory used by "
+      "other processes. [{} GiB go to the CUDA context{} before the check; lower --gpu-mem-util]",
+      wk.d.name, PyRound2(free_d / gib), PyRound2(static_cast<double>(b.total.value()) / gib),
+      PyFloat(g.util), PyRound2(b.requested_d / gib), Gib(g.context),
+      g.nccl_before ? " and NCCL" : ""));
+}
+
+// kv_cache_utils.check_enough_kv_cache_memory: some memory left, and room
+// for one max_model_len request (with estimate_max_model_len's hint).
+Status CheckKvBudget(const Engine& g, const Worker& wk) {
+  if (wk.group_size == 0) return {};
+  const Budget& b = wk.budget;
+  if (b.available.value() <= 0) {
+    return DoesNotFit(fmt::format(
+        "vllm: {}: No available memory for the cache blocks. Try increasing "
+        "`gpu_memory_utilization` when initializing the engine. See "
+        "https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details. "
+        "[weights {} GiB + profile peak {} GiB + non-torch {} GiB exceed {} x {} GiB = {} GiB; "
+        "raise --gpu-mem-util or split the model with --tp]",
+        wk.d.name, Gib(wk.weights), Gib(wk.act), Gib(wk.non_torch), PyFloat(g.util), Gib(b.total),
+        Gib(b.requested)));
+  }
+  const int64_t needed = RequestKvBytes(g, wk.group_size, g.max_model_len);
+  if (needed <= b.available.value()) return {};
+  const int64_t best = EstimateMaxModelLen(g, wk.group_size, b.available);
+  const std::string est =
+      best > 0
+          ? fmt::format("Based on the available memory, the estimated maximum model length is {}. ",
+                        best)
+          : "";
+  return DoesNotFit(fmt::format(
+      "vllm: {}: To serve at least one request with the models's max seq len ({}), ({} GiB KV "
+      "cache is needed, which is larger than the available KV cache memory ({} GiB). {}Try "
+      "increasing `gpu_memory_utilization` or decreasing `max_model_len` when initializing "
+      "the engine. See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for "
+      "more details. [{}raise --gpu-mem-util]",
+      wk.d.name, g.max_model_len, Gib(Bytes(needed)), Gib(b.available), est,
+      best > 0 ? fmt::format("lower --max-model-len to {} or ", best) : ""));
+}
+
+}  // namespace
+
+Status CheckStartup(const Engine& g, const std::vector<Worker>& workers) {
+  if (!g.have_gpu) return {};
+  for (const Worker& wk : workers) VRAMFIT_TRY(CheckFreeMemory(g, wk));
+  for (const Worker& wk : workers) VRAMFIT_TRY(CheckKvBudget(g, wk));
+  return {};
+}
+
+int64_t PoolBlocks(const Engine& g, const std::vector<Worker>& workers) {
   int64_t num_blocks = INT64_MAX;
   for (const Worker& wk : workers) {
     if (wk.group_size == 0) continue;
-    const int64_t nb = have_gpu ? wk.available.value() / page / wk.group_size : blocks_per_request;
+    const int64_t nb = g.have_gpu ? wk.budget.available.value() / g.page.bytes / wk.group_size
+                                  : g.blocks_per_request;
     num_blocks = std::min(num_blocks, nb);
   }
-  if (num_blocks == INT64_MAX) num_blocks = 0;
+  return num_blocks == INT64_MAX ? 0 : num_blocks;
+}
 
-  Bytes top_total;
-  for (Worker& wk : workers) {
-    DeviceEstimate& d = wk.d;
-    const int64_t slots = CheckedMul(num_blocks, wk.group_size);  // blocks x pools
-    std::vector<Component> kvc;
-    const std::string shape = Formula("{} blocks x {} tok x {} pool{}", num_blocks, bs, wk.group_size,
-                                          wk.group_size == 1 ? "" : "s");
-    if (mla) {
-      kvc.push_back(Leaf("latent", Bytes(CheckedMul(CheckedMul(slots, bs), k_width)) * kvb,
-                         Formula("{} x {} x {} B", shape, k_width, kvb)));
-    } else if (slots > 0) {
-      kvc.push_back(Leaf("K", Bytes(CheckedMul(CheckedMul(slots, bs), k_width)) * kvb,
-                         Formula("{} x {} kv heads x {} x {} B", shape, kvh_rank, s.head_dim, kvb)));
-      kvc.push_back(Leaf("V", Bytes(CheckedMul(CheckedMul(slots, bs), v_width)) * kvb,
-                         Formula("{} x {} kv heads x {} x {} B", shape, kvh_rank, s.v_head_dim, kvb)));
-    }
-    std::vector<Component> comps;
-    comps.push_back(std::move(wk.comps[0]));
-    comps.push_back(Parent("kv_cache", std::move(kvc)));
-    comps.push_back(std::move(wk.comps[1]));
-    const Bytes kv_bytes = comps[1].bytes;
-    comps.push_back(Leaf("cuda_graphs", wk.graphs,
-                         r.eager ? "--enforce-eager: none"
-                                 : Formula("{} sizes up to {}, captured after the KV cache", sizes.size(),
-                                               sizes.empty() ? 0 : sizes.back())));
-    comps.push_back(std::move(wk.comps[2]));
-    std::vector<Component> ctx;
-    ctx.push_back(Leaf("CUDA context", MiB(kCudaContextMiB), "before vLLM's memory snapshot"));
-    if (nccl_before) ctx.push_back(Leaf("NCCL communicators", MiB(kNcclInitMiB), "NVLink; set up before the snapshot"));
-    comps.push_back(Parent("cuda_context", std::move(ctx)));
-    // torch.cuda.max_memory_allocated: the sampler warm-up after the KV
-    // cache is allocated repeats the profile's sampler peak.
-    d.allocated_peak = wk.weights + kv_bytes + wk.act;
-    d.reserved_peak = *d.allocated_peak + wk.graphs;  // graph pool segments
-    d.total = *d.reserved_peak + wk.non_torch + context;
-    d.components = std::move(comps);
-    top_total = std::max(top_total, d.total);
-    e.devices.push_back(std::move(d));
+namespace {
+
+// The allocated KV tensors: num_blocks blocks in each of `pools` pools;
+// K and V per layer, or the MLA latent. Bytes.
+Component KvCacheComponent(const ModelSpec& s, const Engine& g, int64_t num_blocks, int64_t pools) {
+  const int64_t slots = CheckedMul(num_blocks, pools);  // blocks x pools
+  const int64_t bs = g.block_size;
+  const KvPage& p = g.page;
+  std::vector<Component> kvc;
+  const std::string shape =
+      Formula("{} blocks x {} tok x {} pool{}", num_blocks, bs, pools, pools == 1 ? "" : "s");
+  if (g.mla) {
+    kvc.push_back(Leaf("latent", Bytes(CheckedMul(CheckedMul(slots, bs), p.k_width)) * p.elem_bytes,
+                       Formula("{} x {} x {} B", shape, p.k_width, p.elem_bytes)));
+  } else if (slots > 0) {
+    kvc.push_back(
+        Leaf("K", Bytes(CheckedMul(CheckedMul(slots, bs), p.k_width)) * p.elem_bytes,
+             Formula("{} x {} kv heads x {} x {} B", shape, p.kv_heads, s.head_dim, p.elem_bytes)));
+    kvc.push_back(Leaf(
+        "V", Bytes(CheckedMul(CheckedMul(slots, bs), p.v_width)) * p.elem_bytes,
+        Formula("{} x {} kv heads x {} x {} B", shape, p.kv_heads, s.v_head_dim, p.elem_bytes)));
   }
+  return Parent("kv_cache", std::move(kvc));
+}
 
-  // Every worker holds KV layers, so the pool is never empty on success.
-  if (e.devices.empty() || num_blocks <= 0) {
-    return Error{ErrorKind::kInternal,
-                 fmt::format("vllm: no KV cache pool was sized ({} workers, {} blocks)", e.devices.size(),
-                             num_blocks)};
+// Memory taken before vLLM's snapshot: the CUDA context, and the NCCL
+// communicators on NVLink with world > 1.
+Component ContextComponent(bool nccl_before) {
+  std::vector<Component> ctx;
+  ctx.push_back(Leaf("CUDA context", MiB(kCudaContextMiB), "before vLLM's memory snapshot"));
+  if (nccl_before) {
+    ctx.push_back(
+        Leaf("NCCL communicators", MiB(kNcclInitMiB), "NVLink; set up before the snapshot"));
   }
+  return Parent("cuda_context", std::move(ctx));
+}
 
-  // --- What vLLM logs: "GPU KV cache size: N tokens" (num_blocks //
-  // groups x block_size) and "Maximum concurrency ... : x.xx x".
-  e.kv_capacity_tokens = CheckedMul(num_blocks / std::max<int64_t>(1, n_groups), bs);
-  const double concurrency = static_cast<double>(num_blocks) / static_cast<double>(blocks_per_request);
-  e.kv_max_concurrency = num_blocks / blocks_per_request;
+}  // namespace
 
-  // --- Echo, flags, notes.
-  e.workload = {
+DeviceEstimate DeviceOf(const ModelSpec& s, const Engine& g, Worker wk, int64_t num_blocks) {
+  DeviceEstimate d = std::move(wk.d);
+  const std::vector<int64_t>& sizes = g.capture_sizes;
+  std::vector<Component> comps;
+  comps.push_back(std::move(wk.comps[0]));  // weights
+  comps.push_back(KvCacheComponent(s, g, num_blocks, wk.group_size));
+  comps.push_back(std::move(wk.comps[1]));  // activations
+  const Bytes kv_bytes = comps[1].bytes;
+  comps.push_back(Leaf("cuda_graphs", wk.graphs,
+                       g.eager ? "--enforce-eager: none"
+                               : Formula("{} sizes up to {}, captured after the KV cache",
+                                         sizes.size(), sizes.empty() ? 0 : sizes.back())));
+  comps.push_back(std::move(wk.comps[2]));  // non_torch
+  comps.push_back(ContextComponent(g.nccl_before));
+  // torch.cuda.max_memory_allocated: the sampler warm-up after the KV
+  // cache is allocated repeats the profile's sampler peak.
+  d.allocated_peak = wk.weights + kv_bytes + wk.act;
+  d.reserved_peak = *d.allocated_peak + wk.graphs;  // graph pool segments
+  d.total = *d.reserved_peak + wk.non_torch + g.context;
+  d.components = std::move(comps);
+  return d;
+}
+
+// --- Echo, launch flags, notes.
+
+Echo WorkloadEcho(const InferenceWorkload& w) {
+  const VllmKnobs& k = w.vllm;
+  return {
       {"runtime", std::string("vllm")},
       {"vllm", std::string(kVllmVersion)},
       {"dtype", std::string(Name(w.dtype))},
       {"quant", w.quant.Name()},
-      {"kv_dtype", std::string(Name(kvd))},
-      {"gpu_memory_utilization", r.util},
-      {"max_model_len", r.max_model_len},
-      {"max_num_seqs", r.max_num_seqs},
-      {"max_num_batched_tokens", r.mnbt},
-      {"block_size", bs},
-      {"enforce_eager", r.eager},
-      {"tp", tp},
-      {"pp", stages},
+      {"kv_dtype", std::string(Name(w.kv_dtype))},
+      {"gpu_memory_utilization", *k.gpu_memory_utilization},
+      {"max_model_len", *k.max_model_len},
+      {"max_num_seqs", *k.max_num_seqs},
+      {"max_num_batched_tokens", *k.max_num_batched_tokens},
+      {"block_size", *k.block_size},
+      {"enforce_eager", k.enforce_eager},
+      {"tp", w.tp},
+      {"pp", w.pp},
   };
-  e.launch_flags.push_back(fmt::format("--max-model-len {}", r.max_model_len));
-  e.launch_flags.push_back(fmt::format("--gpu-memory-utilization {}", r.util));  // as typed: 0.9
-  e.launch_flags.push_back(fmt::format("--max-num-seqs {}", r.max_num_seqs));
-  e.launch_flags.push_back(fmt::format("--max-num-batched-tokens {}", r.mnbt));
-  if (tp > 1) e.launch_flags.push_back(fmt::format("-tp {}", tp));
-  if (stages > 1) e.launch_flags.push_back(fmt::format("-pp {}", stages));
-  // --dtype only where it differs from what vLLM's auto would pick.
-  if (w.dtype != VllmAutoDtype(s, devices)) {
-    e.launch_flags.push_back(fmt::format("--dtype {}", VllmDtypeName(w.dtype)));
-  }
-  if (kvd == DType::kF8E4M3) e.launch_flags.push_back("--kv-cache-dtype fp8");
-  if (kvd == DType::kF8E5M2) e.launch_flags.push_back("--kv-cache-dtype fp8_e5m2");
-  if (k.block_size) e.launch_flags.push_back(fmt::format("--block-size {}", bs));
-  if (r.eager) e.launch_flags.push_back("--enforce-eager");
-  if (!w.quant_from_checkpoint && w.quant.method == QuantMethod::kFp8) {
-    e.launch_flags.push_back("--quantization fp8");
-  }
+}
 
-  e.notes.push_back(fmt::format(
+std::vector<std::string> LaunchFlags(const ModelSpec& spec, const InferenceWorkload& w,
+                                     const DeviceSet& devices) {
+  const VllmKnobs& k = w.vllm;
+  std::vector<std::string> f;
+  f.push_back(fmt::format("--max-model-len {}", *k.max_model_len));
+  f.push_back(
+      fmt::format("--gpu-memory-utilization {}", *k.gpu_memory_utilization));  // as typed: 0.9
+  f.push_back(fmt::format("--max-num-seqs {}", *k.max_num_seqs));
+  f.push_back(fmt::format("--max-num-batched-tokens {}", *k.max_num_batched_tokens));
+  if (w.tp > 1) f.push_back(fmt::format("-tp {}", w.tp));
+  if (w.pp > 1) f.push_back(fmt::format("-pp {}", w.pp));
+  // --dtype only where it differs from what vLLM's auto would pick.
+  if (w.dtype != VllmAutoDtype(spec, devices)) {
+    f.push_back(fmt::format("--dtype {}", VllmDtypeName(w.dtype)));
+  }
+  if (w.kv_dtype == DType::kF8E4M3) f.push_back("--kv-cache-dtype fp8");
+  if (w.kv_dtype == DType::kF8E5M2) f.push_back("--kv-cache-dtype fp8_e5m2");
+  // --block-size only where it differs from what vLLM would pick.
+  if (*k.block_size != DefaultBlockSize(spec, devices).size) {
+    f.push_back(fmt::format("--block-size {}", *k.block_size));
+  }
+  if (k.enforce_eager) f.push_back("--enforce-eager");
+  if (!w.quant_from_checkpoint && w.quant.method == QuantMethod::kFp8) {
+    f.push_back("--quantization fp8");
+  }
+  return f;
+}
+
+namespace {
+
+// What is modelled, the GPU total and vLLM's log lines; without a GPU, the
+// smallest GPU total the pool shown needs.
+void BudgetNotes(const Engine& g, const DeviceSet& devices, const Estimate& e, int64_t num_blocks,
+                 std::vector<std::string>* notes) {
+  notes->push_back(fmt::format(
       "modelled: vLLM {} V1 engine as `vllm serve` starts it: KV pool = total x {} - weights - "
       "non-torch - profile-run peak; CUDA graphs are captured afterwards, in the headroom",
-      kVllmVersion, r.util));
-  if (have_gpu) {
-    const GpuSpec& g = devices.gpus[0];
-    e.notes.push_back(
-        g.cuda_total.value() > 0
-            ? fmt::format("GPU total memory {} GiB as torch.cuda.mem_get_info reports it on {} (catalog cuda_total)",
-                          Gib(g.cuda_total), g.name)
-            : fmt::format("GPU total memory {} GiB = {} capacity less a {} MiB driver reserve "
-                          "(catalog has no cudaMemGetInfo total)",
-                          Gib(GpuTotal(g)), g.name, g.vendor == "nvidia" ? kDriverReserveMiB : 0));
-    e.notes.push_back(fmt::format(
-        "vLLM logs: GPU KV cache size: {} tokens; Maximum concurrency for {} tokens per request: {:.2f}x",
-        Thousands(*e.kv_capacity_tokens), Thousands(r.max_model_len), concurrency));
-    e.notes.push_back(
-        "vLLM fills memory up to --gpu-mem-util whatever the load; it fits when the KV pool holds "
-        "one --max-model-len request, and total is what nvidia-smi then shows");
-  } else {
+      kVllmVersion, g.util));
+  if (!g.have_gpu) {
     Bytes need;
     for (const DeviceEstimate& d : e.devices) {
-      need = std::max(need, d.total - context - Find(d.components, "cuda_graphs")->bytes);
+      need = std::max(need, d.total - g.context - Find(d.components, "cuda_graphs")->bytes);
     }
-    e.notes.push_back(fmt::format(
+    const double gpu_total = std::ceil(static_cast<double>(need.value()) / g.util);
+    notes->push_back(fmt::format(
         "no --gpu: the KV pool shown is the smallest vLLM starts with (one {}-token request); on a "
-        "GPU it takes all of total x util, so a GPU needs at least {} GiB of total memory at util {}",
-        r.max_model_len, Gib(Bytes(static_cast<int64_t>(std::ceil(static_cast<double>(need.value()) / r.util)))),
-        r.util));
+        "GPU it takes all of total x util, so a GPU needs at least {} GiB of total memory at "
+        "util {}",
+        g.max_model_len, Gib(Bytes(static_cast<int64_t>(gpu_total))), g.util));
+    return;
   }
-  if (!k.max_num_seqs || !k.max_num_batched_tokens) {
-    e.notes.push_back(fmt::format("max_num_seqs {} and max_num_batched_tokens {} are `vllm serve`'s "
-                                  "defaults for {} (the LLM class uses {} / {})",
-                                  r.max_num_seqs, r.mnbt,
-                                  big ? "GPUs with >= 70 GiB other than A100" : "this GPU",
-                                  big ? 1024 : 256, big ? 16384 : 8192));
+  const GpuSpec& gpu = devices.gpus[0];
+  notes->push_back(
+      gpu.cuda_total.value() > 0
+          ? fmt::format("GPU total memory {} GiB as torch.cuda.mem_get_info reports it on {} "
+                        "(catalog cuda_total)",
+                        Gib(gpu.cuda_total), gpu.name)
+          : fmt::format("GPU total memory {} GiB = {} capacity less a {} MiB driver reserve "
+                        "(catalog has no cudaMemGetInfo total)",
+                        Gib(GpuTotal(gpu)), gpu.name,
+                        gpu.vendor == "nvidia" ? kDriverReserveMiB : 0));
+  const double concurrency =
+      static_cast<double>(num_blocks) / static_cast<double>(g.blocks_per_request);
+  notes->push_back(
+      fmt::format("vLLM logs: GPU KV cache size: {} tokens; Maximum concurrency for {} tokens per "
+                  "request: {:.2f}x",
+                  Thousands(*e.kv_capacity_tokens), Thousands(g.max_model_len), concurrency));
+  notes->push_back(
+      "vLLM fills memory up to --gpu-mem-util whatever the load; it fits when the KV pool holds "
+      "one --max-model-len request, and total is what nvidia-smi then shows");
+}
+
+// The defaults taken and what is particular to the model and the layout.
+void SettingsNotes(const ModelSpec& s, const InferenceWorkload& w, const DeviceSet& devices,
+                   const Engine& g, std::vector<std::string>* notes) {
+  const ServeDefaults d = ServeDefaultsFor(devices);
+  // A knob equal to vLLM's default is taken as the default (the workload
+  // does not say whether it was typed).
+  if (g.max_num_seqs == d.max_num_seqs ||
+      g.mnbt == DefaultBatchedTokens(d, g.max_num_seqs, g.max_model_len)) {
+    notes->push_back(fmt::format(
+        "max_num_seqs {} and max_num_batched_tokens {} are `vllm serve`'s defaults for {} (the LLM "
+        "class uses {} / {})",
+        g.max_num_seqs, g.mnbt, d.big ? "GPUs with >= 70 GiB other than A100" : "this GPU",
+        d.big ? kLlmSeqsBig : kLlmSeqs, d.big ? kLlmTokensBig : kLlmTokens));
   }
-  if (n_groups > 1) {
-    e.notes.push_back(fmt::format(
+  if (g.groups.size() > 1) {
+    const int64_t pools = StageGroupSize(g.groups, {0, s.num_hidden_layers});
+    notes->push_back(fmt::format(
         "hybrid KV cache: {} groups of {} layers share {} pools; a request takes {} blocks "
         "(sliding-window groups hold window - 1 + max_num_batched_tokens tokens), and the "
         "logged token count is num_blocks // groups x block_size",
-        n_groups, StageGroupSize(groups, {0, s.num_hidden_layers}), StageGroupSize(groups, {0, s.num_hidden_layers}),
-        blocks_per_request));
+        g.groups.size(), pools, pools, g.blocks_per_request));
   }
-  if (!block_note.empty()) e.notes.push_back(block_note);
-  if (mla) e.notes.push_back("MLA: one latent of kv_lora_rank + qk_rope_head_dim per token and layer, replicated on every TP rank");
-  if (!mla && tp > s.num_key_value_heads && s.num_key_value_heads > 0) {
-    e.notes.push_back(fmt::format("{} KV heads over tp {}: each rank keeps a replica of one KV head",
-                                  s.num_key_value_heads, tp));
+  const BlockDefault block = DefaultBlockSize(s, devices);
+  if (!block.note.empty() && g.block_size == block.size) notes->push_back(block.note);
+  if (g.mla) {
+    notes->push_back(
+        "MLA: one latent of kv_lora_rank + qk_rope_head_dim per token and layer, replicated on "
+        "every TP rank");
+  }
+  if (!g.mla && g.tp > s.num_key_value_heads && s.num_key_value_heads > 0) {
+    notes->push_back(fmt::format("{} KV heads over tp {}: each rank keeps a replica of one KV head",
+                                 s.num_key_value_heads, g.tp));
   }
   if (w.batch != 1) {
-    e.notes.push_back("--batch does not apply to vLLM; the pool's concurrency is reported instead "
-                      "(set --max-num-seqs to cap running requests)");
+    notes->push_back(
+        "--batch does not apply to vLLM; the pool's concurrency is reported instead (set "
+        "--max-num-seqs to cap running requests)");
   }
-  if (stages > 1 && s.tie_word_embeddings) {
-    e.notes.push_back("tied embeddings with --pp: the last stage's lm_head copy is not counted");
+  if (g.stages > 1 && s.tie_word_embeddings) {
+    notes->push_back("tied embeddings with --pp: the last stage's lm_head copy is not counted");
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> Notes(const ModelSpec& spec, const InferenceWorkload& w,
+                               const DeviceSet& devices, const Engine& g, const Estimate& e,
+                               int64_t num_blocks) {
+  std::vector<std::string> notes;
+  BudgetNotes(g, devices, e, num_blocks, &notes);
+  SettingsNotes(spec, w, devices, g, &notes);
+  return notes;
+}
+
+}  // namespace vllm
+
+DType VllmAutoDtype(const ModelSpec& spec, const DeviceSet& devices) {
+  if (spec.torch_dtype != DType::kF32) return spec.torch_dtype;
+  // platforms/cuda.py supported_dtypes: [bf16, fp16, fp32] from sm80,
+  // [fp16, fp32] below; _resolve_auto_dtype takes the first one the model
+  // type allows (_FLOAT16_NOT_SUPPORTED_MODELS) for fp32 checkpoints.
+  bool bf16_ok = true;
+  for (const GpuSpec& g : devices.gpus) {
+    if (vllm::BelowSm80(g)) bf16_ok = false;
+  }
+  if (bf16_ok) return DType::kBF16;
+  const std::string& mt = spec.model_type;
+  const bool no_fp16 =
+      mt == "gemma2" || mt == "gemma3" || mt == "gemma3_text" || mt == "plamo2" || mt == "glm4";
+  return no_fp16 ? DType::kF32 : DType::kF16;
+}
+
+Status EstimateVllm(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
+                    Estimate& e) {
+  const ModelSpec& s = model.spec;
+  if (!vllm::AllResolved(w.vllm)) {
+    return Error{ErrorKind::kInternal,
+                 "vllm: the workload's vLLM settings were not resolved (RuntimeProfile::Resolve)"};
+  }
+  const vllm::Engine g = vllm::EngineOf(s, w, devices);
+  e.kv_bytes_per_token = KvBytesPerToken(s, w.kv_dtype, KvLayout::kLatent);
+  e.weight_bytes = Bytes(0);
+  for (const TensorGroup& t : model.inventory.groups) {
+    e.weight_bytes += TensorBytes(t, w.quant, w.dtype) * t.count;
+  }
+
+  // Everything but the KV cache per worker, vLLM's start-up checks, then
+  // the pool: the minimum over workers.
+  std::vector<vllm::Worker> workers;
+  for (int64_t stage = 0; stage < g.stages; ++stage) {
+    for (int64_t rank = 0; rank < g.tp; ++rank) {
+      workers.push_back(vllm::BuildWorker(model, w, devices, g, stage, rank));
+    }
+  }
+  VRAMFIT_TRY(vllm::CheckStartup(g, workers));
+  const int64_t num_blocks = vllm::PoolBlocks(g, workers);
+  for (vllm::Worker& wk : workers) {
+    e.devices.push_back(vllm::DeviceOf(s, g, std::move(wk), num_blocks));
+  }
+  // Every worker holds KV layers, so the pool is never empty on success.
+  if (e.devices.empty() || num_blocks <= 0) {
+    return Error{ErrorKind::kInternal,
+                 fmt::format("vllm: no KV cache pool was sized ({} workers, {} blocks)",
+                             e.devices.size(), num_blocks)};
+  }
+
+  // What vLLM logs: "GPU KV cache size: N tokens" (num_blocks // groups x
+  // block_size) and "Maximum concurrency ... : x.xx x".
+  const int64_t n_groups = static_cast<int64_t>(g.groups.size());
+  e.kv_capacity_tokens = CheckedMul(num_blocks / std::max<int64_t>(1, n_groups), g.block_size);
+  e.kv_max_concurrency = num_blocks / g.blocks_per_request;
+  e.workload = vllm::WorkloadEcho(w);
+  e.launch_flags = vllm::LaunchFlags(s, w, devices);
+  for (std::string& n : vllm::Notes(s, w, devices, g, e, num_blocks)) {
+    e.notes.push_back(std::move(n));
   }
   return {};
 }
@@ -800,12 +1038,17 @@ class VllmRuntime final : public RuntimeProfile {
   Runtime id() const override { return Runtime::kVllm; }
 
   std::span<const std::string_view> Settings() const override {
-    static constexpr std::string_view kSettings[] = {
-        "gpu-mem-util", "max-model-len", "max-num-seqs", "max-num-batched-tokens",
-        "block-size",   "enforce-eager"};
+    static constexpr std::string_view kSettings[] = {"gpu-mem-util", "max-model-len",
+                                                     "max-num-seqs", "max-num-batched-tokens",
+                                                     "block-size",   "enforce-eager"};
     return kSettings;
   }
 
+  // The dtype downcast, --ctx as max_model_len, one GPU unless split, then
+  // every check vLLM makes before memory (vllm::CheckEngineSettings) and
+  // every knob's default (vllm::ResolveKnobs). A layout that
+  // ResolveInference refuses right after this returns early, unresolved,
+  // so that its error comes first as it always has.
   Status Resolve(const Model& model, const InferenceSettings& s, const DeviceSet& devices,
                  InferenceWorkload* w, std::vector<std::string>* notes) const override {
     if (!s.dtype && w->dtype == DType::kF32) {
@@ -813,8 +1056,8 @@ class VllmRuntime final : public RuntimeProfile {
       w->dtype = VllmAutoDtype(model.spec, devices);
       if (!s.kv_dtype) w->kv_dtype = w->dtype;
       if (notes && w->dtype != DType::kF32) {
-        notes->push_back(fmt::format(
-            "the checkpoint is fp32: vLLM's dtype auto downcasts it to {}", Name(w->dtype)));
+        notes->push_back(fmt::format("the checkpoint is fp32: vLLM's dtype auto downcasts it to {}",
+                                     Name(w->dtype)));
       }
     }
     // vLLM holds --ctx (or --prompt + --new) tokens per request when sized
@@ -827,9 +1070,13 @@ class VllmRuntime final : public RuntimeProfile {
       // vLLM runs on one GPU unless told how to split the model.
       return InvalidArgument(fmt::format(
           "--gpu: {} GPUs given; vLLM uses one unless --tp/--pp say how to split the model "
-          "(e.g. --tp {})", n, n));
+          "(e.g. --tp {})",
+          n, n));
     }
-    return {};
+    // A layout ResolveInference refuses next: its error, not a vLLM one.
+    if (vllm::LayoutRefusedNext(model.spec, *w)) return {};
+    VRAMFIT_TRY(vllm::CheckEngineSettings(model.spec, *w, devices));
+    return vllm::ResolveKnobs(model.spec, devices, &w->vllm);
   }
 
   Status Estimate(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,

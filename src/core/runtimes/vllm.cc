@@ -1062,7 +1062,7 @@ class VllmRuntime final : public RuntimeProfile {
     }
     // vLLM holds --ctx (or --prompt + --new) tokens per request when sized
     // by --max-model-len.
-    if (!w->vllm.max_model_len && (s.ctx || s.prompt || s.new_tokens)) {
+    if (!w->vllm.max_model_len && (s.ctx || s.ctx_from_model || s.prompt || s.new_tokens)) {
       w->vllm.max_model_len = w->ctx;
     }
     const int64_t n = static_cast<int64_t>(devices.size());

@@ -351,6 +351,14 @@ const Setting kSettings[] = {
 };
 #pragma GCC diagnostic pop
 
+std::string CommandsText(unsigned commands) {
+  std::vector<std::string> names;
+  if (commands & kCmdInfer) names.push_back("infer");
+  if (commands & kCmdTrain) names.push_back("train");
+  if (commands & kCmdFit) names.push_back("fit");
+  return fmt::format("{}", fmt::join(names, " and "));
+}
+
 // --- Aliases: what vLLM, llama.cpp and HF Trainer / TRL users type.
 
 using Mapped = Result<std::vector<std::pair<std::string, std::string>>>;
@@ -422,7 +430,7 @@ const Alias kAliases[] = {
     {"-ctv", "cache-type-v"},
     {"-np", "parallel"},
     // HF Trainer / TRL / PEFT (training_args.py, trl SFTConfig, trl ModelConfig).
-    {"--per-device-train-batch-size", "batch"},
+    {"--per-device-train-batch-size", "batch", nullptr, false, kTrainCmds},
     {"--gradient-accumulation-steps", "grad-accum"},
     {"--gradient-checkpointing", "grad-ckpt", GradientCheckpointing, /*is_switch=*/true},
     {"--max-seq-length", "seq"},
@@ -446,6 +454,8 @@ const Alias* FindAlias(std::string_view name) {
   }
   return nullptr;
 }
+
+
 
 std::string Suggest(std::string_view word, unsigned commands) {
   std::string best;
@@ -484,6 +494,10 @@ Status Request::Add(std::string_view name, std::string value, unsigned commands)
     return {};
   }
   if (const Alias* a = FindAlias(name)) {
+    if (a->commands != 0 && !(a->commands & commands)) {
+      return InvalidArgument(fmt::format("{}: applies to {}, not {}", a->spelling, CommandsText(a->commands),
+                                         CommandsText(commands)));
+    }
     std::vector<std::pair<std::string, std::string>> mapped = {{std::string(a->setting), value}};
     if (a->map) {
       auto m = a->map(value);
@@ -527,7 +541,7 @@ const Alias* AliasOnCommandLine(const std::string& name) {
 
 }  // namespace
 
-Result<std::vector<std::string>> ExpandAliases(const std::vector<std::string>& args) {
+Result<std::vector<std::string>> ExpandAliases(const std::vector<std::string>& args, unsigned commands) {
   std::vector<std::string> out;
   out.reserve(args.size());
   for (size_t i = 0; i < args.size(); ++i) {
@@ -543,6 +557,10 @@ Result<std::vector<std::string>> ExpandAliases(const std::vector<std::string>& a
         out.push_back(arg);
       }
       continue;
+    }
+    if (a->commands != 0 && !(a->commands & commands)) {
+      return InvalidArgument(fmt::format("{}: applies to {}, not {}", name, CommandsText(a->commands),
+                                         CommandsText(commands)));
     }
     std::string value;
     if (eq != std::string::npos) {
@@ -591,13 +609,6 @@ bool HasTrainingSettings(const Request& r) {
 
 namespace {
 
-std::string CommandsText(unsigned commands) {
-  std::vector<std::string> names;
-  if (commands & kCmdInfer) names.push_back("infer");
-  if (commands & kCmdTrain) names.push_back("train");
-  if (commands & kCmdFit) names.push_back("fit");
-  return fmt::format("{}", fmt::join(names, " and "));
-}
 
 const char* CommandName(Command c) {
   return c == kCmdInfer ? "infer" : c == kCmdTrain ? "train" : "fit";

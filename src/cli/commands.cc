@@ -194,6 +194,22 @@ void AddSettings(CLI::App* app, Ctx& c, unsigned cmd) {
   }
 }
 
+// The upstream spellings this command takes, for the end of --help: one
+// line per setting that has any.
+std::string AliasHelp(app::Command cmd) {
+  std::string out = "Upstream spellings (vLLM, llama.cpp, HF Trainer / TRL) of these settings:";
+  for (const app::Setting& s : app::Settings()) {
+    if (!app::ShownFor(s, cmd)) continue;
+    std::string also;
+    for (const app::Alias& a : app::Aliases()) {
+      if (a.commands != 0 && !(a.commands & cmd)) continue;
+      if (a.setting == s.name) also += (also.empty() ? "" : ", ") + std::string(a.spelling);
+    }
+    if (!also.empty()) out += fmt::format("\n  --{:<26} {}", s.name, also);
+  }
+  return out + "\n('_' counts as '-' in long flags; token counts take k and m: --ctx 128k)";
+}
+
 std::string Suggest(const std::string& word, const std::vector<std::string>& options) {
   std::string best;
   size_t bd = 3;
@@ -234,7 +250,7 @@ int Extras(Ctx& c, const Command& cmd, CLI::App& app) {
 }
 
 int RunCommand(const Command& cmd, const std::vector<std::string>& given, Ctx& c) {
-  auto expanded = app::ExpandAliases(given);
+  auto expanded = app::ExpandAliases(given, cmd.settings != 0 ? cmd.settings : app::kCmdInfer | app::kCmdTrain | app::kCmdFit);
   if (!expanded.ok()) return Fail(c, expanded.error());
   std::vector<std::string> rest = std::move(expanded.value());
   c.json = std::find(rest.begin(), rest.end(), "--json") != rest.end();
@@ -244,6 +260,7 @@ int RunCommand(const Command& cmd, const std::vector<std::string>& given, Ctx& c
   app.allow_extras();
   if (cmd.settings != 0) {
     AddSettings(&app, c, cmd.settings);
+    app.footer(AliasHelp(static_cast<app::Command>(cmd.settings)));
   } else {
     app.add_flag("--json", c.json, "print JSON (schema vramfit.*/1)");
     app.add_option("--units", c.units, "gib (default) or gb")->type_name("UNIT");
@@ -255,7 +272,8 @@ int RunCommand(const Command& cmd, const std::vector<std::string>& given, Ctx& c
   }
   if (cmd.model_arg) {
     app.add_option("MODEL", c.model, "catalog id or alias, config.json, model directory, .gguf, hf:ORG/NAME")
-        ->required();
+        ->required()
+        ->type_name("");
   }
   if (cmd.query_arg) app.add_option("QUERY", c.query, "words to match");
 

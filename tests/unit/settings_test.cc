@@ -135,6 +135,8 @@ TEST(SettingsTest, SettingsThatDoNotApplyAreRefused) {
       {{"train", "meta-llama/Llama-3.1-8B", "--optim", "rmsprop"},
        "vramfit: error: --optim: 'rmsprop' is not modelled (expected adamw_torch, adamw_torch_fused, adamw_8bit, "
        "paged_adamw_8bit, adafactor or sgd)\n"},
+      {{"infer", "meta-llama/Llama-3.1-8B", "--per_device_train_batch_size", "4"},
+       "vramfit: error: --per_device_train_batch_size: applies to train and fit, not infer\n"},
   };
   for (const auto& c : cases) {
     const CliRun r = Cli(c.args);

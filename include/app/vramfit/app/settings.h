@@ -95,6 +95,7 @@ struct Alias {
   // adamw --optimizer-impl fused"); nullptr: the value as it is.
   Result<std::vector<std::pair<std::string, std::string>>> (*map)(std::string_view value) = nullptr;
   bool is_switch = false;  // takes no value ("--gradient-checkpointing")
+  unsigned commands = 0;   // Command bits it belongs to; 0 = its setting's
 };
 std::span<const Alias> Aliases();
 
@@ -125,7 +126,10 @@ class Request {
 // Rewrites command-line arguments that use an alias into the canonical
 // flags, and '_' in a long flag's name into '-': {"-ngl", "20", "-c", "8k"} ->
 // {"--gpu-layers", "20", "--ctx", "8k"}. Other arguments pass unchanged.
-Result<std::vector<std::string>> ExpandAliases(const std::vector<std::string>& args);
+// An alias of another command's upstream (HF Trainer's with `infer`) is an
+// error naming where it applies.
+Result<std::vector<std::string>> ExpandAliases(const std::vector<std::string>& args,
+                                               unsigned commands = kCmdInfer | kCmdTrain | kCmdFit);
 
 // A parsed, checked job request.
 struct JobRequest {

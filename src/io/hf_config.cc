@@ -635,28 +635,42 @@ MapFn LlamaStyleFamily(const std::string& t) {
   return it == kFamilies.end() ? nullptr : it->second;
 }
 
-// Unknown type with Llama-style keys: read as a Llama block, and say so.
-void MapUnknown(Reader& r, const std::string& t, ModelSpec& s, std::vector<std::string>* notes) {
-  SetAllAttentionBias(s, r.Bool("attention_bias", false));
-  s.mlp_bias = r.Bool("mlp_bias", false);
-  if (notes) {
-    notes->push_back(fmt::format(
-        "model_type '{}' has no dedicated mapping: read as a Llama-style block (RMSNorm, "
-        "q/k/v/o, gate/up/down); the parameter count may differ from the real model",
-        t));
+// Keys that change tensor shapes or add per-sequence state in the families
+// vramfit does not map (expert counts, layer-type lists, state-space and
+// linear-attention sub-configs, vision towers): named when a config is refused.
+constexpr std::string_view kShapeKeys[] = {
+    "num_experts", "num_local_experts", "n_routed_experts", "moe_intermediate_size", "layer_types",
+    "layers_block_type", "hybrid_override_pattern", "attn_layer_indices", "full_attention_interval",
+    "linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim", "linear_value_head_dim",
+    "linear_attn_config", "ssm_cfg", "mamba_d_state", "mamba_d_conv", "mamba_expand", "state_size",
+    "conv_kernel", "interleave_moe_layer_step", "no_rope_layers", "cross_attention_layers",
+    "vision_config", "audio_config"};
+
+// An unknown model_type is refused, naming the shape-changing keys it has:
+// reading it as a Llama block gave counts off by an order of magnitude
+// (Qwen3-Next-80B-A3B read as 3.04 B), a confident wrong answer.
+Error RefuseUnknown(const Json& decoder, const Json& top, std::string_view where, const std::string& t) {
+  std::vector<std::string> keys;
+  for (std::string_view k : kShapeKeys) {
+    const std::string key(k);
+    if (decoder.contains(key) || top.contains(key)) keys.push_back(key);
   }
+  return Unsupported(fmt::format(
+      "{}: model_type '{}' is not modelled{}; vramfit reads llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, "
+      "qwen3_moe, gemma/2/3, phi, phi3, phimoe, deepseek_v2/v3, gpt_oss, falcon, gpt2, gpt_bigcode, opt, bloom, "
+      "gpt_neox, mpt, cohere, olmo2, granite, starcoder2, yi, internlm2",
+      where, t,
+      keys.empty() ? std::string() : fmt::format(" (keys that change tensor shapes: {})", fmt::join(keys, ", "))));
 }
 
-Status MapFamily(Reader& r, const std::string& t, ModelSpec& s, std::vector<std::string>* notes) {
+bool KnownFamily(const std::string& t) { return OwnCoreFamily(t) != nullptr || LlamaStyleFamily(t) != nullptr; }
+
+Status MapFamily(Reader& r, const std::string& t, ModelSpec& s) {
   if (OwnCoreFn own = OwnCoreFamily(t)) return own(r, t, s);
   ReadLlamaCore(r, s);
   InitLayers(s);
   if (r.error()) return *r.error();
-  if (MapFn extra = LlamaStyleFamily(t)) {
-    extra(r, t, s);
-  } else {
-    MapUnknown(r, t, s, notes);
-  }
+  if (MapFn extra = LlamaStyleFamily(t)) extra(r, t, s);
   // A key that failed to read left its default; report it, not what the
   // default implies.
   if (r.error()) return *r.error();
@@ -737,8 +751,10 @@ Status ReadVision(const Json& doc, std::string_view where, ModelSpec& s,
   if (vtype == "siglip_vision_model") {
     return ReadSiglipVision(*vision, std::string(where), s.hidden_size, s, notes);
   }
-  if (notes) notes->push_back(fmt::format("vision tower '{}' is not counted", vtype));
-  return {};
+  // Counting the decoder without its tower would be a silent undercount.
+  return Unsupported(fmt::format("{}: vision_config: vision tower '{}' is not modelled (vramfit counts "
+                                 "siglip_vision_model towers)",
+                                 where, vtype));
 }
 
 Result<ModelSpec> ParseDocument(const Json& doc, std::string_view where,
@@ -754,8 +770,9 @@ Result<ModelSpec> ParseDocument(const Json& doc, std::string_view where,
 
   auto decoder = FindDecoder(doc, where, s);
   if (!decoder.ok()) return decoder.error();
+  if (!KnownFamily(decoder->type)) return RefuseUnknown(*decoder->obj, doc, decoder->where, decoder->type);
   Reader r(*decoder->obj, decoder->where);
-  VRAMFIT_TRY(MapFamily(r, decoder->type, s, notes));
+  VRAMFIT_TRY(MapFamily(r, decoder->type, s));
   if (r.error()) return *r.error();
   VRAMFIT_TRY(ReadCommonKeys(r, top, decoder->type, where, s));
 

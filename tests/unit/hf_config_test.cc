@@ -63,14 +63,31 @@ TEST(HfConfigTest, DeepNestingIsRejectedBeforeParsing) {
   EXPECT_NE(Err(deep_str), "config.json: JSON nested deeper than 64 levels at byte 64");
 }
 
-TEST(HfConfigTest, UnknownTypeReadAsLlamaWithNote) {
+// An unknown model_type is refused in one line naming its shape-changing
+// keys (issue: Qwen3-Next-80B-A3B was read as a 3.04 B Llama).
+TEST(HfConfigTest, UnknownTypeIsRefused) {
   std::string cfg = kLlama;
   cfg.replace(cfg.find("\"llama\""), 7, "\"mystery\"");
-  std::vector<std::string> notes;
-  auto r = ParseHfConfig(cfg, "config.json", &notes);
-  ASSERT_TRUE(r.ok());
-  ASSERT_EQ(notes.size(), 1u);
-  EXPECT_NE(notes[0].find("model_type 'mystery' has no dedicated mapping"), std::string::npos);
+  auto r = ParseHfConfig(cfg, "config.json", nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::kUnsupported);
+  EXPECT_EQ(r.error().message.rfind("config.json: model_type 'mystery' is not modelled; vramfit reads llama, ", 0),
+            0u)
+      << r.error().message;
+  // Qwen3-Next's real keys (Qwen/Qwen3-Next-80B-A3B-Instruct config.json).
+  const char* next = R"({"model_type":"qwen3_next","hidden_size":2048,"intermediate_size":5120,
+    "num_hidden_layers":48,"num_attention_heads":16,"num_key_value_heads":2,"vocab_size":151936,
+    "num_experts":512,"moe_intermediate_size":512,"full_attention_interval":4,"linear_num_key_heads":16,
+    "linear_num_value_heads":32,"linear_key_head_dim":128,"linear_value_head_dim":128})";
+  auto q = ParseHfConfig(next, "config.json", nullptr);
+  ASSERT_FALSE(q.ok());
+  EXPECT_EQ(q.error().message.rfind("config.json: model_type 'qwen3_next' is not modelled (keys that change tensor "
+                                    "shapes: num_experts, moe_intermediate_size, full_attention_interval, "
+                                    "linear_num_key_heads, linear_num_value_heads, linear_key_head_dim, "
+                                    "linear_value_head_dim); ",
+                                    0),
+            0u)
+      << q.error().message;
 }
 
 TEST(HfConfigTest, TextConfigAndVision) {

@@ -9,22 +9,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/cli.h"
+#include "cli_util.h"
 
 namespace vramfit {
 namespace {
 
-struct CliRun {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-CliRun Cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  const int code = cli::Run(args, out, err);
-  return {code, out.str(), err.str()};
-}
+using testing::Cli;
+using testing::CliRun;
 
 std::vector<std::string> Split(const std::string& line) {
   std::vector<std::string> v;

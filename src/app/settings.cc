@@ -153,9 +153,12 @@ Status SetLlamaCppBuild(std::string_view v, Draft& d) {
 }
 
 Status SetOptimizerImpl(std::string_view v, Draft& d) {
-  if (v == "fused") d.train.optimizer_fused = true;
-  else if (v == "foreach") d.train.optimizer_fused = false;
-  else return InvalidArgument(fmt::format("--optimizer-impl: expected foreach or fused, got '{}'", v));
+  if (v != "fused" && v != "foreach" && v != "in-backward") {
+    return InvalidArgument(
+        fmt::format("--optimizer-impl: expected foreach, fused or in-backward, got '{}'", v));
+  }
+  d.train.optimizer_fused = v != "foreach";
+  d.train.optimizer_in_backward = v == "in-backward";
   return {};
 }
 
@@ -290,28 +293,30 @@ const Setting kSettings[] = {
      false, true},
     {"llamacpp-build", "bNNNN", "llamacpp: release to model (b8000)", kInferCmds, kRuntime, SetLlamaCppBuild},
     // Training.
+    {"stack", "NAME", "training stack: hf-trainer (default), axolotl, unsloth, torchtune, torchtitan, litgpt",
+     kTrainCmds, kTraining, [](std::string_view v, Draft& d) { return Store(ParseStack(v), &d.train.stack); }},
     {"method", "NAME", "full (default), lora, qlora, freeze", kTrainCmds, kTraining,
      [](std::string_view v, Draft& d) { return Store(ParseMethod(v), &d.train.method); }},
-    {"precision", "MODE", "bf16-mixed (default), fp16-mixed, bf16, fp32", kTrainCmds, kTraining,
+    {"precision", "MODE", "bf16-mixed, fp16-mixed, bf16, fp32 (the stack's default)", kTrainCmds, kTraining,
      [](std::string_view v, Draft& d) { return Store(ParsePrecision(v), &d.train.precision); }},
-    {"optimizer", "NAME", "adamw (default), adamw-8bit, paged-adamw-8bit, adafactor, sgd, sgd-momentum, lion",
+    {"optimizer", "NAME", "adamw, adamw-8bit, paged-adamw, paged-adamw-8bit, adafactor, sgd, sgd-momentum, lion (the stack's default)",
      kTrainCmds, kTraining,
      [](std::string_view v, Draft& d) { return Store(ParseOptimizer(v), &d.train.optimizer); }},
-    {"optimizer-impl", "IMPL", "foreach (default, torch's CUDA default) or fused", kTrainCmds, kTraining,
-     SetOptimizerImpl},
+    {"optimizer-impl", "IMPL", "foreach, fused, in-backward (torchtune optimizer_in_bwd); the stack's default",
+     kTrainCmds, kTraining, SetOptimizerImpl},
     {"seq", "N", "tokens per sample (2048; 8k, 32k)", kTrainCmds, kTraining,
      [](std::string_view v, Draft& d) { return Store(ParseTokens("--seq", v), &d.train.seq); }, false, true},
     {"grad-accum", "N", "gradient accumulation steps (1)", kTrainCmds, kTraining,
      [](std::string_view v, Draft& d) { return Store(ParseInt("--grad-accum", v), &d.train.grad_accum); },
      false, true},
-    {"grad-ckpt", "MODE", "gradient checkpointing: none (default), full, selective", kTrainCmds, kTraining,
+    {"grad-ckpt", "MODE", "gradient checkpointing: none, full, selective (the stack's default)", kTrainCmds, kTraining,
      [](std::string_view v, Draft& d) { return Store(ParseGradCkpt(v), &d.train.grad_ckpt); }},
-    {"loss", "IMPL", "cross-entropy: hf (default), chunked, fused", kTrainCmds, kTraining,
+    {"loss", "IMPL", "cross-entropy: hf, chunked, fused (the stack's default)", kTrainCmds, kTraining,
      [](std::string_view v, Draft& d) { return Store(ParseLoss(v), &d.train.loss); }},
-    {"lora-rank", "N", "LoRA rank (16)", kTrainCmds, kAdapters,
+    {"lora-rank", "N", "LoRA rank (the stack's default: 16, or 8 for torchtune and litgpt)", kTrainCmds, kAdapters,
      [](std::string_view v, Draft& d) { return Store(ParseInt("--lora-rank", v), &d.train.lora_rank); }, false,
      true},
-    {"lora-targets", "LIST", "all-linear (default), attn, mlp, or q,k,v,o,gate,up,down", kTrainCmds, kAdapters,
+    {"lora-targets", "LIST", "all-linear, attn, mlp, or q,k,v,o,gate,up,down (the stack's default)", kTrainCmds, kAdapters,
      [](std::string_view v, Draft& d) -> Status {
        d.train.lora_targets = std::string(v);
        return {};
@@ -328,6 +333,13 @@ const Setting kSettings[] = {
      [](std::string_view v, Draft& d) { return Store(ParseInt("--gpus", v), &d.train.gpus); }, false, true},
     {"offload", "WHAT", "none (default), optimizer, params", kTrainCmds, kTraining,
      [](std::string_view v, Draft& d) { return Store(ParseOffload(v), &d.train.offload); }},
+    {"offload-activations", "", "saved activations / checkpoints in host memory (torchtune, unsloth)",
+     kTrainCmds, kTraining, [](std::string_view v, Draft& d) -> Status {
+       bool on = false;
+       VRAMFIT_TRY(SetSwitch("--offload-activations", v, &on));
+       d.train.offload_activations = on;
+       return {};
+     }},
     // The planner.
     {"solve", "QUESTION", "max-batch, max-context, min-gpus, best-quant, best-method", kCmdFit, kPlanner,
      [](std::string_view v, Draft& d) -> Status {

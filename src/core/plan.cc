@@ -581,12 +581,14 @@ std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSe
     }
   } else {
     const TrainingSettings& s = job.train;
-    if (s.grad_ckpt == GradCkpt::kNone) {
+    auto rw = ResolveTraining(model, s, devices, nullptr);
+    if (!rw.ok()) return fixes;
+    if (rw->grad_ckpt == GradCkpt::kNone) {
       Job j = job;
       j.train.grad_ckpt = GradCkpt::kFull;
       add("--grad-ckpt full", j, devices);
     }
-    if (s.optimizer == Optimizer::kAdamW) {
+    if (rw->optimizer == Optimizer::kAdamW) {
       Job j = job;
       j.train.optimizer = Optimizer::kAdamW8bit;
       add("--optimizer adamw-8bit", j, devices);
@@ -602,10 +604,10 @@ std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSe
       j.train.seq = s.seq / 2;
       add(fmt::format("--seq {}", s.seq / 2), j, devices);
     }
-    if (s.loss == LossImpl::kHf) {
+    if (const auto smaller = StackSmallerLoss(s.stack, rw->loss)) {
       Job j = job;
-      j.train.loss = LossImpl::kChunked;
-      add("--loss chunked", j, devices);
+      j.train.loss = *smaller;
+      add(fmt::format("--loss {}", LossName(*smaller)), j, devices);
     }
     if (s.method == TrainMethod::kFull) {
       Job j = job;

@@ -12,6 +12,7 @@
 
 #include "formula.h"
 #include "runtimes/runtimes.h"
+#include "stacks/stack.h"
 #include "training_steps.h"
 
 namespace vramfit {
@@ -43,6 +44,7 @@ const char* OptimizerName(Optimizer o) {
     case Optimizer::kSgd: return "sgd";
     case Optimizer::kSgdMomentum: return "sgd-momentum";
     case Optimizer::kLion: return "lion";
+    case Optimizer::kPagedAdamW: return "paged-adamw";
   }
   return "?";
 }
@@ -102,7 +104,8 @@ Result<Optimizer> ParseOptimizer(std::string_view s) {
   static const std::pair<const char*, Optimizer> t[] = {
       {"adamw", Optimizer::kAdamW}, {"adamw-8bit", Optimizer::kAdamW8bit},
       {"paged-adamw-8bit", Optimizer::kPagedAdamW8bit}, {"adafactor", Optimizer::kAdafactor},
-      {"sgd", Optimizer::kSgd}, {"sgd-momentum", Optimizer::kSgdMomentum}, {"lion", Optimizer::kLion}};
+      {"sgd", Optimizer::kSgd}, {"sgd-momentum", Optimizer::kSgdMomentum}, {"lion", Optimizer::kLion},
+      {"paged-adamw", Optimizer::kPagedAdamW}};
   return ParseEnum(s, "--optimizer", t);
 }
 Result<GradCkpt> ParseGradCkpt(std::string_view s) {
@@ -215,13 +218,17 @@ Result<LoraTargets> ParseTargets(const std::string& spec, const ModelSpec& s) {
 // --- Resolve steps.
 
 void CopyChoices(const TrainingSettings& s, TrainingWorkload* w) {
+  // REQUIRES: the stack profile filled every optional (ResolveTraining).
+  w->stack = s.stack;
   w->method = s.method;
-  w->precision = s.precision;
-  w->optimizer = s.optimizer;
-  w->optimizer_fused = s.optimizer_fused;
-  w->grad_ckpt = s.grad_ckpt;
-  w->attn = s.attn;
-  w->loss = s.loss;
+  w->precision = s.precision.value_or(Precision::kBf16Mixed);
+  w->optimizer = s.optimizer.value_or(Optimizer::kAdamW);
+  w->optimizer_fused = s.optimizer_fused.value_or(false);
+  w->optimizer_in_backward = s.optimizer_in_backward.value_or(false);
+  w->grad_ckpt = s.grad_ckpt.value_or(GradCkpt::kNone);
+  w->offload_activations = s.offload_activations.value_or(false);
+  w->attn = s.attn.value_or(AttnImpl::kSdpa);
+  w->loss = s.loss.value_or(LossImpl::kHf);
   w->offload = s.offload;
 }
 
@@ -271,10 +278,10 @@ Status ResolveBaseFormat(const TrainingSettings& s, TrainingWorkload* w) {
 
 Status ResolveAdapters(const ModelSpec& spec, const TrainingSettings& s, TrainingWorkload* w) {
   if (s.method != TrainMethod::kLora && s.method != TrainMethod::kQlora) return {};
-  VRAMFIT_TRY(CheckRange("--lora-rank", s.lora_rank, 1, kMaxLoraRank));
-  w->lora_rank = s.lora_rank;
-  w->lora_targets = s.lora_targets;
-  auto t = ParseTargets(s.lora_targets, spec);
+  w->lora_rank = s.lora_rank.value_or(16);
+  w->lora_targets = s.lora_targets.value_or("all-linear");
+  VRAMFIT_TRY(CheckRange("--lora-rank", w->lora_rank, 1, kMaxLoraRank));
+  auto t = ParseTargets(w->lora_targets, spec);
   if (!t.ok()) return t.error();
   w->targets = *t;
   return {};
@@ -367,14 +374,17 @@ Result<TrainingWorkload> ResolveTraining(const Model& model, const TrainingSetti
                                          const DeviceSet& devices,
                                          std::vector<std::string>* notes) {
   const ModelSpec& spec = model.spec;
+  // The stack fills the defaults the user left unset.
+  TrainingSettings filled = s;
+  VRAMFIT_TRY(stacks::ProfileFor(s.stack).Resolve(spec, devices, &filled, notes));
   TrainingWorkload w;
-  training::CopyChoices(s, &w);
-  VRAMFIT_TRY(training::ResolveShape(spec, s, &w, notes));
-  VRAMFIT_TRY(training::ResolveBaseFormat(s, &w));
-  VRAMFIT_TRY(training::ResolveAdapters(spec, s, &w));
-  VRAMFIT_TRY(training::ResolveFreeze(spec, s, &w, notes));
-  VRAMFIT_TRY(training::ResolveSharding(s, &w));
-  VRAMFIT_TRY(training::ResolveDataParallel(s, devices, &w, notes));
+  training::CopyChoices(filled, &w);
+  VRAMFIT_TRY(training::ResolveShape(spec, filled, &w, notes));
+  VRAMFIT_TRY(training::ResolveBaseFormat(filled, &w));
+  VRAMFIT_TRY(training::ResolveAdapters(spec, filled, &w));
+  VRAMFIT_TRY(training::ResolveFreeze(spec, filled, &w, notes));
+  VRAMFIT_TRY(training::ResolveSharding(filled, &w));
+  VRAMFIT_TRY(training::ResolveDataParallel(filled, devices, &w, notes));
   VRAMFIT_TRY(training::CheckTrainLayout(spec, w));
   return w;
 }
@@ -399,10 +409,20 @@ std::string Sci(int64_t n) { return Formula("{:.3g}", static_cast<double>(n)); }
 }  // namespace
 
 StackOverheads DefaultStackOverheads(const TrainingWorkload& w) {
+  const stacks::StackTerms t = stacks::ProfileFor(w.stack).Terms(w);
   StackOverheads oh;
-  oh.loss_tenths = w.loss == LossImpl::kHf        ? kLossTenthsHf
-                   : w.loss == LossImpl::kChunked ? kLossTenthsChunked
-                                                  : kLossTenthsFused;
+  oh.loss_tenths = t.loss_tenths;
+  oh.loss_text = t.loss_text;
+  oh.adapter_bytes = t.adapter_bytes;
+  oh.peft_input_copies = t.peft_input_copies;
+  oh.loss_chunk_tokens = t.loss_chunk_tokens;
+  oh.loss_chunk_bytes = t.loss_chunk_bytes;
+  oh.loss_chunk_cap = t.loss_chunk_cap;
+  oh.kbit_fp32_upcast = t.kbit_fp32_upcast;
+  const bool mixed = w.precision == Precision::kBf16Mixed || w.precision == Precision::kFp16Mixed;
+  oh.amp = t.amp_over_fp32 && mixed && w.zero == 0 && !w.fsdp;
+  oh.selective_every_other_mm = t.selective == stacks::SelectiveAc::kEveryOtherMm;
+  oh.full_state_dict_load = t.full_state_dict_load;
   oh.fragmentation_pct =
       (w.zero == 3 || w.fsdp) ? kFragmentationPctShardedParams : kFragmentationPct;
   return oh;
@@ -415,7 +435,7 @@ TrainJob TrainJobOf(const ModelSpec& s, const TrainingWorkload& w) {
   j.lora = w.method == TrainMethod::kLora || w.method == TrainMethod::kQlora;
   j.qlora = w.method == TrainMethod::kQlora;
   j.mixed = w.precision == Precision::kBf16Mixed || w.precision == Precision::kFp16Mixed;
-  j.paged = w.optimizer == Optimizer::kPagedAdamW8bit;
+  j.paged = w.optimizer == Optimizer::kPagedAdamW8bit || w.optimizer == Optimizer::kPagedAdamW;
   j.wdt = w.precision == Precision::kFp32        ? DType::kF32
           : w.precision == Precision::kFp16Mixed ? DType::kF16
                                                  : DType::kBF16;
@@ -423,7 +443,19 @@ TrainJob TrainJobOf(const ModelSpec& s, const TrainingWorkload& w) {
   // torch creates optimizer states like the parameter (bf16 in pure bf16);
   // mixed precision keeps them fp32 next to the fp32 master.
   j.e_state = w.precision == Precision::kBf16 ? 2 : kF32Bytes;
-  j.e_res = j.qlora ? kQloraResidualBytes : j.ew;
+  j.mixed = j.mixed && !DefaultStackOverheads(w).amp;  // AMP: no separate master copy
+  const StackOverheads oh = DefaultStackOverheads(w);
+  j.amp = oh.amp;
+  j.e_param = j.amp ? kF32Bytes : j.ew;
+  j.e_grad = j.amp ? kF32Bytes : j.ew;
+  j.adapter_bytes = oh.adapter_bytes > 0 ? oh.adapter_bytes : j.e_param;
+  j.peft_input_copies = oh.peft_input_copies;
+  j.kbit_fp32_upcast = oh.kbit_fp32_upcast;
+  j.selective_mm = oh.selective_every_other_mm && w.grad_ckpt == GradCkpt::kSelective;
+  j.in_backward = w.optimizer_in_backward;
+  j.offload_acts = w.offload_activations;
+  // QLoRA under PEFT: the residual stream follows the fp32 embedding.
+  j.e_res = j.qlora && j.kbit_fp32_upcast ? kQloraResidualBytes : j.ew;
   j.dp = w.dp;
   j.tp = w.tp;
   j.pp = w.pp;
@@ -472,7 +504,8 @@ int64_t EightBitState(int64_t n, int64_t states) {
 int64_t GroupOptimizerBytes(Optimizer o, const TensorGroup& g, int64_t copies, int64_t e_state) {
   const int64_t n = CheckedMul(g.elements_each(), copies);
   switch (o) {
-    case Optimizer::kAdamW: return CheckedMul(n, 2 * e_state);
+    case Optimizer::kAdamW:
+    case Optimizer::kPagedAdamW: return CheckedMul(n, 2 * e_state);
     case Optimizer::kAdamW8bit:
     case Optimizer::kPagedAdamW8bit: return CheckedMul(EightBitState(g.elements_each(), 2), copies);
     case Optimizer::kAdafactor:
@@ -487,12 +520,16 @@ int64_t GroupOptimizerBytes(Optimizer o, const TensorGroup& g, int64_t copies, i
 }
 
 int64_t AdapterOptimizerBytes(const Model& model, const TrainingWorkload& w) {
+  const int64_t oh_bytes = DefaultStackOverheads(w).adapter_bytes;
+  const int64_t kAdapterBytes =
+      oh_bytes > 0 ? oh_bytes : (DefaultStackOverheads(w).amp || w.precision == Precision::kFp32 ? kF32Bytes : 2);
   int64_t bytes = 0;
   for (const TensorGroup& g : model.inventory.groups) {
     if (!Targeted(g, w.targets)) continue;
     for (const int64_t n : {w.lora_rank * g.cols, g.rows * w.lora_rank}) {  // A and B
       switch (w.optimizer) {
-        case Optimizer::kAdamW: bytes += CheckedMul(n, 2 * kAdapterBytes) * g.count; break;
+        case Optimizer::kAdamW:
+        case Optimizer::kPagedAdamW: bytes += CheckedMul(n, 2 * kAdapterBytes) * g.count; break;
         case Optimizer::kAdamW8bit:
         case Optimizer::kPagedAdamW8bit: bytes += CheckedMul(EightBitState(n, 2), g.count); break;
         case Optimizer::kAdafactor:
@@ -527,7 +564,9 @@ Bytes BaseWeightBytes(const Model& model, const TrainingWorkload& w, const Train
   for (const TensorGroup& g : model.inventory.groups) {
     // prepare_model_for_kbit_training casts the non-quantized parameters
     // to fp32.
-    const DType dense = job.qlora && !IsQuantized(g, w.quant) ? DType::kF32 : job.wdt;
+    // (PEFT); AMP keeps every parameter fp32.
+    const bool fp32 = job.amp || (job.qlora && job.kbit_fp32_upcast && !IsQuantized(g, w.quant));
+    const DType dense = fp32 ? DType::kF32 : job.wdt;
     base += TensorBytes(g, w.quant, dense) * g.count;
   }
   return base;
@@ -548,6 +587,47 @@ int64_t NormSavedPerToken(const ModelSpec& s, const TrainJob& job, bool base_tra
   return s.norms_per_layer * (job.e_res * h + 2 * kF32Bytes + normed);
 }
 
+int64_t LoraInputBytes(const TrainJob& job, int64_t width, bool base_trainable,
+                       std::initializer_list<bool> targeted) {
+  if (!job.lora) return 0;
+  int64_t n = 0;
+  for (bool x : targeted) n += x ? 1 : 0;
+  if (n == 0) return 0;
+  // PEFT casts the input to the adapter dtype in each targeted module
+  // (x.to(lora_A.weight.dtype), peft lora/layer.py L1061); autocast casts
+  // it back for lora_A's matmul, which saves that compute-dtype copy: one
+  // copy per module. Fused kernels and model-dtype adapters (Unsloth,
+  // torchtune, LitGPT) save the input tensor itself, shared by the modules
+  // that read it, and already saved when the base trains.
+  if (job.peft_input_copies && job.adapter_bytes != job.ew) return CheckedMul(job.ew * width, n);
+  return base_trainable ? 0 : job.ew * width;
+}
+
+int64_t TargetedModules(const ModelSpec& s, const LoraTargets& t, bool moe_layer) {
+  int64_t n = (t.q ? 1 : 0) + (t.k ? 1 : 0) + (t.v ? 1 : 0) + (t.o ? 1 : 0);
+  const int64_t mlp = (t.gate && s.mlp_kind == MlpKind::kGated ? 1 : 0) + (t.up ? 1 : 0) + (t.down ? 1 : 0);
+  if (!moe_layer) return n + mlp;
+  // Routed experts: top-k of them see each token; the shared expert all.
+  if (t.experts) n += mlp * s.num_experts_per_tok;
+  if (s.shared_expert_intermediate_size > 0) n += mlp;
+  return n;
+}
+
+int64_t SelectiveMmSavedPerToken(const ModelSpec& s, const TrainJob& job, bool moe_layer) {
+  // torchtitan's op-level policy saves the attention kernel's output (and
+  // logsumexp) and the output of every other matmul in forward order (wq,
+  // wv, w1, w2 of wq wk wv wo w1 w3 w2); everything else is recomputed.
+  // The layer input is the checkpoint itself.
+  const int64_t e = job.ew;
+  const int64_t h = s.hidden_size;
+  const int64_t hq = s.num_attention_heads * s.head_dim;
+  const KvElements kv = KvElementsPerToken(s, KvLayout::kExpanded);
+  const int64_t inter = moe_layer ? s.moe_intermediate_size * s.num_experts_per_tok : s.intermediate_size;
+  const int64_t attn = e * (hq + kv.v + hq) + kF32Bytes * s.num_attention_heads;
+  const int64_t mlp = e * (inter + h);
+  return job.e_res * h + CeilDiv(attn + mlp, job.tp);
+}
+
 int64_t AttentionSavedPerToken(const ModelSpec& s, const TrainingWorkload& w, const TrainJob& job,
                                bool base_trainable) {
   const int64_t e = job.ew;
@@ -555,11 +635,10 @@ int64_t AttentionSavedPerToken(const ModelSpec& s, const TrainingWorkload& w, co
   const int64_t nh = s.num_attention_heads;
   const int64_t hq = nh * s.head_dim;
   const LoraTargets& t = w.targets;
-  const auto n_lora = [&](bool x) -> int64_t { return job.lora && x ? 1 : 0; };
-  // The shared q/k/v input (if the projections train), PEFT's fp32 input
-  // copy per targeted module, then the kernel's tensors.
+  // The shared q/k/v input (if the projections train), the adapters'
+  // inputs, then the kernel's tensors.
   int64_t a = base_trainable ? e * h : 0;
-  a += kF32Bytes * h * (n_lora(t.q) + n_lora(t.k) + n_lora(t.v));
+  a += LoraInputBytes(job, h, base_trainable, {t.q, t.k, t.v});
   if (w.attn == AttnImpl::kEager) {
     // q, repeat_kv'd k and v at all heads; fp32 softmax + 16-bit probs
     // per head per key (recomputed under selective checkpointing).
@@ -570,7 +649,7 @@ int64_t AttentionSavedPerToken(const ModelSpec& s, const TrainingWorkload& w, co
     const KvElements kv = KvElementsPerToken(s, KvLayout::kExpanded);
     a += e * (hq + kv.k + kv.v + hq) + kF32Bytes * nh;
   }
-  a += (base_trainable ? e * hq : 0) + kF32Bytes * hq * n_lora(t.o);  // o_proj input
+  a += (base_trainable ? e * hq : 0) + LoraInputBytes(job, hq, base_trainable, {t.o});  // o_proj input
   return a;
 }
 
@@ -585,7 +664,8 @@ int64_t MlpSavedPerToken(const ModelSpec& s, const TrainingWorkload& w, const Tr
   const auto gated = [&](int64_t width, bool with_lora) -> int64_t {
     int64_t x = base_trainable ? e * (h + width) : 0;
     if (with_lora) {
-      x += kF32Bytes * h * ((t.gate ? 1 : 0) + (t.up ? 1 : 0)) + (t.down ? kF32Bytes * width : 0);
+      x += LoraInputBytes(job, h, base_trainable, {t.gate, t.up}) +
+           LoraInputBytes(job, width, base_trainable, {t.down});
     }
     return x + 3 * e * width;
   };
@@ -601,7 +681,9 @@ int64_t MlpSavedPerToken(const ModelSpec& s, const TrainingWorkload& w, const Tr
   if (s.mlp_kind == MlpKind::kGated) return gated(inter, lora);
   // GELU MLP: activation input always; fc1/fc2 inputs when they train.
   return (base_trainable ? e * (h + inter) : 0) + e * inter +
-         kF32Bytes * h * (lora && t.up ? 1 : 0) + kF32Bytes * inter * (lora && t.down ? 1 : 0);
+         (lora ? LoraInputBytes(job, h, base_trainable, {t.up}) +
+                     LoraInputBytes(job, inter, base_trainable, {t.down})
+               : 0);
 }
 
 int64_t LayerSavedPerToken(const ModelSpec& s, const TrainingWorkload& w, const TrainJob& job,
@@ -614,8 +696,13 @@ int64_t LayerSavedPerToken(const ModelSpec& s, const TrainingWorkload& w, const 
   const int64_t norms = NormSavedPerToken(s, job, base_trainable);
   const int64_t a = AttentionSavedPerToken(s, w, job, base_trainable);
   const int64_t m = MlpSavedPerToken(s, w, job, s.layers[layer].moe, base_trainable);
-  // lora_A outputs (rank wide, fp32) saved for lora_B.
-  const int64_t lora_mid = job.lora ? kF32Bytes * w.lora_rank * kLoraModulesPerLayer : 0;
+  // lora_A outputs (rank wide, at the adapter dtype) saved for lora_B, per
+  // targeted module of the layer.
+  const int64_t lora_mid =
+      job.lora ? job.adapter_bytes * w.lora_rank * TargetedModules(s, w.targets, s.layers[layer].moe) : 0;
+  if (job.selective_mm && base_trainable) {
+    return SelectiveMmSavedPerToken(s, job, s.layers[layer].moe) + CeilDiv(lora_mid, job.tp);
+  }
   return norms + CeilDiv(a + m + lora_mid, job.tp);
 }
 
@@ -683,9 +770,9 @@ DeviceModelState ModelStateOn(const TrainingWorkload& w, const TrainJob& job,
     ms.master = Part(master_total, share.frac_trainable, ms.sdiv);
     ms.states = Part(tr.opt_bytes, share.frac_trainable, ms.sdiv);
   }
-  ms.grads = Part(CheckedMul(tr.params, job.ew), share.frac_trainable, ms.gdiv);
+  ms.grads = Part(CheckedMul(tr.params, job.e_grad), share.frac_trainable, ms.gdiv);
   // Adapters live with their layers; replicated over dp unless sharded.
-  const int64_t adapter_bytes = CheckedMul(tr.adapter_params, kAdapterBytes);
+  const int64_t adapter_bytes = CheckedMul(tr.adapter_params, job.adapter_bytes);
   ms.adapter_w = Part(adapter_bytes, share.frac_layers, tp * (job.shard_params ? job.dp : 1));
   ms.adapter_g = Part(adapter_bytes, share.frac_layers, tp * (job.shard_grads ? job.dp : 1));
   if (!job.states_on_host) {
@@ -721,16 +808,62 @@ StageActivations SavedActivationsOn(const ModelSpec& s, const TrainingWorkload& 
     a.formula = Formula("{} layers x {} tok x {} B/token/layer (saved for backward)", saving_layers,
                         tokens, saving_layers > 0 ? per_token_all / saving_layers : 0);
   }
+  if (job.offload_acts && saving_layers > 0) {
+    // Offloaded (torchtune OffloadActivations, Unsloth's offloaded
+    // checkpointing): every saved tensor / checkpoint goes to pinned host
+    // memory as forward produces it and comes back for its layer's
+    // backward; the GPU holds the layer in flight and one copy in transit.
+    const Bytes per_layer = w.grad_ckpt == GradCkpt::kFull
+                                ? Bytes(CheckedMul(CheckedMul(tokens, h), job.e_res))
+                                : a.layer_act;
+    const Bytes kept = per_layer * std::min<int64_t>(2, saving_layers) +
+                       (w.grad_ckpt == GradCkpt::kFull ? a.layer_act : Bytes(0));
+    if (a.acts > kept) {
+      a.offloaded = a.acts - kept;
+      a.acts = kept;
+      a.formula += Formula("; offloaded to host but 2 layers in flight");
+    }
+  }
   // Final norm + lm_head input on the last stage; the embedding output on
   // the first is the first layer's input.
   if (share.last) a.acts += Bytes(CheckedMul(tokens, kHeadInputBytesPerHidden * h));
   return a;
 }
 
+Bytes AmpCastBytes(const Model& model, const TrainingWorkload& w, const TrainJob& job,
+                   const StageShare& share, bool one_layer) {
+  if (!job.amp) return Bytes(0);
+  // Autocast casts each fp32 linear weight to the compute dtype at its call;
+  // the matmul saves that 16-bit copy for the input gradient until the
+  // layer's backward. Quantized linears (QLoRA) dequantize inside their own
+  // kernel instead.
+  int64_t per_layer = 0, head = 0;
+  for (const TensorGroup& g : model.inventory.groups) {
+    if (IsQuantized(g, w.quant)) continue;
+    if (g.layers > 0 && g.linear) {
+      per_layer = CheckedAdd(per_layer, CheckedMul(g.elements_each(), g.count / g.layers));
+    } else if (g.layers == 0 && (g.role == Role::kLmHead ||
+                                 (g.role == Role::kEmbed && model.spec.tie_word_embeddings))) {
+      head = CheckedAdd(head, g.elements());  // the head's matmul (tied: the embedding table)
+    }
+  }
+  const int64_t layers = one_layer ? 1 : share.range.size();
+  const int64_t elems = CheckedAdd(CheckedMul(per_layer, layers), share.last ? head : 0);
+  return Bytes(CheckedMul(elems, job.ew) / job.tp);
+}
+
 Bytes LossBytes(const ModelSpec& s, const TrainJob& job, const StackOverheads& oh, bool last) {
   if (!last) return Bytes(0);
-  return Bytes(CheckedMul(CheckedMul(job.tokens, CeilDiv(s.vocab_size, job.tp)), oh.loss_tenths) /
-               10);
+  const int64_t vocab = CeilDiv(s.vocab_size, job.tp);
+  Bytes b(CheckedMul(CheckedMul(job.tokens, vocab), oh.loss_tenths) / 10);
+  if (oh.loss_chunk_bytes > 0) {
+    // One chunk in flight: chunk tokens (at most the job's) x vocab.
+    const int64_t tok = oh.loss_chunk_tokens > 0 ? std::min(oh.loss_chunk_tokens, job.tokens) : job.tokens;
+    int64_t chunk = CheckedMul(CheckedMul(tok, vocab), oh.loss_chunk_bytes);
+    if (oh.loss_chunk_cap > 0) chunk = std::min(chunk, oh.loss_chunk_cap);
+    b += Bytes(chunk);
+  }
+  return b;
 }
 
 int64_t LargestLayerParams(const Model& model) {
@@ -745,6 +878,12 @@ int64_t LargestLayerParams(const Model& model) {
     }
     m = std::max(m, p);
   }
+  return m;
+}
+
+int64_t LargestTensorElements(const Model& model) {
+  int64_t m = 0;
+  for (const TensorGroup& g : model.inventory.groups) m = std::max(m, g.elements_each());
   return m;
 }
 
@@ -784,6 +923,7 @@ const char* TrainPhaseName(TrainPhase p) {
     case TrainPhase::kForwardEnd: return "forward end";
     case TrainPhase::kBackward: return "backward";
     case TrainPhase::kOptimizerStep: return "optimizer step";
+    case TrainPhase::kLoad: return "load";
   }
   return "?";
 }
@@ -792,12 +932,12 @@ Bytes StepTemporaries(const TrainingWorkload& w, const TrainJob& job, const Trai
                       const StageShare& share, const DeviceModelState& ms) {
   // torch's default foreach AdamW/Lion holds one parameter-sized list
   // (sqrt of exp_avg_sq); fused and 8-bit kernels work in place.
-  if (w.optimizer_fused || !(w.optimizer == Optimizer::kAdamW || w.optimizer == Optimizer::kLion) ||
-      job.states_on_host) {
+  if (w.optimizer_fused || w.optimizer_in_backward ||
+      !(w.optimizer == Optimizer::kAdamW || w.optimizer == Optimizer::kLion) || job.states_on_host) {
     return Bytes(0);
   }
   return Part(CheckedMul(tr.params, job.e_state), share.frac_trainable, ms.sdiv) +
-         Part(CheckedMul(tr.adapter_params, kAdapterBytes), share.frac_layers,
+         Part(CheckedMul(tr.adapter_params, job.adapter_bytes), share.frac_layers,
               job.tp * (job.shard_states ? job.dp : 1));
 }
 
@@ -839,6 +979,8 @@ std::string OptimizerFormula(Optimizer o, int64_t e_state, int64_t params) {
       return Formula("8-bit AdamW: 2 x (1 B + fp32 absmax/256) x {} params", Sci(params));
     case Optimizer::kPagedAdamW8bit:
       return "paged 8-bit AdamW (CUDA managed memory, outside the torch allocator)";
+    case Optimizer::kPagedAdamW:
+      return Formula("paged AdamW: 2 states x {} B x {} params (CUDA managed memory)", e_state, Sci(params));
     case Optimizer::kAdafactor: return "Adafactor: fp32 row + column factors per matrix";
     case Optimizer::kSgd: return "SGD: no state";
     case Optimizer::kSgdMomentum:
@@ -869,10 +1011,13 @@ void AddModelStateComponents(const Model& model, const TrainingWorkload& w, cons
   // Gradients exist from backward on, or all along under accumulation.
   const bool grads_live = phase != TrainPhase::kForwardEnd || w.grad_accum > 1;
   comps->push_back(Leaf("gradients", grads_live ? ms.grads : Bytes(0),
-                        tr.params > 0 ? Formula("{} B x {} params{}{}", job.ew, Sci(tr.params),
-                                                ms.gdiv > 1 ? Formula(" / {}", ms.gdiv) : "",
-                                                grads_live ? "" : " (not allocated until backward)")
-                                      : std::string()));
+                        tr.params == 0 ? std::string()
+                        : job.in_backward
+                            ? Formula("optimizer in backward: one gradient at a time, the largest {} B x {}",
+                                      job.e_grad, Sci(LargestTensorElements(model)))
+                            : Formula("{} B x {} params{}{}", job.e_grad, Sci(tr.params),
+                                      ms.gdiv > 1 ? Formula(" / {}", ms.gdiv) : "",
+                                      grads_live ? "" : " (not allocated until backward)")));
   std::string of = OptimizerFormula(w.optimizer, job.e_state, tr.params);
   if (ms.sdiv > 1) of += Formula(" / {}", ms.sdiv);
   if (job.states_on_host) of = "offloaded to host";
@@ -882,8 +1027,9 @@ void AddModelStateComponents(const Model& model, const TrainingWorkload& w, cons
   comps->push_back(Parent(
       "adapters",
       {Leaf("weights", ms.adapter_w,
-            Formula("r {} x (in + out), {} params, fp32", w.lora_rank, Sci(tr.adapter_params))),
-       Leaf("gradients", grads_live ? ms.adapter_g : Bytes(0), "fp32"),
+            Formula("r {} x (in + out), {} params, {} B", w.lora_rank, Sci(tr.adapter_params),
+                    job.adapter_bytes)),
+       Leaf("gradients", grads_live ? ms.adapter_g : Bytes(0), Formula("{} B", job.adapter_bytes)),
        Leaf("optimizer_states", ms.adapter_s, OptimizerName(w.optimizer))},
       Formula("{} targets", w.lora_targets)));
 }
@@ -892,7 +1038,11 @@ Component ActivationsComponent(const TrainJob& job, const StageActivations& acts
                                const CommBuffers& buffers, const TrainPhases& phases) {
   std::vector<Component> children;
   if (phases.peak == TrainPhase::kForwardEnd) {
-    children.push_back(Leaf("saved for backward", acts.acts, acts.formula));
+    children.push_back(Leaf("saved for backward", acts.acts - acts.amp_casts, acts.formula));
+    if (acts.amp_casts.value() > 0) {
+      children.push_back(Leaf("autocast weight copies", acts.amp_casts,
+                              "16-bit copies of the fp32 linear weights, saved by their matmuls"));
+    }
     if (job.shard_params && buffers.bytes.value() > 0) {
       children.push_back(Leaf("gathered parameters", buffers.bytes, buffers.formula));
     }
@@ -914,9 +1064,12 @@ Component ActivationsComponent(const TrainJob& job, const StageActivations& acts
 Component LogitsComponent(const ModelSpec& s, const TrainingWorkload& w, const TrainJob& job,
                           const StackOverheads& oh, Bytes logits, bool last, TrainPhase phase) {
   return Leaf("logits", phase == TrainPhase::kForwardEnd ? logits : Bytes(0),
-              last ? Formula("{} tok x {} vocab x {}.{} B ({} loss)", job.tokens, s.vocab_size,
-                             oh.loss_tenths / 10, oh.loss_tenths % 10, LossName(w.loss))
-                   : std::string());
+              !last ? std::string()
+              : oh.loss_tenths == 0
+                  ? Formula("one loss chunk in flight ({})", oh.loss_text)
+                  : Formula("{} tok x {} vocab x {}.{} B ({}){}", job.tokens, s.vocab_size,
+                            oh.loss_tenths / 10, oh.loss_tenths % 10, oh.loss_text,
+                            oh.loss_chunk_bytes > 0 ? " + one chunk" : ""));
 }
 
 TrainReserve AllocatorReserve(const Model& model, const TrainingWorkload& w, const TrainJob& job,
@@ -982,15 +1135,19 @@ std::string PhaseTotalsNote(const TrainPhases& p) {
 void TrainEcho(const TrainingWorkload& w, const TrainableState& tr, Echo* echo) {
   *echo = {
       {"mode", std::string("train")},
+      {"stack", std::string(StackName(w.stack))},
       {"method", std::string(MethodName(w.method))},
       {"precision", std::string(PrecisionName(w.precision))},
       {"optimizer", std::string(OptimizerName(w.optimizer))},
-      {"optimizer_impl", std::string(w.optimizer_fused ? "fused" : "foreach")},
+      {"optimizer_impl", std::string(w.optimizer_in_backward ? "in-backward"
+                                     : w.optimizer_fused     ? "fused"
+                                                             : "foreach")},
       {"seq", w.seq},
       {"batch", w.batch},
       {"grad_accum", w.grad_accum},
       {"effective_batch", CheckedMul(CheckedMul(w.batch, w.grad_accum), w.dp)},
       {"grad_ckpt", std::string(GradCkptName(w.grad_ckpt))},
+      {"offload_activations", w.offload_activations},
       {"attn", std::string(AttnName(w.attn))},
       {"loss", std::string(LossName(w.loss))},
       {"quant", w.quant.Name()},
@@ -1015,9 +1172,9 @@ namespace {
 // "model state per trainable parameter: 16 B (2 weights + 4 master + 2
 // grads + 8 states)".
 std::string ModelStateNote(const TrainingWorkload& w, const TrainJob& job) {
-  int64_t per = job.ew + (job.mixed ? kF32Bytes : 0) + job.ew;
+  int64_t per = job.e_param + (job.mixed ? kF32Bytes : 0) + job.e_grad;
   std::string states;
-  if (w.optimizer == Optimizer::kAdamW) {
+  if (w.optimizer == Optimizer::kAdamW || w.optimizer == Optimizer::kPagedAdamW) {
     per += 2 * job.e_state;
     states = fmt::format(" + {} states", 2 * job.e_state);
   } else if (w.optimizer == Optimizer::kSgdMomentum || w.optimizer == Optimizer::kLion) {
@@ -1027,8 +1184,9 @@ std::string ModelStateNote(const TrainingWorkload& w, const TrainJob& job) {
     per += 2;
     states = " + ~2 (8-bit states)";
   }
-  return fmt::format("model state per trainable parameter: {} B ({} weights{} + {} grads{}){}", per,
-                     job.ew, job.mixed ? " + 4 master" : "", job.ew, states,
+  return fmt::format("model state per trainable parameter: {} B ({} weights{} + {} grads{}){}{}", per,
+                     job.e_param, job.mixed ? " + 4 master" : "", job.e_grad, states,
+                     job.amp ? " (autocast over fp32 parameters)" : "",
                      job.dp > 1 && (job.shard_states || job.shard_params)
                          ? fmt::format(", sharded over {} GPUs", job.dp)
                          : "");
@@ -1047,14 +1205,35 @@ void TrainNotes(const TrainingWorkload& w, const TrainJob& job, const StackOverh
                     "by keeping the gradients between micro-batches",
                     w.grad_accum, w.batch * w.grad_accum * w.dp));
   }
-  if (job.qlora) {
+  notes->push_back(fmt::format("--stack {}: loss {}", StackName(w.stack), oh.loss_text));
+  if (job.qlora && job.kbit_fp32_upcast) {
     notes->push_back(
         "QLoRA as PEFT's prepare_model_for_kbit_training sets it up: non-quantized parameters "
         "(embeddings, head, norms) cast to fp32, adapters fp32, compute bf16");
+  } else if (job.qlora) {
+    notes->push_back(fmt::format(
+        "QLoRA under --stack {}: the non-quantized parameters keep the model dtype (no fp32 upcast)",
+        StackName(w.stack)));
   }
   if (job.lora) {
+    notes->push_back(job.adapter_bytes == kF32Bytes && job.peft_input_copies
+                         ? "LoRA adapters are fp32 (PEFT autocast_adapter_dtype), frozen base linears save no input"
+                     : job.adapter_bytes == kF32Bytes
+                         ? "LoRA adapters are fp32, frozen base linears save no input"
+                         : "LoRA adapters keep the model dtype, frozen base linears save no input");
+  }
+  if (job.amp) {
     notes->push_back(
-        "LoRA adapters are fp32 (PEFT autocast_adapter_dtype), frozen base linears save no input");
+        "mixed precision is torch autocast over fp32 parameters: 4 B weights and gradients, no separate "
+        "master copy, and each fp32 linear's 16-bit copy is saved for backward");
+  }
+  if (job.in_backward) {
+    notes->push_back(
+        "optimizer in backward: each parameter is stepped and its gradient freed as backward produces it");
+  }
+  if (job.offload_acts) {
+    notes->push_back(
+        "activations offloaded: saved tensors / checkpoints wait in pinned host memory (host: activations)");
   }
   if (job.paged) {
     notes->push_back(
@@ -1062,9 +1241,10 @@ void TrainNotes(const TrainingWorkload& w, const TrainJob& job, const StackOverh
         "but not in the torch allocated/reserved peaks; the driver can evict them to host memory");
   }
   if (w.loss == LossImpl::kHf) {
-    notes->push_back(
-        "logits: transformers' cross-entropy upcasts the [tokens, vocab] logits to fp32 "
-        "(12 B per token per vocab entry at the start of backward; --loss chunked or fused for less)");
+    notes->push_back(fmt::format(
+        "logits: the cross-entropy upcasts the [tokens, vocab] logits to fp32 "
+        "({}.{} B per token per vocab entry at the start of backward)",
+        oh.loss_tenths / 10, oh.loss_tenths % 10));
   }
   if (w.attn == AttnImpl::kEager) {
     notes->push_back("eager attention saves the fp32 softmax [heads, seq, seq] per layer");
@@ -1083,6 +1263,8 @@ struct StageEstimate {
   Bytes allocated;
   Bytes reserved;
   TrainPhases phases;
+  Bytes load_buffer;  // full state dict at load
+  Bytes offloaded;    // activations in host memory
 };
 
 StageEstimate EstimateStage(const Model& model, const TrainingWorkload& w, const TrainJob& job,
@@ -1091,18 +1273,40 @@ StageEstimate EstimateStage(const Model& model, const TrainingWorkload& w, const
   const ModelSpec& s = model.spec;
   const StageShare share = StageShareOf(model, w, job, stage);
   // Components: model state, saved activations, logits/loss, buffers.
-  const DeviceModelState ms = ModelStateOn(w, job, tr, base_weights, share);
-  const StageActivations acts = SavedActivationsOn(s, w, job, share, stage);
+  DeviceModelState ms = ModelStateOn(w, job, tr, base_weights, share);
+  if (job.in_backward) {
+    // Each gradient is applied and freed as backward produces it.
+    ms.grads = Bytes(CheckedMul(LargestTensorElements(model), job.e_grad) / job.tp);
+  }
+  StageActivations acts = SavedActivationsOn(s, w, job, share, stage);
+  acts.amp_casts = AmpCastBytes(model, w, job, share, w.grad_ckpt == GradCkpt::kFull);
+  acts.acts += acts.amp_casts;
+  acts.layer_act += AmpCastBytes(model, w, job, share, true);
   const Bytes logits = LossBytes(s, job, oh, share.last);
   const CommBuffers buffers = CommBuffersOn(model, w, job, tr, ms);
   // Phases.
   StageEstimate st;
   st.phases = PhasesOf(w, job, ms, acts, logits, buffers, StepTemporaries(w, job, tr, share, ms));
+  // A full state dict loads the whole 16-bit model on every rank.
+  if (oh.full_state_dict_load && job.dp > 1) {
+    st.load_buffer = Bytes(CheckedMul(model.inventory.params, job.ew));
+    const Bytes load = ms.weights + ms.adapter_w + st.load_buffer;
+    if (load > std::max({st.phases.forward_end, st.phases.backward, st.phases.step})) {
+      st.phases.peak = TrainPhase::kLoad;
+      st.phases.load = load;
+      ms.master = ms.states = ms.grads = ms.adapter_g = ms.adapter_s = Bytes(0);
+    }
+  }
+  st.offloaded = acts.offloaded;
   // The breakdown at the peak phase.
   std::vector<Component>& comps = st.components;
   AddModelStateComponents(model, w, job, tr, base_weights, ms, st.phases.peak, &comps);
   comps.push_back(ActivationsComponent(job, acts, buffers, st.phases));
   comps.push_back(LogitsComponent(s, w, job, oh, logits, share.last, st.phases.peak));
+  if (st.phases.peak == TrainPhase::kLoad) {
+    comps.push_back(Leaf("load_buffer", st.load_buffer,
+                         Formula("full state dict: {} params x {} B on every rank", Sci(model.inventory.params), job.ew)));
+  }
   // Paged states are counted in the total, not in the torch peaks.
   st.allocated = Total(comps) - (job.paged ? ms.states + ms.adapter_s : Bytes(0));
   TrainReserve reserve =
@@ -1126,6 +1330,7 @@ Result<Estimate> EstimateTraining(const Model& model, const TrainingWorkload& w,
     const training::StackOverheads oh = training::DefaultStackOverheads(w);
     const training::TrainableState tr = training::TrainableStateOf(model, w, job);
     const Bytes base_weights = training::BaseWeightBytes(model, w, job);
+    Bytes offloaded;
     e.params = model.inventory.params;
     e.active_params = model.inventory.active_params;
     e.weight_bytes = base_weights;
@@ -1151,8 +1356,12 @@ Result<Estimate> EstimateTraining(const Model& model, const TrainingWorkload& w,
         }
       }
       if (stage == 0) e.notes.push_back(training::PhaseTotalsNote(st.phases));
+      if (stage == 0) offloaded = st.offloaded;
     }
     e.host = training::HostComponents(w, job, tr, base_weights);
+    if (offloaded.value() > 0) {
+      e.host.push_back(Leaf("activations", offloaded, "saved activations / checkpoints offloaded (gpu0's share)"));
+    }
     training::TrainEcho(w, tr, &e.workload);
     training::TrainNotes(w, job, oh, &e.notes);
 

@@ -17,6 +17,7 @@
 #define VRAMFIT_SRC_CORE_TRAINING_STEPS_H_
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -111,17 +112,29 @@ constexpr int64_t kCudaContextMiB = 512;
 // (research 8: budget 0.5-1 GiB per process for plain DP/FSDP).
 constexpr int64_t kNcclMiB = 512;
 
-// What the training stack adds on top of the model and the ops. Today one
-// stack (PyTorch + transformers/PEFT + DeepSpeed/FSDP defaults); a
-// training-stack profile would supply its own.
+// What the training stack (--stack, src/core/stacks/) adds on top of the
+// model and the ops: the profile's terms plus the allocator and process
+// overheads.
 struct StackOverheads {
   int64_t loss_tenths = kLossTenthsHf;  // logits + CE bytes per token per vocab entry, x10
+  std::string loss_text;                // what computes the loss
   int64_t fragmentation_pct = kFragmentationPct;
   int64_t cuda_context_mib = kCudaContextMiB;
   int64_t nccl_mib = kNcclMiB;  // when more than one GPU takes part
+  int64_t adapter_bytes = kAdapterBytes;  // LoRA element size (PEFT fp32); 0 = model dtype
+  bool peft_input_copies = true;          // each targeted module saves its own input copy
+  int64_t loss_chunk_tokens = 0;          // fixed-chunk loss (TRL chunked_nll, Unsloth)
+  int64_t loss_chunk_bytes = 0;
+  int64_t loss_chunk_cap = 0;
+  bool kbit_fp32_upcast = true;           // QLoRA dense parameters fp32 (PEFT)
+  // Autocast over fp32 parameters: the stack's AMP with --precision
+  // *-mixed and no ZeRO/FSDP (those keep 16-bit weights + an fp32 master).
+  bool amp = false;
+  bool selective_every_other_mm = false;  // torchtitan op-level SAC
+  bool full_state_dict_load = false;      // each rank materializes the 16-bit model at load
 };
-// The overheads of the modelled stack for w (loss per --loss;
-// fragmentation 15 % when parameters are sharded).
+// The overheads of w's stack (its profile's terms; fragmentation 15 % when
+// parameters are sharded).
 StackOverheads DefaultStackOverheads(const TrainingWorkload& w);
 
 // --- Resolve steps (ResolveTraining runs them in this order).
@@ -168,6 +181,16 @@ struct TrainJob {
   bool shard_grads = false;     // ZeRO-2+ / FSDP
   bool shard_states = false;    // ZeRO-1+ / FSDP
   bool states_on_host = false;  // --offload optimizer|params
+  // From the stack (StackOverheads).
+  bool amp = false;             // fp32 parameters under autocast: no master, 4 B weights and grads
+  int64_t e_param = 2;          // bytes per stored dense weight element (4 under amp)
+  int64_t e_grad = 2;           // bytes per gradient element (4 under amp)
+  int64_t adapter_bytes = kAdapterBytes;
+  bool peft_input_copies = true;
+  bool kbit_fp32_upcast = true;
+  bool selective_mm = false;    // torchtitan op-level selective checkpointing
+  bool in_backward = false;     // optimizer step in backward: one gradient at a time
+  bool offload_acts = false;    // saved activations / checkpoints live in host memory
 };
 TrainJob TrainJobOf(const ModelSpec& s, const TrainingWorkload& w);
 
@@ -247,10 +270,26 @@ DeviceModelState ModelStateOn(const TrainingWorkload& w, const TrainJob& job,
 struct StageActivations {
   Bytes acts;       // at the end of forward (+ head input on the last stage)
   Bytes layer_act;  // one layer's saved tensors, one micro-batch
+  Bytes amp_casts;  // 16-bit copies of fp32 weights saved by autocast matmuls (in acts)
+  Bytes offloaded;  // saved tensors held in host memory (--offload-activations)
   std::string formula;
 };
 StageActivations SavedActivationsOn(const ModelSpec& s, const TrainingWorkload& w,
                                     const TrainJob& job, const StageShare& share, int64_t stage);
+// The 16-bit weight copies autocast's matmuls save for backward (AMP over
+// fp32 parameters): the stage's layers (one layer when it is recomputed)
+// and the head.
+Bytes AmpCastBytes(const Model& model, const TrainingWorkload& w, const TrainJob& job,
+                   const StageShare& share, bool one_layer);
+// Bytes per token of one adapter-bearing input: PEFT's fp32 copy per
+// targeted module, or the shared model-dtype input.
+int64_t LoraInputBytes(const TrainJob& job, int64_t width, bool base_trainable,
+                       std::initializer_list<bool> targeted);
+// LoRA-targeted linears of one layer that see each token.
+int64_t TargetedModules(const ModelSpec& s, const LoraTargets& t, bool moe_layer);
+// Saved bytes per token of a layer under torchtitan's op-level selective
+// checkpointing.
+int64_t SelectiveMmSavedPerToken(const ModelSpec& s, const TrainJob& job, bool moe_layer);
 // Logits and cross-entropy buffers at the start of backward (last stage).
 Bytes LossBytes(const ModelSpec& s, const TrainJob& job, const StackOverheads& oh, bool last);
 
@@ -259,17 +298,21 @@ struct CommBuffers {
   Bytes bytes;
   std::string formula;
 };
+// Elements of the model's largest tensor (optimizer in backward: the
+// gradient that lives longest).
+int64_t LargestTensorElements(const Model& model);
 // Parameters of the largest decoder layer (dense or MoE).
 int64_t LargestLayerParams(const Model& model);
 CommBuffers CommBuffersOn(const Model& model, const TrainingWorkload& w, const TrainJob& job,
                           const TrainableState& tr, const DeviceModelState& ms);
 
 // --- Phases (docs 7.5).
-enum class TrainPhase { kForwardEnd, kBackward, kOptimizerStep };
+enum class TrainPhase { kForwardEnd, kBackward, kOptimizerStep, kLoad };
 const char* TrainPhaseName(TrainPhase p);  // "forward end", "backward", "optimizer step"
 struct TrainPhases {
   Bytes forward_end, backward, step;  // allocated at each phase
   Bytes step_temp;                    // foreach optimizer temporaries
+  Bytes load;                         // the load phase, when it is the peak
   TrainPhase peak = TrainPhase::kForwardEnd;
 };
 // The foreach AdamW/Lion step's parameter-sized list at the state dtype

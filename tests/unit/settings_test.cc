@@ -77,8 +77,10 @@ TEST(SettingsTest, AliasesGiveTheCanonicalEstimate) {
                                        "--lora-rank", "32"}));
   EXPECT_EQ(hf.code, 0) << hf.err;
   EXPECT_EQ(hf.out, ours.out);
+  // An explicit "off" is --grad-ckpt none (a default left unset would let the
+  // QLoRA fix turn checkpointing on, as prepare_model_for_kbit_training does).
   const CliRun off = Cli(With(train, {"--gradient-checkpointing", "false"}));
-  EXPECT_EQ(off.out, Cli(train).out) << off.err;
+  EXPECT_EQ(off.out, Cli(With(train, {"--grad-ckpt", "none"})).out) << off.err;
 }
 
 // A setting that does not apply is an error, never silently ignored.

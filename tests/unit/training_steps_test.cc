@@ -86,19 +86,27 @@ TEST(TrainingStepsTest, GroupOptimizerBytes) {
 }
 
 // docs 7.1 table, Llama-3.1-8B full fine-tuning with AdamW on one GPU.
+// Under the HF Trainer (accelerate's torch.autocast, accelerator.py
+// prepare_model) mixed precision keeps the parameters fp32: 4 B weights +
+// 4 B gradients + 8 B states and no separate master; a stack with 16-bit
+// weights and an fp32 master (torchtitan's FSDP2 mixed precision, DeepSpeed)
+// has the same 16 B split 2 + 4 + 2 + 8 (docs 7.9).
 TEST(TrainingStepsTest, ModelStatePerPrecision) {
   const int64_t P = kLlamaParams;
   const struct {
+    Stack stack;
     Precision precision;
     int64_t weights, master, grads, states;
   } cases[] = {
-      {Precision::kBf16Mixed, 2 * P, 4 * P, 2 * P, 8 * P},  // 16 B per parameter
-      {Precision::kFp16Mixed, 2 * P, 4 * P, 2 * P, 8 * P},
-      {Precision::kBf16, 2 * P, 0, 2 * P, 4 * P},           // 8 B
-      {Precision::kFp32, 4 * P, 0, 4 * P, 8 * P},           // 16 B
+      {Stack::kHfTrainer, Precision::kBf16Mixed, 4 * P, 0, 4 * P, 8 * P},  // AMP: 16 B
+      {Stack::kHfTrainer, Precision::kFp16Mixed, 4 * P, 0, 4 * P, 8 * P},
+      {Stack::kTorchtitan, Precision::kBf16Mixed, 2 * P, 4 * P, 2 * P, 8 * P},  // 16 B
+      {Stack::kHfTrainer, Precision::kBf16, 2 * P, 0, 2 * P, 4 * P},           // 8 B
+      {Stack::kHfTrainer, Precision::kFp32, 4 * P, 0, 4 * P, 8 * P},           // 16 B
   };
   for (const auto& c : cases) {
     TrainingSettings s;
+    s.stack = c.stack;
     s.precision = c.precision;
     const TrainingWorkload w = ResolveOrDie(Llama(), s);
     const TrainJob job = TrainJobOf(Llama().spec, w);
@@ -124,7 +132,7 @@ TEST(TrainingStepsTest, ShardingDividesModelState) {
     bool fsdp;
     int64_t weights, grads, master_states;
   } cases[] = {
-      {0, false, 2 * P, 2 * P, 12 * P},          // DDP
+      {0, false, 4 * P, 4 * P, 8 * P},           // DDP: the HF Trainer's AMP (fp32 parameters)
       {1, false, 2 * P, 2 * P, 12 * P / 8},      // ZeRO-1
       {2, false, 2 * P, 2 * P / 8, 12 * P / 8},  // ZeRO-2
       {3, false, 2 * P / 8, 2 * P / 8, 12 * P / 8},
@@ -192,12 +200,13 @@ TEST(TrainingStepsTest, LayerSavedPerToken) {
       // selective checkpointing recomputes the s^2 terms.
       {"full eager selective", TrainMethod::kFull, AttnImpl::kEager, GradCkpt::kSelective, 0,
        209032 - 20608 + 3 * 2 * 4096},
-      // LoRA all-linear r 16 over a frozen base: norms 2 x (4h + 4), the
-      // kernel's tensors 20,608, fp32 input copies 4h x (q, k, v, o, gate,
-      // up) + 4 I (down), SwiGLU 6I, lora_A outputs 4 x 16 x 7 = 295,496
-      // (the CLI prints "295496 B/token/layer" for this job).
+      // LoRA all-linear r 16 over a frozen base (PEFT): norms 2 x (4h + 4),
+      // the kernel's tensors 20,608, one compute-dtype input copy per
+      // targeted module 2h x (q, k, v, o, gate, up) + 2 I (down) (PEFT casts
+      // x to the fp32 adapter dtype, lora/layer.py L1061, and autocast casts
+      // it back for lora_A), SwiGLU 6I, lora_A outputs 4 x 16 x 7 = 217,672.
       {"lora", TrainMethod::kLora, AttnImpl::kSdpa, GradCkpt::kNone, 0,
-       2 * (4 * 4096 + 4) + 20608 + 4 * 4096 * 6 + 4 * 14336 + 6 * 14336 + 4 * 16 * 7},
+       2 * (4 * 4096 + 4) + 20608 + 2 * 4096 * 6 + 2 * 14336 + 6 * 14336 + 4 * 16 * 7},
       // freeze (last 8 layers train): layer 0 saves nothing, layer 31 all.
       {"freeze frozen layer", TrainMethod::kFreeze, AttnImpl::kSdpa, GradCkpt::kNone, 0, 0},
       {"freeze trained layer", TrainMethod::kFreeze, AttnImpl::kSdpa, GradCkpt::kNone, 31, 209032},
@@ -216,6 +225,8 @@ TEST(TrainingStepsTest, LayerSavedPerToken) {
 // docs 7.3: tensor parallel divides everything but the norms.
 TEST(TrainingStepsTest, LayerSavedPerTokenUnderTensorParallel) {
   TrainingSettings s;
+  s.stack = Stack::kTorchtitan;  // the stack with tensor parallelism
+  s.grad_ckpt = GradCkpt::kNone;
   s.tp = 2;
   const TrainingWorkload w = ResolveOrDie(Llama(), s);
   const int64_t norms = 2 * (4 * 4096 + 2 * 4096 + 4);
@@ -248,19 +259,26 @@ TEST(TrainingStepsTest, StageActivationsAndLoss) {
     EXPECT_EQ(a.acts.value(), 32 * T * 4096 * 2 + T * 209032 + T * 6 * 4096);
   }
   const struct {
+    Stack stack;
     LossImpl loss;
     int64_t tp;
     bool last;
     int64_t want;
   } cases[] = {
-      {LossImpl::kHf, 1, true, T * 128256 * 12},         // 3,152,019,456
-      {LossImpl::kChunked, 1, true, T * 128256 * 13 / 2},  // 6.5 B
-      {LossImpl::kFused, 1, true, T * 128256},
-      {LossImpl::kHf, 2, true, T * 64128 * 12},          // vocab split over tp
-      {LossImpl::kHf, 1, false, 0},                      // not the last stage
+      {Stack::kHfTrainer, LossImpl::kHf, 1, true, T * 128256 * 12},  // 3,152,019,456
+      // TRL chunked_nll: one 256-token chunk of fp32 logits + log-probs
+      // (trl sft_trainer.py L85, L99-114).
+      {Stack::kHfTrainer, LossImpl::kChunked, 1, true, 256 * 128256 * 8},
+      // torchtune CEWithChunkedOutputLoss: 6.5 B (research 5).
+      {Stack::kTorchtune, LossImpl::kChunked, 1, true, T * 128256 * 13 / 2},
+      {Stack::kHfTrainer, LossImpl::kFused, 1, true, T * 128256},
+      // torchtitan: bf16 pred + fp32 copy + fp32 log-probs (components/loss.py).
+      {Stack::kTorchtitan, LossImpl::kHf, 2, true, T * 64128 * 10},  // vocab split over tp
+      {Stack::kHfTrainer, LossImpl::kHf, 1, false, 0},               // not the last stage
   };
   for (const auto& c : cases) {
     TrainingSettings s;
+    s.stack = c.stack;
     s.loss = c.loss;
     s.tp = c.tp;
     const TrainingWorkload w = ResolveOrDie(Llama(), s);
@@ -285,7 +303,7 @@ TEST(TrainingStepsTest, CommBuffers) {
       {3, false, 8, 2 * layer * 2 + 50000000 * 2},  // ZeRO-3: 2 layers + 5e7 prefetch = 972,448,000
       {2, false, 8, 2 * 500000000LL * 2},         // reduce + allgather buckets of 5e8
       {1, false, 8, 2 * 500000000LL * 2},
-      {0, false, 8, 2 * kLlamaParams},            // DDP: a flat copy of the gradients
+      {0, false, 8, 4 * kLlamaParams},            // DDP: a flat copy of the fp32 (AMP) gradients
       {3, false, 1, 0},                           // one GPU: no buffers
   };
   for (const auto& c : cases) {
@@ -381,6 +399,8 @@ TEST(TrainingStepsTest, StepTemporaries) {
 // embedding on the first, the final norm and head on the last.
 TEST(TrainingStepsTest, StageShares) {
   TrainingSettings s;
+  s.stack = Stack::kTorchtitan;  // the stack with pipeline parallelism
+  s.grad_ckpt = GradCkpt::kNone;
   s.pp = 2;
   const TrainingWorkload w = ResolveOrDie(Llama(), s);
   const TrainJob job = TrainJobOf(Llama().spec, w);
@@ -525,13 +545,46 @@ TEST(TrainingStepsTest, ResolveErrors) {
        "--fsdp: choose FSDP or a ZeRO stage, not both"},
       {with([](TrainingSettings& s) { s.offload = Offload::kOptimizer; }), {},
        "--offload optimizer: needs --zero 1, 2 or 3, or --fsdp"},
-      {with([](TrainingSettings& s) { s.tp = 2; }), Gpus("H100-80GBx3"),
-       "--tp 2 x --pp 1 does not divide the 3 GPUs --gpu gives"},
+      {with([](TrainingSettings& s) {
+         s.stack = Stack::kTorchtitan;
+         s.tp = 2;
+       }),
+       Gpus("H100-80GBx3"), "--tp 2 x --pp 1 does not divide the 3 GPUs --gpu gives"},
+      {with([](TrainingSettings& s) { s.tp = 2; }), {},
+       "--tp: --stack hf-trainer has no tensor parallelism in vramfit's model (--stack torchtitan has)"},
+      {with([](TrainingSettings& s) {
+         s.stack = Stack::kTorchtune;
+         s.zero = 2;
+       }),
+       {}, "--zero: --stack torchtune has no DeepSpeed ZeRO"},
+      {with([](TrainingSettings& s) { s.optimizer_in_backward = true; }), {},
+       "--optimizer-impl in-backward: --stack hf-trainer steps the optimizer after backward "
+       "(torchtune's optimizer_in_bwd is --stack torchtune)"},
+      {with([](TrainingSettings& s) {
+         s.stack = Stack::kTorchtune;
+         s.optimizer_in_backward = true;
+         s.grad_accum = 4;
+       }),
+       {},
+       "--grad-accum: torchtune's optimizer_in_bwd steps every parameter as its gradient is produced, "
+       "so gradients cannot accumulate"},
+      {with([](TrainingSettings& s) {
+         s.stack = Stack::kTorchtitan;
+         s.method = TrainMethod::kLora;
+       }),
+       {}, "--method lora: torchtitan trains every parameter (--method full)"},
       {with([](TrainingSettings& s) { s.gpus = 2; }), Gpus("H100-80GBx4"),
        "--gpus 2 x --tp 1 x --pp 1 needs 2 GPUs, but --gpu gives 4"},
-      {with([](TrainingSettings& s) { s.tp = 3; }), {},
-       "--tp: 32 attention heads do not split over 3 GPUs"},
-      {with([](TrainingSettings& s) { s.pp = 33; }), {}, "--pp: 33 stages for 32 layers"},
+      {with([](TrainingSettings& s) {
+         s.stack = Stack::kTorchtitan;
+         s.tp = 3;
+       }),
+       {}, "--tp: 32 attention heads do not split over 3 GPUs"},
+      {with([](TrainingSettings& s) {
+         s.stack = Stack::kTorchtitan;
+         s.pp = 33;
+       }),
+       {}, "--pp: 33 stages for 32 layers"},
   };
   for (const auto& c : cases) {
     auto w = ResolveTraining(Llama(), c.s, c.devices, nullptr);
@@ -592,15 +645,16 @@ TEST(TrainingStepsTest, EchoAndNotes) {
   const TrainableState tr = TrainableStateOf(Llama(), w, job);
   Echo echo;
   TrainEcho(w, tr, &echo);
-  const char* keys[] = {"mode",      "method",          "precision", "optimizer",
-                        "optimizer_impl", "seq",        "batch",     "grad_accum",
-                        "effective_batch", "grad_ckpt", "attn",      "loss",
-                        "quant",     "zero",            "fsdp",      "gpus",
-                        "offload",   "tp",              "pp",        "trainable_params"};
+  const char* keys[] = {"mode",      "stack",           "method",    "precision",
+                        "optimizer", "optimizer_impl",  "seq",       "batch",
+                        "grad_accum", "effective_batch", "grad_ckpt", "offload_activations",
+                        "attn",      "loss",            "quant",     "zero",
+                        "fsdp",      "gpus",            "offload",   "tp",
+                        "pp",        "trainable_params"};
   ASSERT_EQ(echo.size(), std::size(keys));
   for (size_t i = 0; i < echo.size(); ++i) EXPECT_EQ(echo[i].first, keys[i]) << i;
-  EXPECT_EQ(std::get<int64_t>(echo[8].second), 16);  // 1 x 2 accumulation x 8 GPUs
-  EXPECT_EQ(std::get<int64_t>(echo[19].second), kLlamaParams);
+  EXPECT_EQ(std::get<int64_t>(echo[9].second), 16);  // 1 x 2 accumulation x 8 GPUs
+  EXPECT_EQ(std::get<int64_t>(echo[21].second), kLlamaParams);
 
   std::vector<std::string> notes;
   TrainNotes(w, job, DefaultStackOverheads(w), &notes);

@@ -35,9 +35,16 @@ Estimate TrainOrDie(const Model& m, const TrainingSettings& s, const DeviceSet& 
 //   2 RMSNorms x (4h fp32 input + 2h normalized + 4 rstd)      = 6,920
 //   q/k/v input 2h + flash q,k,v,out 2(576+192+192+576) + lse 4x9 + o input 2h = 5,412
 //   gate/up input 2h + down input 2I + SwiGLU 3 x 2I           = 13,440
+//
+// 16-bit weights + an fp32 master: --stack torchtitan (FSDP2 mixed
+// precision), with its loss (bf16 pred + fp32 copy + fp32 log-probs, 10 B;
+// torchtitan components/loss.py) and foreach AdamW given explicitly.
 TEST(TrainingTest, SmallModelByHand) {
   Model m = CatalogModelOrDie("HuggingFaceTB/SmolLM2-135M");
   TrainingSettings s;
+  s.stack = Stack::kTorchtitan;
+  s.grad_ckpt = GradCkpt::kNone;
+  s.optimizer_fused = false;
   s.seq = 256;
   Estimate e = TrainOrDie(m, s);
   const int64_t p = 134515008;
@@ -45,7 +52,7 @@ TEST(TrainingTest, SmallModelByHand) {
   const int64_t grads = 2 * p;
   const int64_t per_layer = 6920 + 5412 + 13440;
   const int64_t acts = per_layer * 30 * 256 + 256 * 6 * 576;  // + final norm / head input
-  const int64_t logits = 256LL * 49152 * 12;                  // fp32 log_softmax + 2 gradients
+  const int64_t logits = 256LL * 49152 * 10;                  // bf16 pred + fp32 copy + log-probs
   const int64_t fwd_end = persistent + acts + logits;
   const int64_t step = persistent + grads + 4 * p;            // foreach: one fp32 param-sized list
   ASSERT_EQ(e.devices.size(), 1u);
@@ -64,6 +71,33 @@ TEST(TrainingTest, SmallModelByHand) {
   EXPECT_EQ(f.devices[0].allocated_peak->value(), fwd_end);
   EXPECT_EQ(ComponentBytes(f.devices[0], "gradients"), 0);  // not allocated before backward
   EXPECT_EQ(ComponentBytes(f.devices[0], "logits"), logits);
+}
+
+// The HF Trainer's mixed precision is accelerate's torch.autocast over fp32
+// parameters (accelerate accelerator.py prepare_model; research note
+// "autocast weight cache"): SmolLM2-135M keeps 4 B weights, 4 B gradients
+// and 8 B states (no separate master), and each layer's linear weights are
+// cast to bf16 and saved by their matmuls until backward: per layer q 576 +
+// k 192 + v 192 + o 576 rows of 576 plus gate/up/down 3 x 1536 x 576 =
+// 3,538,944 elements, x 30 layers, + the tied head 49,152 x 576, x 2 B.
+TEST(TrainingTest, HfTrainerMixedPrecisionIsAutocastOverFp32) {
+  Model m = CatalogModelOrDie("HuggingFaceTB/SmolLM2-135M");
+  TrainingSettings s;
+  s.seq = 256;
+  s.precision = Precision::kBf16Mixed;
+  s.optimizer_fused = true;
+  Estimate e = TrainOrDie(m, s);
+  const int64_t p = 134515008;
+  const DeviceEstimate& d = e.devices[0];
+  EXPECT_EQ(ComponentBytes(d, "weights"), 4 * p);
+  EXPECT_EQ(ComponentBytes(d, "master_weights"), 0);
+  EXPECT_EQ(ComponentBytes(d, "optimizer_states"), 8 * p);
+  const int64_t casts = (3538944LL * 30 + 49152LL * 576) * 2;  // 268,959,744
+  const int64_t per_layer = 6920 + 5412 + 13440;
+  const int64_t acts = per_layer * 30 * 256 + 256 * 6 * 576;
+  EXPECT_EQ(d.peak_phase, "forward end");
+  EXPECT_EQ(ComponentBytes(d, "activations"), acts + casts);
+  EXPECT_EQ(d.allocated_peak->value(), 12 * p + acts + casts + 256LL * 49152 * 12);
 }
 
 // Issue #3: Llama-3.1-8B LoRA r=16 all-linear = 41,943,040 adapter params:
@@ -94,6 +128,7 @@ TEST(TrainingTest, ModelStateAndZero3) {
   Model m = CatalogModelOrDie("meta-llama/Llama-3.1-8B");
   const int64_t p = 8030261248;
   TrainingSettings s;
+  s.optimizer_fused = false;  // foreach: its parameter-sized list makes the step the peak
   Estimate one = TrainOrDie(m, s);
   const DeviceEstimate& d = one.devices[0];
   EXPECT_EQ(d.peak_phase, "optimizer step");
@@ -199,7 +234,7 @@ TEST(TrainingTest, GradientAccumulationKeepsGradients) {
   Estimate acc = TrainOrDie(m, s);
   EXPECT_EQ(one.devices[0].peak_phase, "forward end");
   EXPECT_EQ(acc.devices[0].allocated_peak->value() - one.devices[0].allocated_peak->value(),
-            1235814400LL * 2);  // bf16 gradients kept between micro-batches
+            1235814400LL * 4);  // fp32 (AMP) gradients kept between micro-batches
 }
 
 TEST(TrainingTest, SettingErrors) {
@@ -234,7 +269,7 @@ TEST(TrainingTest, SettingErrors) {
   EXPECT_EQ(err(s), "--seq: must be a positive integer, got 0");
   EXPECT_EQ(ParseOptimizer("adam").error().message,
             "--optimizer: unknown value 'adam' (expected adamw, adamw-8bit, paged-adamw-8bit, adafactor, sgd, "
-            "sgd-momentum, lion)");
+            "sgd-momentum, lion, paged-adamw)");
 }
 
 TEST(TrainingTest, FreezeTrainsTheLastLayers) {

@@ -30,7 +30,9 @@ enum class TrainMethod { kFull, kLora, kQlora, kFreeze };
 // and optimizer states (DeepSpeed / Megatron mixed precision). bf16: pure
 // bf16 weights, gradients and states. fp32: everything fp32.
 enum class Precision { kBf16Mixed, kFp16Mixed, kBf16, kFp32 };
-enum class Optimizer { kAdamW, kAdamW8bit, kPagedAdamW8bit, kAdafactor, kSgd, kSgdMomentum, kLion };
+// paged-adamw: bitsandbytes PagedAdamW (32-bit states in CUDA managed
+// memory); paged-adamw-8bit its 8-bit variant.
+enum class Optimizer { kAdamW, kAdamW8bit, kPagedAdamW8bit, kAdafactor, kSgd, kSgdMomentum, kLion, kPagedAdamW };
 enum class GradCkpt { kNone, kFull, kSelective };
 enum class Offload { kNone, kOptimizer, kParams };
 // Cross-entropy implementation: hf (transformers ForCausalLMLoss: fp32
@@ -38,6 +40,11 @@ enum class Offload { kNone, kOptimizer, kParams };
 // fused (Liger / cut-cross-entropy: the [tokens, vocab] matrix is never
 // materialized).
 enum class LossImpl { kHf, kChunked, kFused };
+// The training stack that runs the job (--stack): each allocates the same
+// model differently (which activations it saves, how it computes the loss,
+// which copies it keeps, how it shards) and has its own defaults. One
+// profile per stack: src/core/stacks/, docs/estimation.md section 7.9.
+enum class Stack { kHfTrainer, kAxolotl, kUnsloth, kTorchtune, kTorchtitan, kLitgpt };
 
 const char* MethodName(TrainMethod m);
 const char* PrecisionName(Precision p);
@@ -45,27 +52,46 @@ const char* OptimizerName(Optimizer o);
 const char* GradCkptName(GradCkpt g);
 const char* OffloadName(Offload o);
 const char* LossName(LossImpl l);
+const char* StackName(Stack s);
 Result<TrainMethod> ParseMethod(std::string_view s);
 Result<Precision> ParsePrecision(std::string_view s);
 Result<Optimizer> ParseOptimizer(std::string_view s);
 Result<GradCkpt> ParseGradCkpt(std::string_view s);
 Result<Offload> ParseOffload(std::string_view s);
 Result<LossImpl> ParseLoss(std::string_view s);
+// "hf-trainer", "axolotl", ...; deepspeed and megatron are named in the
+// error as not modelled yet.
+Result<Stack> ParseStack(std::string_view s);
+// Every stack, in --help order.
+std::vector<Stack> AllStacks();
+// Whether `setting` (a flag name without dashes) is one the stack honours
+// besides the common ones; the others are refused with the stack named.
+bool StackTakes(Stack stack, std::string_view setting);
+// The loss implementation the stack offers in place of `current` when the
+// job does not fit (hf -> chunked or fused), if any.
+std::optional<LossImpl> StackSmallerLoss(Stack stack, LossImpl current);
+// One line on what the stack is, for --help and the docs.
+std::string_view StackSummary(Stack stack);
 
-// Training settings as given; nullopt = the default.
+// Training settings as given; nullopt = the stack's default (--stack
+// picks them: torchtune checkpoints activations and chunks the loss,
+// Unsloth offloads its checkpoints, ...).
 struct TrainingSettings {
+  Stack stack = Stack::kHfTrainer;
   TrainMethod method = TrainMethod::kFull;
-  Precision precision = Precision::kBf16Mixed;
-  Optimizer optimizer = Optimizer::kAdamW;
-  bool optimizer_fused = false;          // --optimizer-impl fused (default foreach)
+  std::optional<Precision> precision;
+  std::optional<Optimizer> optimizer;
+  std::optional<bool> optimizer_fused;        // --optimizer-impl fused (else foreach)
+  std::optional<bool> optimizer_in_backward;  // --optimizer-impl in-backward
   int64_t seq = 2048;                    // tokens per sample
   int64_t batch = 1;                     // micro-batch per GPU
   int64_t grad_accum = 1;
-  GradCkpt grad_ckpt = GradCkpt::kNone;
-  AttnImpl attn = AttnImpl::kSdpa;
-  LossImpl loss = LossImpl::kHf;
-  int64_t lora_rank = 16;
-  std::string lora_targets = "all-linear";  // all-linear | attn | mlp | q,k,v,o,gate,up,down,...
+  std::optional<GradCkpt> grad_ckpt;
+  std::optional<bool> offload_activations;  // saved activations / checkpoints to host
+  std::optional<AttnImpl> attn;
+  std::optional<LossImpl> loss;
+  std::optional<int64_t> lora_rank;
+  std::optional<std::string> lora_targets;  // all-linear | attn | mlp | q,k,v,o,gate,up,down,...
   std::optional<WeightFormat> quant;     // frozen base format (qlora: nf4-dq)
   std::optional<int64_t> trainable_layers;  // freeze: train the last N layers (+ head)
   int64_t zero = 0;                      // DeepSpeed ZeRO stage
@@ -84,14 +110,17 @@ struct LoraTargets {
 };
 
 struct TrainingWorkload {
+  Stack stack = Stack::kHfTrainer;
   TrainMethod method = TrainMethod::kFull;
   Precision precision = Precision::kBf16Mixed;
   Optimizer optimizer = Optimizer::kAdamW;
   bool optimizer_fused = false;
+  bool optimizer_in_backward = false;  // each gradient applied and freed as produced
   int64_t seq = 2048;
   int64_t batch = 1;
   int64_t grad_accum = 1;
   GradCkpt grad_ckpt = GradCkpt::kNone;
+  bool offload_activations = false;
   AttnImpl attn = AttnImpl::kSdpa;
   LossImpl loss = LossImpl::kHf;
   int64_t lora_rank = 16;

@@ -1,0 +1,93 @@
+// --stack torchtune: torchtune's recipes (full_finetune_*, lora_finetune_*,
+// QLoRA through torchao's NF4Tensor), FSDP2 when distributed. Sources:
+// docs/estimation.md 7.9.4.
+#include <fmt/format.h>
+
+#include "stack.h"
+
+namespace vramfit::stacks {
+namespace {
+
+constexpr std::string_view kSettings[] = {"fsdp", "offload", "offload-activations"};
+
+class Torchtune final : public StackProfile {
+ public:
+  Stack id() const override { return Stack::kTorchtune; }
+  std::string_view Summary() const override {
+    return "torchtune recipes: model-dtype (bf16) training, activation checkpointing and chunked "
+           "cross-entropy by default, optimizer in backward, activation offloading, FSDP2";
+  }
+  std::span<const std::string_view> Settings() const override { return kSettings; }
+  Status Resolve(const ModelSpec&, const DeviceSet&, TrainingSettings* s,
+                 std::vector<std::string>* notes) const override {
+    VRAMFIT_TRY(RefuseUnsupported(*s, name(), false, true, false, true));
+    if (s->precision == Precision::kBf16Mixed || s->precision == Precision::kFp16Mixed) {
+      return InvalidArgument(
+          "--precision: torchtune trains in the model dtype (dtype: bf16 or fp32), with no fp32 master copy");
+    }
+    if (s->offload == Offload::kOptimizer) {
+      return InvalidArgument(
+          "--offload optimizer: torchtune's fsdp_cpu_offload moves parameters, gradients and states "
+          "together (--offload params)");
+    }
+    if (s->method == TrainMethod::kFreeze) {
+      return InvalidArgument("--method freeze: torchtune has no layer-freezing recipe");
+    }
+    Default(&s->precision, Precision::kBf16);
+    Default(&s->optimizer, Optimizer::kAdamW);
+    Default(&s->optimizer_fused, true);
+    Default(&s->optimizer_in_backward, false);
+    if (s->optimizer_in_backward.value_or(false)) {
+      if (s->grad_accum > 1) {
+        return InvalidArgument(
+            "--grad-accum: torchtune's optimizer_in_bwd steps every parameter as its gradient is produced, "
+            "so gradients cannot accumulate");
+      }
+      if (s->fsdp || Adapters(*s)) {
+        return InvalidArgument(
+            "--optimizer-impl in-backward: torchtune runs optimizer_in_bwd in the full fine-tune recipes only");
+      }
+    }
+    if (Default(&s->grad_ckpt, GradCkpt::kFull) && notes) {
+      notes->push_back(
+          "--stack torchtune: enable_activation_checkpointing is on in its recipes' configs (--grad-ckpt none to turn it off)");
+    }
+    if (s->grad_ckpt == GradCkpt::kSelective) {
+      return InvalidArgument(
+          "--grad-ckpt selective: torchtune's recipes checkpoint whole layers (full) or nothing");
+    }
+    Default(&s->offload_activations, false);
+    if (Default(&s->loss, LossImpl::kChunked) && notes) {
+      notes->push_back(
+          "--stack torchtune: loss CEWithChunkedOutputLoss (8 chunks, each upcast to fp32 in turn)");
+    }
+    Default(&s->lora_rank, 8);
+    // llama3_1/8B_lora*: lora_attn_modules [q_proj, v_proj, output_proj],
+    // apply_lora_to_mlp True.
+    Default(&s->lora_targets, std::string("q,v,o,gate,up,down"));
+    return {};
+  }
+  StackTerms Terms(const TrainingWorkload& w) const override {
+    StackTerms t;
+    t.adapter_bytes = 0;          // LoRA parameters in the model dtype
+    t.peft_input_copies = false;
+    t.kbit_fp32_upcast = false;   // NF4Tensor base; norms and embeddings stay bf16
+    t.amp_over_fp32 = false;      // no autocast: the model dtype throughout
+    t.loss_tenths = w.loss == LossImpl::kChunked ? 65 : w.loss == LossImpl::kFused ? 10 : 120;
+    t.loss_text = w.loss == LossImpl::kChunked ? "CEWithChunkedOutputLoss (8 chunks)" : LossText(w.loss);
+    return t;
+  }
+  std::optional<LossImpl> SmallerLoss(LossImpl current) const override {
+    if (current == LossImpl::kHf) return LossImpl::kChunked;
+    return std::nullopt;
+  }
+};
+
+}  // namespace
+
+const StackProfile& TorchtuneProfile() {
+  static const Torchtune kProfile;
+  return kProfile;
+}
+
+}  // namespace vramfit::stacks

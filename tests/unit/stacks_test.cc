@@ -1,0 +1,180 @@
+// Training-stack profiles (--stack, src/core/stacks/): defaults each stack
+// resolves, and the terms that differ between stacks. Sources per term:
+// docs/estimation.md 7.9.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "test_util.h"
+#include "core/training_steps.h"
+#include "vramfit/training.h"
+
+namespace vramfit {
+namespace {
+
+using testing::ComponentBytes;
+using testing::Gpus;
+using testing::CatalogModelOrDie;
+using namespace training;
+
+Estimate TrainOrDie(const Model& m, const TrainingSettings& s, const DeviceSet& d = {},
+                    std::vector<std::string>* notes = nullptr) {
+  auto w = ResolveTraining(m, s, d, notes);
+  EXPECT_TRUE(w.ok()) << (w.ok() ? "" : w.error().message);
+  auto e = EstimateTraining(m, *w, d);
+  EXPECT_TRUE(e.ok()) << (e.ok() ? "" : e.error().message);
+  return *e;
+}
+
+const Model& Llama() {
+  static const Model m = CatalogModelOrDie("meta-llama/Llama-3.1-8B");
+  return m;
+}
+
+TEST(StacksTest, NamesRoundTripAndUnmodelledStacksAreRefused) {
+  for (Stack s : AllStacks()) {
+    auto p = ParseStack(StackName(s));
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(*p, s);
+    EXPECT_FALSE(StackSummary(s).empty());
+  }
+  EXPECT_EQ(ParseStack("megatron").error().message,
+            "--stack: megatron is not modelled yet (its own engine, optimizer and parallel layout); "
+            "hf-trainer with --zero models DeepSpeed under the HF Trainer");
+  EXPECT_TRUE(StackTakes(Stack::kTorchtune, "offload-activations"));
+  EXPECT_FALSE(StackTakes(Stack::kHfTrainer, "offload-activations"));
+}
+
+// Each stack fills what the user left unset with its own defaults.
+TEST(StacksTest, DefaultsPerStack) {
+  struct Want {
+    Stack stack;
+    TrainMethod method;
+    Precision precision;
+    Optimizer optimizer;
+    GradCkpt ckpt;
+    LossImpl loss;
+    int64_t rank;
+    const char* targets;
+  };
+  const Want cases[] = {
+      // PEFT's QLoRA turns checkpointing on (prepare_model_for_kbit_training,
+      // use_gradient_checkpointing=True, peft utils/other.py L159).
+      {Stack::kHfTrainer, TrainMethod::kQlora, Precision::kBf16, Optimizer::kAdamW, GradCkpt::kFull,
+       LossImpl::kHf, 16, "all-linear"},
+      {Stack::kHfTrainer, TrainMethod::kFull, Precision::kBf16Mixed, Optimizer::kAdamW, GradCkpt::kNone,
+       LossImpl::kHf, 16, "all-linear"},
+      // Unsloth: get_peft_model r=16, all 7 modules,
+      // use_gradient_checkpointing="unsloth" (llama.py L3061-3079); adamw_8bit.
+      {Stack::kUnsloth, TrainMethod::kQlora, Precision::kBf16, Optimizer::kAdamW8bit, GradCkpt::kFull,
+       LossImpl::kFused, 16, "all-linear"},
+      // torchtune llama3_1/8B_lora_single_device: rank 8, q/v/output_proj +
+      // MLP, activation checkpointing, CEWithChunkedOutputLoss.
+      {Stack::kTorchtune, TrainMethod::kLora, Precision::kBf16, Optimizer::kAdamW, GradCkpt::kFull,
+       LossImpl::kChunked, 8, "q,v,o,gate,up,down"},
+      // torchtitan llama3_8b.toml: selective 'op' AC.
+      {Stack::kTorchtitan, TrainMethod::kFull, Precision::kBf16Mixed, Optimizer::kAdamW,
+       GradCkpt::kSelective, LossImpl::kHf, 16, "all-linear"},
+      // LitGPT finetune/lora.py: lora_r 8, query + value, chunked CE,
+      // get_default_supported_precision(training=True) = bf16-mixed.
+      {Stack::kLitgpt, TrainMethod::kLora, Precision::kBf16Mixed, Optimizer::kAdamW, GradCkpt::kNone,
+       LossImpl::kChunked, 8, "q,v"},
+  };
+  for (const Want& c : cases) {
+    TrainingSettings s;
+    s.stack = c.stack;
+    s.method = c.method;
+    auto w = ResolveTraining(Llama(), s, Gpus("A100-80GB"), nullptr);
+    ASSERT_TRUE(w.ok()) << StackName(c.stack) << ": " << w.error().message;
+    SCOPED_TRACE(StackName(c.stack));
+    EXPECT_EQ(w->precision, c.precision);
+    EXPECT_EQ(w->optimizer, c.optimizer);
+    EXPECT_EQ(w->grad_ckpt, c.ckpt);
+    EXPECT_EQ(w->loss, c.loss);
+    if (c.method != TrainMethod::kFull) {
+      EXPECT_EQ(w->lora_rank, c.rank);
+      EXPECT_EQ(w->lora_targets, c.targets);
+    }
+  }
+}
+
+// The example: the same QLoRA job on a T4 under Unsloth and under
+// the HF Trainer differs term by term.
+TEST(StacksTest, UnslothAndHfTrainerQloraDiffer) {
+  TrainingSettings s;
+  s.method = TrainMethod::kQlora;
+  s.stack = Stack::kHfTrainer;
+  std::vector<std::string> hf_notes;
+  const Estimate hf = TrainOrDie(Llama(), s, Gpus("T4"), &hf_notes);
+  s.stack = Stack::kUnsloth;
+  std::vector<std::string> un_notes;
+  const Estimate un = TrainOrDie(Llama(), s, Gpus("T4"), &un_notes);
+  const DeviceEstimate& a = hf.devices[0];
+  const DeviceEstimate& b = un.devices[0];
+  // PEFT casts embed_tokens, lm_head and the norms to fp32: (2 x 128256 x
+  // 4096 + 65 x 4096) x 2 B more than Unsloth, which keeps them 16-bit
+  // (unsloth models/_utils.py prepare_model_for_kbit_training).
+  EXPECT_EQ(ComponentBytes(a, "weights") - ComponentBytes(b, "weights"), (2LL * 128256 * 4096 + 65 * 4096) * 2);
+  // Unsloth's fused loss never holds [tokens, vocab] logits beyond one
+  // fp32 chunk; 8-bit AdamW; checkpoints offloaded to host memory.
+  EXPECT_LT(ComponentBytes(b, "logits"), ComponentBytes(a, "logits"));
+  EXPECT_LT(b.allocated_peak->value(), a.allocated_peak->value());
+  ASSERT_FALSE(un.host.empty());
+  EXPECT_EQ(un.host.back().name, "activations");
+  EXPECT_TRUE(std::any_of(un_notes.begin(), un_notes.end(), [](const std::string& n) {
+    return n.find("use_gradient_checkpointing='unsloth'") != std::string::npos;
+  }));
+  EXPECT_TRUE(std::any_of(hf_notes.begin(), hf_notes.end(), [](const std::string& n) {
+    return n.find("prepare_model_for_kbit_training turns gradient checkpointing on") != std::string::npos;
+  }));
+}
+
+// torchtitan's op-level SAC (distributed/activation_checkpoint.py L98-128,
+// save list infra/parallelize.py L36-51): Llama-3.1-8B keeps per token per
+// layer the input 2h, wq out 2 x 4096, wv out 2 x 1024, the attention
+// output 2 x 4096 + logsumexp 4 x 32, w1 out 2 x 14336 and w2 out 2h =
+// 63,616 B.
+TEST(StacksTest, TorchtitanSelectiveOpCheckpointing) {
+  TrainingSettings s;
+  s.stack = Stack::kTorchtitan;
+  auto w = ResolveTraining(Llama(), s, {}, nullptr);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(LayerSavedPerToken(Llama().spec, *w, TrainJobOf(Llama().spec, *w), 0),
+            2 * 4096 + 2 * 4096 + 2 * 1024 + 2 * 4096 + 4 * 32 + 2 * 14336 + 2 * 4096);
+}
+
+// torchtune optimizer_in_bwd (modules/optim.py OptimizerInBackward: a
+// post-accumulate-grad hook steps and frees each gradient): only the
+// largest gradient (embed_tokens / output, 128256 x 4096 bf16) is live.
+TEST(StacksTest, OptimizerInBackwardKeepsOneGradient) {
+  TrainingSettings s;
+  s.stack = Stack::kTorchtune;
+  s.optimizer_in_backward = true;
+  s.optimizer = Optimizer::kPagedAdamW8bit;
+  const Estimate e = TrainOrDie(Llama(), s, Gpus("RTX-4090"));
+  const DeviceEstimate& d = e.devices[0];
+  if (d.peak_phase != "forward end") EXPECT_EQ(ComponentBytes(d, "gradients"), 128256LL * 4096 * 2);
+  s.optimizer_in_backward = false;
+  const Estimate f = TrainOrDie(Llama(), s, Gpus("RTX-4090"));
+  EXPECT_LT(e.devices[0].allocated_peak->value(), f.devices[0].allocated_peak->value());
+}
+
+// Offloaded checkpoints: the GPU keeps two layers' inputs and the layer
+// being recomputed; the rest is host memory.
+TEST(StacksTest, OffloadedActivationsMoveToHost) {
+  TrainingSettings s;
+  s.stack = Stack::kTorchtune;
+  s.method = TrainMethod::kLora;
+  s.grad_ckpt = GradCkpt::kFull;
+  const Estimate on_gpu = TrainOrDie(Llama(), s);
+  s.offload_activations = true;
+  const Estimate off = TrainOrDie(Llama(), s);
+  const int64_t ckpt = 2048LL * 4096 * 2;  // one layer input, bf16
+  ASSERT_FALSE(off.host.empty());
+  EXPECT_EQ(off.host.back().bytes.value(), 30 * ckpt);  // 32 layers, 2 kept on the GPU
+  EXPECT_EQ(ComponentBytes(on_gpu.devices[0], "activations") - ComponentBytes(off.devices[0], "activations"),
+            30 * ckpt);
+}
+
+}  // namespace
+}  // namespace vramfit

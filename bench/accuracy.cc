@@ -14,6 +14,13 @@
 // and source, then per source over all methods), the worst cases, and every
 // skipped case with its reason.
 //
+// Capacity cases are kept apart from those medians: a case with "solve"
+// ("max-batch" | "max-context") runs the planner as `vramfit fit --solve`
+// does and compares its answer with the measured boundary; a case with
+// "expect" ("oom" | "fits") checks one estimate's verdict. A record of
+// tools/measure carries its own case ("vramfit"), so it needs no entry in
+// accuracy_cases.json.
+//
 // A report, not a test: it exits 0 whatever the errors are, and 1 only when
 // an input cannot be read. Not registered with ctest.
 #include <fmt/format.h>
@@ -41,6 +48,7 @@
 #include "vramfit/catalog.h"
 #include "vramfit/estimate.h"
 #include "vramfit/io/source.h"
+#include "vramfit/plan.h"
 #include "vramfit/training.h"
 #include "vramfit/workload.h"
 
@@ -81,6 +89,29 @@ struct CaseSpec {
   Json compares = Json::array();
   std::string why;
   std::string skip;
+  // Capacity cases (new in issue #12 item 4): "solve": "max-batch" |
+  // "max-context" runs `vramfit fit --solve` and compares its answer with the
+  // measured boundary; "expect": "oom" | "fits" checks the verdict of one
+  // estimate against an OOM report. "models" lists several catalog models one
+  // report covers (each a check).
+  std::string solve;
+  std::string expect;
+  std::vector<std::string> models;
+};
+
+// One capacity boundary: the planner's answer against the measured one.
+struct BoundaryRow {
+  std::string file, id, source, solve, model, settings, unit, reason, why;
+  double answer = 0, measured = 0;
+  double rel_err = 0;    // (answer - measured) / measured
+  bool ceiling = false;  // the search stopped at its ceiling (the model's max context, the batch cap)
+};
+
+// One verdict check: an estimate's fits / does not fit against a report.
+struct CheckRow {
+  std::string file, id, model, settings, expect, why;
+  bool fits = false;
+  double total = 0, capacity = 0;  // the largest device total and its capacity, bytes
 };
 
 // One expressed case with its estimate.
@@ -105,6 +136,8 @@ struct Failed {
 
 struct Report {
   std::vector<Row> rows;
+  std::vector<BoundaryRow> boundaries;
+  std::vector<CheckRow> checks;
   std::vector<Skipped> skipped;
   std::vector<Failed> failed;
   std::vector<std::string> warnings;
@@ -168,6 +201,39 @@ std::string Str(const Json& j, const char* key) {
   return j[key].get<std::string>();
 }
 
+// The capacity keys of one accuracy_cases.json entry: "solve", "expect",
+// "models" (see CaseSpec). A capacity case compares no memory figure, so it
+// takes no "compare".
+Status ReadCapacitySpec(const Json& c, CaseSpec* s) {
+  s->solve = Str(c, "solve");
+  s->expect = Str(c, "expect");
+  if (!s->solve.empty() && s->solve != "max-batch" && s->solve != "max-context") {
+    return InvalidArgument(
+        fmt::format("solve '{}': expected \"max-batch\" or \"max-context\"", s->solve));
+  }
+  if (!s->expect.empty() && s->expect != "oom" && s->expect != "fits") {
+    return InvalidArgument(fmt::format("expect '{}': expected \"oom\" or \"fits\"", s->expect));
+  }
+  if (!s->solve.empty() && !s->expect.empty()) {
+    return InvalidArgument("give \"solve\" or \"expect\", not both");
+  }
+  if ((!s->solve.empty() || !s->expect.empty()) && !Str(c, "compare").empty()) {
+    return InvalidArgument("a \"solve\" or \"expect\" case compares no memory figure: drop \"compare\"");
+  }
+  if (c.contains("models")) {
+    if (!c["models"].is_array() || c["models"].empty() || s->expect.empty()) {
+      return InvalidArgument("\"models\": a non-empty list, for an \"expect\" case only");
+    }
+    for (const Json& m : c["models"]) {
+      if (!m.is_string()) return InvalidArgument("\"models\": every entry is a catalog id");
+      s->models.push_back(m.get<std::string>());
+    }
+    if (s->model.empty()) s->model = s->models.front();
+  }
+  if (s->models.empty() && !s->model.empty()) s->models.push_back(s->model);
+  return {};
+}
+
 // cases[file stem][id] -> spec.
 using CaseMap = std::map<std::string, std::map<std::string, CaseSpec>>;
 
@@ -215,10 +281,15 @@ Result<CaseMap> ReadCases(const fs::path& p) {
         }
         if (s.compare.empty() && !s.compares.empty()) s.compare = Str(s.compares[0], "compare");
       }
-      if (s.skip.empty() && (s.model.empty() || s.compare.empty() || !s.args.is_object())) {
-        return Corrupt(
-            fmt::format("{} ({}): needs \"skip\", or \"model\", \"args\" and \"compare\"", where,
-                        Str(c, "id")));
+      Status capacity = ReadCapacitySpec(c, &s);
+      if (!capacity.ok()) {
+        return Corrupt(fmt::format("{} ({}): {}", where, Str(c, "id"), capacity.error().message));
+      }
+      const bool has_figure = !s.compare.empty() || !s.solve.empty() || !s.expect.empty();
+      if (s.skip.empty() && (s.model.empty() || !has_figure || !s.args.is_object())) {
+        return Corrupt(fmt::format(
+            "{} ({}): needs \"skip\", or \"model\", \"args\" and \"compare\" (or \"solve\" / \"expect\")",
+            where, Str(c, "id")));
       }
       if (!map[stem].emplace(Str(c, "id"), std::move(s)).second) {
         return Corrupt(fmt::format("{}: case '{}' is listed twice", where, Str(c, "id")));
@@ -243,6 +314,11 @@ Result<double> MeasuredPytorch(const Json& t, const std::string& compare) {
   const std::string kind = Str(t, "kind");
   if (kind != "peak_memory") {
     return InvalidArgument(fmt::format("kind '{}' has no measured peak to compare", kind));
+  }
+  // tools/measure records give the byte count itself (measured_unit "bytes").
+  if (Str(t, "measured_unit") == "bytes" && t.contains("measured_value") &&
+      t["measured_value"].is_number_integer()) {
+    return t["measured_value"].get<double>();
   }
   if (!t.contains("value_gib_normalized") || !t["value_gib_normalized"].is_number()) {
     return InvalidArgument("no numeric value_gib_normalized");
@@ -335,7 +411,7 @@ Result<double> Measured(const std::string& name, const Json& t, const CaseSpec& 
 // ("gpus" is --gpus, the data-parallel degree; "gpu" the --gpu list;
 // switches are true or false). A training case takes only `vramfit train`'s
 // settings; an inference case none of them (BuildJob says which applies).
-Result<app::JobRequest> FlagsFromArgs(const Json& args, bool train = false) {
+Result<app::Request> RequestFromArgs(const Json& args) {
   const auto text = [](const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
   app::Request r;
   for (const auto& [key, v] : args.items()) {
@@ -350,7 +426,13 @@ Result<app::JobRequest> FlagsFromArgs(const Json& args, bool train = false) {
       r.AddGiven(setting, text(v), key);
     }
   }
-  auto job = app::BuildJob(r, train ? app::kCmdTrain : app::kCmdInfer);
+  return r;
+}
+
+Result<app::JobRequest> FlagsFromArgs(const Json& args, bool train = false) {
+  auto r = RequestFromArgs(args);
+  if (!r.ok()) return r.error();
+  auto job = app::BuildJob(*r, train ? app::kCmdTrain : app::kCmdInfer);
   if (!job.ok()) return InvalidArgument("args: " + job.error().message);
   return job;
 }
@@ -619,6 +701,152 @@ Status Evaluate(const std::string& name, const Json& truth, const CaseSpec& s, R
   return {};
 }
 
+// A truth record written by tools/measure/measure.py carries the vramfit
+// command that expresses it: {"vramfit": {"model", "mode", "args",
+// "compare"}} (tools/measure/README.md). Such a record needs no entry in
+// accuracy_cases.json; an entry there, if any, wins.
+std::optional<CaseSpec> SpecFromRecord(const Json& t) {
+  if (!t.contains("vramfit") || !t["vramfit"].is_object()) return std::nullopt;
+  const Json& v = t["vramfit"];
+  CaseSpec s;
+  s.model = Str(v, "model");
+  s.compare = Str(v, "compare");
+  s.train = Str(v, "mode") == "train";
+  if (v.contains("args")) s.args = v["args"];
+  s.why = "measured by tools/measure (" + Str(t, "source_section") + "); settings: " + Str(v, "command");
+  if (s.model.empty() || s.compare.empty() || !s.args.is_object()) {
+    s.skip = "tools/measure record: its \"vramfit\" object lacks model, args or compare";
+  }
+  return s;
+}
+
+// --- Capacity cases: boundaries (fit --solve) and OOM verdict checks.
+
+Result<Model> CatalogModelFor(const std::string& name) {
+  const ModelCatalog& catalog = ModelCatalog::Builtin();
+  const CatalogModel* entry = catalog.Find(name);
+  if (entry == nullptr) return NotFound(fmt::format("model '{}': not in the catalog", name));
+  std::vector<std::string> notes;
+  return ModelFromCatalog(*entry, &notes);
+}
+
+// "method=qlora lora_rank=32 ... RTX-3060": the case's args as given, the GPU
+// last (a boundary's own knob, --seq or --batch, is what the planner varies).
+std::string ArgsText(const Json& args) {
+  std::string s, gpu;
+  for (const auto& [k, v] : args.items()) {
+    const std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+    if (k == "gpu") {
+      gpu = text;
+      continue;
+    }
+    s += fmt::format("{}{}={}", s.empty() ? "" : " ", k, text);
+  }
+  return gpu.empty() ? s : s + " " + gpu;
+}
+
+std::string SourceLabel(const Json& truth) {
+  const std::string source = Str(truth, "source");
+  return source.substr(0, source.find(' '));
+}
+
+// A "solve" case: `vramfit fit --solve max-batch|max-context` with the case's
+// settings (the same app::Fit call as the CLI), its answer against the
+// truth's measured boundary (a token or sample count).
+Status EvaluateBoundary(const std::string& name, const Json& truth, const CaseSpec& s, BoundaryRow* row) {
+  row->file = name;
+  row->id = Str(truth, "id");
+  row->source = SourceLabel(truth);
+  row->solve = s.solve;
+  row->model = s.model;
+  row->why = s.why;
+  row->settings = ArgsText(s.args);
+  if (Str(truth, "kind") != "capacity_boundary") {
+    return InvalidArgument(fmt::format("kind '{}': a \"solve\" case needs a capacity_boundary", Str(truth, "kind")));
+  }
+  if (!truth.contains("measured_value") || !truth["measured_value"].is_number()) {
+    return InvalidArgument("no numeric measured_value (the boundary)");
+  }
+  row->measured = truth["measured_value"].get<double>();
+  if (!(row->measured > 0)) return InvalidArgument("the measured boundary is not positive");
+  const std::string unit = Str(truth, "measured_unit");
+  row->unit = s.solve == "max-context" ? "tokens" : "samples";
+  if (unit.rfind(row->unit, 0) != 0) {
+    return InvalidArgument(fmt::format("--solve {} answers {}, but the case measures '{}'", s.solve, row->unit, unit));
+  }
+  auto request = RequestFromArgs(s.args);
+  if (!request.ok()) return request.error();
+  request->AddGiven(app::FindSetting("solve"), s.solve, "solve");
+  auto model = CatalogModelFor(s.model);
+  if (!model.ok()) return model.error();
+  auto fit = app::Fit(*model, *request, 10000, s.train);
+  if (!fit.ok()) return InvalidArgument("args: " + fit.error().message);
+  if (fit->kind != app::FitResult::Kind::kAnswer || !fit->answer) {
+    return InvalidArgument("fit did not answer one --solve (give one --gpu kind)");
+  }
+  const FitAnswer& a = *fit->answer;
+  row->reason = a.reason;
+  row->answer = static_cast<double>(a.found ? a.number : 0);
+  // Found with no "one step beyond" estimate: every value up to the search's
+  // ceiling fits, so the answer is a lower bound, not a boundary.
+  row->ceiling = a.found && !a.next;
+  row->rel_err = (row->answer - row->measured) / row->measured;
+  return {};
+}
+
+// An "expect" case: one estimate per model, its verdict against the report
+// ("oom": the job ran out of memory; "fits": it ran).
+Status EvaluateChecks(const std::string& name, const Json& truth, const CaseSpec& s, std::vector<CheckRow>* out) {
+  const std::string kind = Str(truth, "kind");
+  if (s.expect == "oom" && kind != "oom_boundary") {
+    return InvalidArgument(fmt::format("kind '{}': an \"expect\": \"oom\" case needs an oom_boundary", kind));
+  }
+  auto flags = FlagsFromArgs(s.args, s.train);
+  if (!flags.ok()) return flags.error();
+  auto devices = app::ToDevices(flags->gpus, GpuCatalog::Builtin());
+  if (!devices.ok()) return devices.error();
+  if (devices->empty()) return InvalidArgument("an \"expect\" case needs a \"gpu\"");
+  for (const std::string& m : s.models) {
+    auto model = CatalogModelFor(m);
+    if (!model.ok()) return model.error();
+    auto e = EstimateJob(*model, flags->job, *devices, EstimateOptions{.formulas = false});
+    if (!e.ok()) return InvalidArgument(fmt::format("{}: {}", m, e.error().message));
+    CheckRow row;
+    row.file = name;
+    row.id = Str(truth, "id");
+    row.model = m;
+    row.settings = ArgsText(s.args);
+    row.expect = s.expect;
+    row.why = s.why;
+    row.fits = Fits(*e, flags->job);
+    for (const DeviceEstimate& d : e->devices) {
+      if (static_cast<double>(d.total.value()) < row.total) continue;
+      row.total = static_cast<double>(d.total.value());
+      row.capacity = d.capacity() ? static_cast<double>(d.capacity()->value()) : 0;
+    }
+    out->push_back(std::move(row));
+  }
+  return {};
+}
+
+// Runs a "solve" or "expect" case into the report (a failure is listed with
+// the memory cases' failures).
+void EvaluateCapacity(const std::string& name, const Json& truth, const CaseSpec& s, Report* r) {
+  Status st;
+  if (!s.solve.empty()) {
+    BoundaryRow row;
+    st = EvaluateBoundary(name, truth, s, &row);
+    if (st.ok()) r->boundaries.push_back(std::move(row));
+  } else {
+    st = EvaluateChecks(name, truth, s, &r->checks);
+  }
+  if (!st.ok()) {
+    r->failed.push_back({name, Str(truth, "id"), fmt::format("{}: {}", s.solve.empty() ? "expect " + s.expect
+                                                                                       : "solve " + s.solve,
+                                                           st.error().message)});
+  }
+}
+
 Result<Report> BuildReport(const fs::path& truth_dir, const fs::path& cases_path) {
   auto files = ReadTruth(truth_dir);
   if (!files.ok()) return files.error();
@@ -647,21 +875,28 @@ Result<Report> BuildReport(const fs::path& truth_dir, const fs::path& cases_path
             fmt::format("{}.jsonl: case '{}' appears twice; both counted", f.name, id));
       }
       const auto it = specs.find(id);
-      if (it == specs.end()) {
+      // A record of tools/measure carries its own spec ("vramfit").
+      const std::optional<CaseSpec> own = it == specs.end() ? SpecFromRecord(t) : std::nullopt;
+      if (it == specs.end() && !own) {
         r.skipped.push_back({f.name, id, "not listed in accuracy_cases.json"});
         continue;
       }
-      if (!it->second.skip.empty()) {
-        r.skipped.push_back({f.name, id, it->second.skip});
+      const CaseSpec& spec = own ? *own : it->second;
+      if (!spec.skip.empty()) {
+        r.skipped.push_back({f.name, id, spec.skip});
+        continue;
+      }
+      if (!spec.solve.empty() || !spec.expect.empty()) {
+        EvaluateCapacity(f.name, t, spec, &r);
         continue;
       }
       // A case with "compares" gives one row per figure.
       std::vector<CaseSpec> figures;
-      if (it->second.compares.empty()) {
-        figures.push_back(it->second);
+      if (spec.compares.empty()) {
+        figures.push_back(spec);
       } else {
-        for (const Json& x : it->second.compares) {
-          CaseSpec one = it->second;
+        for (const Json& x : spec.compares) {
+          CaseSpec one = spec;
           one.compare = Str(x, "compare");
           one.device = 0;
           one.device_kind.clear();
@@ -809,6 +1044,117 @@ std::string ShortModel(const std::string& id) {
   return slash == std::string::npos ? id : id.substr(slash + 1);
 }
 
+// --- Capacity cases: their own rows and summary, apart from the memory medians.
+
+struct BoundarySummary {
+  size_t n = 0;        // compared (answers below the search ceiling)
+  size_t capped = 0;   // answers at the ceiling (lower bounds)
+  double median = 0;   // of |rel err|
+  double mean_signed = 0;
+  const BoundaryRow* worst = nullptr;
+};
+
+BoundarySummary SummarizeBoundaries(const std::vector<BoundaryRow>& rows) {
+  BoundarySummary b;
+  std::vector<double> abs;
+  double sum = 0;
+  for (const BoundaryRow& r : rows) {
+    if (r.ceiling) {
+      ++b.capped;
+      continue;
+    }
+    abs.push_back(std::fabs(r.rel_err));
+    sum += r.rel_err;
+    if (!b.worst || std::fabs(r.rel_err) > std::fabs(b.worst->rel_err)) b.worst = &r;
+  }
+  b.n = abs.size();
+  b.median = Median(abs);
+  b.mean_signed = b.n ? sum / static_cast<double>(b.n) : 0;
+  return b;
+}
+
+bool Agrees(const CheckRow& c) { return c.fits == (c.expect == "fits"); }
+
+size_t CheckCases(const std::vector<CheckRow>& checks) {
+  std::set<std::string> ids;
+  for (const CheckRow& c : checks) ids.insert(c.file + "/" + c.id);
+  return ids.size();
+}
+
+std::string CapacityRowsText(const Report& r) {
+  std::string o;
+  if (!r.boundaries.empty()) {
+    o += "\ncapacity boundaries: `vramfit fit --solve` answer vs the measured boundary; "
+         "err = (answer - measured) / measured\n";
+    o += fmt::format("  {:<5} {:<24} {:<11} {:>8} {:>8} {:>7}  {}\n", "id", "model", "solve", "answer",
+                     "measured", "err", "settings");
+    for (const BoundaryRow& b : r.boundaries) {
+      o += fmt::format("  {:<5} {:<24} {:<11} {:>8} {:>8.0f} {:>7}  {}\n", b.id, ShortModel(b.model), b.solve,
+                       b.ceiling ? fmt::format(">={:.0f}", b.answer) : fmt::format("{:.0f}", b.answer),
+                       b.measured, b.ceiling ? "capped" : Pct(b.rel_err), b.settings);
+      o += Wrap("planner: " + b.reason, 100, 8);
+    }
+  }
+  if (!r.checks.empty()) {
+    o += "\nOOM checks: one estimate's verdict against a report that the job ran out of memory (or ran)\n";
+    o += fmt::format("  {:<5} {:<24} {:<6} {:>9} {:>9}  {:<5}  {}\n", "id", "model", "report", "estimate",
+                     "capacity", "agree", "settings");
+    for (const CheckRow& c : r.checks) {
+      o += fmt::format("  {:<5} {:<24} {:<6} {:>9.3f} {:>9.3f}  {:<5}  {}\n", c.id, ShortModel(c.model), c.expect,
+                       c.total / kGiBd, c.capacity / kGiBd, Agrees(c) ? "yes" : "NO", c.settings);
+    }
+  }
+  return o;
+}
+
+std::string CapacitySummaryText(const Report& r) {
+  std::string o;
+  if (!r.boundaries.empty()) {
+    const BoundarySummary b = SummarizeBoundaries(r.boundaries);
+    o += fmt::format("\ncapacity boundaries (not in the medians above): {} compared", b.n);
+    if (b.worst) {
+      o += fmt::format(", median |err| {:.1f}%, bias {}, worst {} ({})", 100.0 * b.median, Pct(b.mean_signed),
+                       Pct(b.worst->rel_err), b.worst->id);
+    }
+    if (b.capped) o += fmt::format("; {} capped at the search ceiling (not compared)", b.capped);
+    o += "\n";
+  }
+  if (!r.checks.empty()) {
+    const size_t agree = static_cast<size_t>(std::count_if(r.checks.begin(), r.checks.end(), Agrees));
+    o += fmt::format("OOM checks: {} of {} verdicts agree ({} cases)\n", agree, r.checks.size(),
+                     CheckCases(r.checks));
+  }
+  return o;
+}
+
+Json CapacityJson(const Report& r) {
+  Json out;
+  Json rows = Json::array();
+  for (const BoundaryRow& b : r.boundaries) {
+    rows.push_back({{"file", b.file + ".jsonl"}, {"id", b.id}, {"source", b.source}, {"solve", b.solve},
+                    {"model", b.model}, {"settings", b.settings}, {"unit", b.unit},
+                    {"answer", static_cast<int64_t>(b.answer)}, {"measured", b.measured},
+                    {"rel_err", b.ceiling ? Json(nullptr) : Json(b.rel_err)}, {"capped", b.ceiling},
+                    {"reason", b.reason}, {"why", b.why}});
+  }
+  out["boundaries"] = std::move(rows);
+  const BoundarySummary b = SummarizeBoundaries(r.boundaries);
+  out["boundary_summary"] = {{"n", b.n}, {"capped", b.capped},
+                             {"median_abs_rel_err", b.worst ? Json(b.median) : Json(nullptr)},
+                             {"mean_rel_err", b.worst ? Json(b.mean_signed) : Json(nullptr)},
+                             {"worst", b.worst ? Json{{"id", b.worst->id}, {"rel_err", b.worst->rel_err}}
+                                               : Json(nullptr)}};
+  Json checks = Json::array();
+  for (const CheckRow& c : r.checks) {
+    checks.push_back({{"file", c.file + ".jsonl"}, {"id", c.id}, {"model", c.model}, {"settings", c.settings},
+                      {"expect", c.expect}, {"fits", c.fits}, {"agrees", Agrees(c)},
+                      {"total", static_cast<int64_t>(c.total)}, {"capacity", static_cast<int64_t>(c.capacity)},
+                      {"why", c.why}});
+  }
+  out["oom_checks"] = std::move(checks);
+  return out;
+}
+
 std::string RenderText(const Report& r, const fs::path& truth_dir) {
   std::string o;
   o += fmt::format("vramfit accuracy report: {} cases in {}\n", r.total_cases, truth_dir.string());
@@ -851,6 +1197,8 @@ std::string RenderText(const Report& r, const fs::path& truth_dir) {
                      Pct(row.rel_err), row.phase, wp, Top(row));
   }
 
+  o += CapacityRowsText(r);
+
   o += "\nsummary: |relative error| per runtime, task and source\n";
   o += fmt::format("  {:<9} {:<11} {:<26} {:<17} {:>3} {:>7} {:>7}  {}\n", "runtime", "task",
                    "source", "metric", "n", "median", "bias", "worst");
@@ -860,6 +1208,7 @@ std::string RenderText(const Report& r, const fs::path& truth_dir) {
                      Pct(g.worst->rel_err), g.worst->id);
   }
   o += "  (bias = mean signed error: negative means vramfit under-estimates)\n";
+  o += CapacitySummaryText(r);
 
   for (const bool train : {false, true}) {
     const std::vector<const Row*> worst = Worst(r.rows, train ? 8 : 5, train);
@@ -903,8 +1252,9 @@ std::string RenderText(const Report& r, const fs::path& truth_dir) {
 
   o += "\ntotals:";
   for (const auto& [name, n] : r.files) o += fmt::format(" {}.jsonl {},", name, n);
-  o += fmt::format(" {} cases; expressed {} (estimated {}, failed {}), skipped {}\n", r.total_cases,
-                   r.rows.size() + r.failed.size(), r.rows.size(), r.failed.size(),
+  const size_t capacity = r.boundaries.size() + CheckCases(r.checks);
+  o += fmt::format(" {} cases; expressed {} (estimated {}, capacity {}, failed {}), skipped {}\n", r.total_cases,
+                   r.rows.size() + capacity + r.failed.size(), r.rows.size(), capacity, r.failed.size(),
                    r.skipped.size());
   return o;
 }
@@ -961,6 +1311,8 @@ std::string RenderJson(const Report& r, const fs::path& truth_dir) {
     }
   }
   doc["worst"] = std::move(worst);
+  const Json capacity = CapacityJson(r);
+  for (const auto& [k, v] : capacity.items()) doc[k] = v;
   Json failed = Json::array();
   for (const Failed& f : r.failed) {
     failed.push_back({{"file", f.file + ".jsonl"}, {"id", f.id}, {"error", f.message}});
@@ -976,8 +1328,9 @@ std::string RenderJson(const Report& r, const fs::path& truth_dir) {
   for (const auto& [name, n] : r.files) files[name + ".jsonl"] = n;
   doc["totals"] = {{"cases", r.total_cases},
                    {"files", std::move(files)},
-                   {"expressed", r.rows.size() + r.failed.size()},
+                   {"expressed", r.rows.size() + r.boundaries.size() + CheckCases(r.checks) + r.failed.size()},
                    {"estimated", r.rows.size()},
+                   {"capacity", r.boundaries.size() + CheckCases(r.checks)},
                    {"failed", r.failed.size()},
                    {"skipped", r.skipped.size()}};
   return doc.dump(2) + "\n";

@@ -415,6 +415,7 @@ StackOverheads DefaultStackOverheads(const TrainingWorkload& w) {
   oh.loss_text = t.loss_text;
   oh.adapter_bytes = t.adapter_bytes;
   oh.peft_input_copies = t.peft_input_copies;
+  oh.lora_dropout = t.lora_dropout;
   oh.loss_chunk_tokens = t.loss_chunk_tokens;
   oh.loss_chunk_bytes = t.loss_chunk_bytes;
   oh.loss_chunk_cap = t.loss_chunk_cap;
@@ -450,6 +451,7 @@ TrainJob TrainJobOf(const ModelSpec& s, const TrainingWorkload& w) {
   j.e_grad = j.amp ? kF32Bytes : j.ew;
   j.adapter_bytes = oh.adapter_bytes > 0 ? oh.adapter_bytes : j.e_param;
   j.peft_input_copies = oh.peft_input_copies;
+  j.lora_dropout = oh.lora_dropout;
   j.kbit_fp32_upcast = oh.kbit_fp32_upcast;
   j.selective_mm = oh.selective_every_other_mm && w.grad_ckpt == GradCkpt::kSelective;
   j.in_backward = w.optimizer_in_backward;
@@ -600,6 +602,9 @@ int64_t LoraInputBytes(const TrainJob& job, int64_t width, bool base_trainable,
   // torchtune, LitGPT) save the input tensor itself, shared by the modules
   // that read it, and already saved when the base trains.
   if (job.peft_input_copies && job.adapter_bytes != job.ew) return CheckedMul(job.ew * width, n);
+  // Dropout on the shared input: its output (which replaces the input as
+  // what lora_A saves) and a 1-byte mask.
+  if (job.lora_dropout) return (job.ew + 1) * width;
   return base_trainable ? 0 : job.ew * width;
 }
 

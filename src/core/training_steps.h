@@ -123,6 +123,7 @@ struct StackOverheads {
   int64_t nccl_mib = kNcclMiB;  // when more than one GPU takes part
   int64_t adapter_bytes = kAdapterBytes;  // LoRA element size (PEFT fp32); 0 = model dtype
   bool peft_input_copies = true;          // each targeted module saves its own input copy
+  bool lora_dropout = false;              // dropout output + mask per adapter input
   int64_t loss_chunk_tokens = 0;          // fixed-chunk loss (TRL chunked_nll, Unsloth)
   int64_t loss_chunk_bytes = 0;
   int64_t loss_chunk_cap = 0;
@@ -187,6 +188,7 @@ struct TrainJob {
   int64_t e_grad = 2;           // bytes per gradient element (4 under amp)
   int64_t adapter_bytes = kAdapterBytes;
   bool peft_input_copies = true;
+  bool lora_dropout = false;
   bool kbit_fp32_upcast = true;
   bool selective_mm = false;    // torchtitan op-level selective checkpointing
   bool in_backward = false;     // optimizer step in backward: one gradient at a time

@@ -1,6 +1,6 @@
 // --stack axolotl: Axolotl's YAML defaults over the HF Trainer (the same
 // PEFT, bitsandbytes, DeepSpeed and FSDP terms as hf-trainer). Sources:
-// docs/estimation.md 7.9.2.
+// docs/estimation.md 7.9.
 #include <fmt/format.h>
 
 #include "stack.h"

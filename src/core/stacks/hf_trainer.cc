@@ -1,6 +1,6 @@
 // --stack hf-trainer: transformers Trainer / TRL SFTTrainer, with PEFT for
 // LoRA, bitsandbytes for QLoRA and 8-bit optimizers, DeepSpeed ZeRO or
-// accelerate FSDP for sharding. Sources: docs/estimation.md 7.9.1.
+// accelerate FSDP for sharding. Sources: docs/estimation.md 7.9.
 #include <fmt/format.h>
 
 #include "stack.h"

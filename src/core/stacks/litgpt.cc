@@ -1,6 +1,6 @@
 // --stack litgpt: LitGPT's finetune scripts (full, lora, qlora through
 // bitsandbytes) on Lightning Fabric, FSDP with a full state dict when
-// distributed. Sources: docs/estimation.md 7.9.6.
+// distributed. Sources: docs/estimation.md 7.9.
 #include <fmt/format.h>
 
 #include "stack.h"
@@ -53,6 +53,7 @@ class Litgpt final : public StackProfile {
     StackTerms t;
     t.adapter_bytes = 0;         // LoRA parameters in the model dtype (fp32 under bf16-mixed)
     t.peft_input_copies = false;
+    t.lora_dropout = w.method == TrainMethod::kLora || w.method == TrainMethod::kQlora;
     t.kbit_fp32_upcast = false;  // the bnb plugin quantizes the linears; the rest keeps its dtype
     t.amp_over_fp32 = true;      // Fabric bf16-mixed: fp32 parameters + autocast
     // Fabric casts every output chunk to fp32 (wrappers.py); the loss keeps

@@ -44,6 +44,10 @@ struct StackTerms {
   // targeted module saves its own copy of the input (at the compute dtype);
   // fused kernels (Unsloth) and model-dtype adapters save the input once.
   bool peft_input_copies = true;
+  // The stack's LoRA dropout is on by default (LitGPT finetune/lora.py
+  // lora_dropout 0.05): each adapter-bearing input keeps its dropout output
+  // and a 1-byte mask for backward.
+  bool lora_dropout = false;
   // QLoRA: the non-quantized parameters (embeddings, norms, head) cast to
   // fp32 and the residual stream with them (PEFT
   // prepare_model_for_kbit_training).

@@ -1,6 +1,6 @@
 // --stack torchtitan: pre-training with FSDP2 (fp32 sharded parameters,
 // bf16 compute), tensor and pipeline parallelism, op-level selective
-// activation checkpointing. Sources: docs/estimation.md 7.9.5.
+// activation checkpointing. Sources: docs/estimation.md 7.9.
 #include <fmt/format.h>
 
 #include "stack.h"

@@ -1,6 +1,6 @@
 // --stack torchtune: torchtune's recipes (full_finetune_*, lora_finetune_*,
 // QLoRA through torchao's NF4Tensor), FSDP2 when distributed. Sources:
-// docs/estimation.md 7.9.4.
+// docs/estimation.md 7.9.
 #include <fmt/format.h>
 
 #include "stack.h"

@@ -1,6 +1,6 @@
 // --stack unsloth: Unsloth's FastLanguageModel + its patched TRL trainer:
 // offloaded gradient checkpointing, its fused cross-entropy and LoRA
-// kernels, bitsandbytes 4-bit bases. Sources: docs/estimation.md 7.9.3.
+// kernels, bitsandbytes 4-bit bases. Sources: docs/estimation.md 7.9.
 #include <fmt/format.h>
 
 #include "stack.h"

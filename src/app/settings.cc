@@ -604,6 +604,19 @@ Result<std::vector<std::string>> ExpandAliases(const std::vector<std::string>& a
   return out;
 }
 
+std::string StackHelp() {
+  std::string out = "Training stacks (--stack; the stack fills every setting left unset):";
+  for (Stack st : AllStacks()) {
+    std::string honours;
+    for (const Setting& s : Settings()) {
+      if (StackTakes(st, s.name)) honours += (honours.empty() ? "" : ", ") + ("--" + std::string(s.name));
+    }
+    out += fmt::format("\n  {:<11} {}", StackName(st), StackSummary(st));
+    if (!honours.empty()) out += fmt::format("\n  {:<11} also takes {}", "", honours);
+  }
+  return out;
+}
+
 bool ShownFor(const Setting& s, Command cmd) {
   if (!(s.commands & cmd)) return false;
   if (cmd == kCmdInfer) return (s.scope & (kInference | kRuntime | kOutput)) != 0;

@@ -260,7 +260,9 @@ int RunCommand(const Command& cmd, const std::vector<std::string>& given, Ctx& c
   app.allow_extras();
   if (cmd.settings != 0) {
     AddSettings(&app, c, cmd.settings);
-    app.footer(AliasHelp(static_cast<app::Command>(cmd.settings)));
+    std::string footer = AliasHelp(static_cast<app::Command>(cmd.settings));
+    if (cmd.settings & app::kCmdTrain) footer += "\n\n" + app::StackHelp();
+    app.footer(footer);
   } else {
     app.add_flag("--json", c.json, "print JSON (schema vramfit.*/1)");
     app.add_option("--units", c.units, "gib (default) or gb")->type_name("UNIT");

@@ -81,6 +81,10 @@ struct Setting {
 // Every setting, in the order errors are reported.
 std::span<const Setting> Settings();
 
+// The training stacks for the end of `train --help`: one line each with
+// what it is and the stack-specific settings it honours.
+std::string StackHelp();
+
 // The setting named `name` (without dashes; '_' counts as '-'), or nullptr.
 // Aliases are not names: see Request::Add.
 const Setting* FindSetting(std::string_view name);

@@ -41,7 +41,8 @@ Component WeightsComponent(const Model& model, const WeightFormat& fmt, DType de
   };
   RoleAcc acc[11];
   constexpr size_t kRoles = sizeof(acc) / sizeof(acc[0]);
-  for (const TensorGroup& g : model.inventory.groups) {
+  for (size_t gi = 0; gi < model.inventory.groups.size(); ++gi) {
+    const TensorGroup& g = model.inventory.groups[gi];
     int64_t copies = g.count;
     if (g.layers > 0) {
       const int64_t held = g.moe_layer ? moe_in : dense_in;
@@ -56,15 +57,25 @@ Component WeightsComponent(const Model& model, const WeightFormat& fmt, DType de
     if (copies == 0) continue;
     const bool split = tp > 1 && (g.linear || g.role == Role::kEmbed);
     RoleAcc& a = acc[static_cast<size_t>(g.role)];
-    for (const StoragePart& p : TensorStorage(g, fmt, dense)) {
-      Bytes b = p.bytes * copies;
-      if (split) b = Bytes(CeilDiv(b.value(), tp));
-      a.bytes += b;
-      bool merged = false;
-      for (size_t k = 0; k < a.n; ++k) {
-        if (std::strcmp(a.parts[k].what, p.what) == 0) { a.parts[k].bytes += b; merged = true; break; }
+    // The checkpoint's per-module exceptions (modules_to_not_convert...)
+    // store some of these tensors another way.
+    int64_t by_kind[ModuleExceptions::kMaxKinds + 1];
+    const size_t kinds = SplitByExceptions(fmt, gi, range.first, range.last, copies, by_kind);
+    for (size_t kind = 0; kind < kinds; ++kind) {
+      if (by_kind[kind] == 0) continue;
+      const StorageParts parts =
+          kind == 0 ? TensorStorage(g, fmt, dense)
+                    : TensorStorage(g, ExceptionFormat(fmt, fmt.exceptions->kinds[kind - 1]), dense);
+      for (const StoragePart& p : parts) {
+        Bytes b = p.bytes * by_kind[kind];
+        if (split) b = Bytes(CeilDiv(b.value(), tp));
+        a.bytes += b;
+        bool merged = false;
+        for (size_t k = 0; k < a.n; ++k) {
+          if (std::strcmp(a.parts[k].what, p.what) == 0) { a.parts[k].bytes += b; merged = true; break; }
+        }
+        if (!merged && a.n < 8) a.parts[a.n++] = {p.what, b};
       }
-      if (!merged && a.n < 8) a.parts[a.n++] = {p.what, b};
     }
   }
   std::vector<Component> children;
@@ -104,7 +115,10 @@ Component FileWeightsComponent(const Model& model, DType dense, bool cast_floats
     // Quantization side tensors (FP8 weight_scale_inv / input_scale, bnb
     // absmax / quant_map, GPTQ scales) keep their stored dtype: transformers
     // loads them as they are, not in torch_dtype.
-    static constexpr std::string_view kAux[] = {"_scale_inv", "_scale", ".scales", "absmax", "quant_map"};
+    // NVFP4 adds weight_scale_2 (modelopt) and weight_global_scale /
+    // input_global_scale (compressed-tensors), fbgemm input_scale_ub.
+    static constexpr std::string_view kAux[] = {"_scale_inv", "_scale", ".scales", "absmax", "quant_map",
+                                                "_scale_2", "_scale_ub", "_zero_point"};
     const bool aux = std::any_of(std::begin(kAux), std::end(kAux), [&](std::string_view x) {
       return t.name.size() >= x.size() && t.name.compare(t.name.size() - x.size(), x.size(), x) == 0;
     });

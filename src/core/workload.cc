@@ -83,15 +83,16 @@ Status ResolveDtypes(const Model& model, const InferenceSettings& s, InferenceWo
   if (s.quant) {
     w->quant = *s.quant;
   } else if (spec.checkpoint_quant) {
-    if (auto f = FormatFromCheckpoint(*spec.checkpoint_quant)) {
-      w->quant = *f;
-      w->quant_from_checkpoint = true;
-      if (notes) {
-        notes->push_back(fmt::format(
-            "weights sized as the checkpoint stores them ({}); --quant none sizes them "
-            "dequantized to {}",
-            w->quant.Name(), Name(w->dtype)));
-      }
+    Result<WeightFormat> f = FormatFromCheckpoint(*spec.checkpoint_quant, spec, model.inventory, notes);
+    if (!f.ok()) return f.error();
+    w->quant = std::move(f).value();
+    w->quant_from_checkpoint = true;
+    if (notes) {
+      notes->push_back(fmt::format(
+          "weights sized as the checkpoint stores them ({}{}); --quant none sizes them "
+          "dequantized to {}",
+          w->quant.Name(), w->quant.exceptions ? ", with its per-module exceptions" : "",
+          Name(w->dtype)));
     }
   }
   w->kv_dtype = s.kv_dtype.value_or(w->dtype);

@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "quant_config.h"
 #include "spec_limits.h"
 #include "vramfit/io/json_util.h"
 
@@ -216,7 +217,8 @@ void ReadQuantConfig(Reader& r, ModelSpec& s, std::vector<std::string>* notes) {
       c.block_cols = (*b)[1].get<int64_t>();
       if (c.block_rows <= 0 || c.block_cols <= 0) c.block_rows = c.block_cols = 0;
     }
-  } else if (c.method == "gptq" || c.method == "awq") {
+  } else if (c.method == "gptq" || c.method == "awq" || c.method == "auto-round" ||
+             c.method == "autoround" || c.method == "intel/auto-round") {
     c.bits = q.Int({"bits", "w_bit"}, 4, kQuantBits);
     c.group_size = q.Int({"group_size", "q_group_size"}, 128, kQuantGroup);
   } else if (c.method == "bitsandbytes") {
@@ -229,14 +231,18 @@ void ReadQuantConfig(Reader& r, ModelSpec& s, std::vector<std::string>* notes) {
     }
   } else if (c.method == "mxfp4") {
     c.bits = 4;
-  } else if (!c.method.empty() && notes != nullptr) {
-    notes->push_back(fmt::format(
-        "quantization_config quant_method '{}' is not modelled; weights are sized at the "
-        "model's dtype unless --quant says otherwise",
-        c.method));
+  }
+  if (q.error()) {
+    r.Fail(*q.error());
     return;
   }
-  if (q.error()) r.Fail(*q.error());
+  // Scaled formats and per-module rules (quant_config.cc). A method vramfit
+  // does not size stays named, so an estimate that keeps the checkpoint's
+  // format is refused instead of sized at the model dtype.
+  if (Status st = io::ReadScaledQuantConfig(*it, q.where(), s.torch_dtype, &c, notes); !st.ok()) {
+    r.Fail(st.error());
+    return;
+  }
   if (!c.method.empty()) s.checkpoint_quant = c;
 }
 

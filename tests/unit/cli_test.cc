@@ -68,7 +68,8 @@ TEST(CliTest, ExactErrors) {
        "vramfit: error: --ctx: expected an integer, got '99999999999999999999'\n"},
       {{"infer", "meta-llama/Llama-3.1-8B", "--quant", "int3"}, 2,
        "vramfit: error: --quant: unknown format 'int3' (expected none, int8, nf4, nf4-dq, fp4, fp4-dq, "
-       "gptq-int4, awq-int4, fp8, fp8-block, mxfp4, or a GGUF type such as Q8_0)\n"},
+       "gptq-int4, awq-int4, fp8, fp8-block, fp8-channel, w8a8-int8, nvfp4, mxfp4, mxfp8, torchao-int4wo-64, "
+       "torchao-int8wo, torchao-fp6, or a GGUF type such as Q8_0)\n"},
       {{"infer", "meta-llama/Llama-3.1-8B", "--dtype", "int8"}, 2,
        "vramfit: error: --dtype: expected fp32, fp16 or bf16, got 'int8'\n"},
       {{"infer", "meta-llama/Llama-3.1-8B", "--attn", "paged"}, 2,

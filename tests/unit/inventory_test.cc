@@ -105,8 +105,8 @@ TEST(InventoryTest, Gemma3MultimodalTotals) {
 TEST(InventoryTest, GptOssCheckpointBytesWithMxfp4) {
   Model m = CatalogModelOrDie("openai/gpt-oss-120b");
   ASSERT_TRUE(m.spec.checkpoint_quant.has_value());
-  auto fmt = FormatFromCheckpoint(*m.spec.checkpoint_quant);
-  ASSERT_TRUE(fmt.has_value());
+  auto fmt = FormatFromCheckpoint(*m.spec.checkpoint_quant, m.spec, m.inventory, nullptr);
+  ASSERT_TRUE(fmt.ok());
   Bytes total;
   for (const TensorGroup& g : m.inventory.groups) total += TensorBytes(g, *fmt, DType::kBF16) * g.count;
   EXPECT_EQ(total.value(), 65248815744);

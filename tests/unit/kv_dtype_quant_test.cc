@@ -134,7 +134,8 @@ TEST(QuantTest, ParseErrors) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message,
             "--quant: unknown format 'int3' (expected none, int8, nf4, nf4-dq, fp4, fp4-dq, "
-            "gptq-int4, awq-int4, fp8, fp8-block, mxfp4, or a GGUF type such as Q8_0)");
+            "gptq-int4, awq-int4, fp8, fp8-block, fp8-channel, w8a8-int8, nvfp4, mxfp4, mxfp8, torchao-int4wo-64, "
+      "torchao-int8wo, torchao-fp6, or a GGUF type such as Q8_0)");
   EXPECT_EQ(ParseWeightFormat("gptq-int5").error().message,
             "--quant: 'gptq-int5' is not a supported bit width");
   EXPECT_EQ(ParseWeightFormat("NF4-DQ")->Name(), "nf4-dq");

@@ -40,6 +40,36 @@ struct CheckpointQuant {
   int64_t block_cols = 0;
   bool double_quant = false;   // bnb 4-bit
   bool nf4 = true;             // bnb 4-bit type
+
+  // --- Scaled checkpoint formats (compressed-tensors, modelopt, fbgemm_fp8);
+  // layouts and sources: docs/formats.md, "Checkpoint formats".
+  // method "nvfp4": 4-bit e2m1 values, fp8 scale per 16, fp32 global scale;
+  // "int8" / "fp8" with scale_per_row: per-output-channel scales; "mxfp8".
+  bool scale_per_row = false;  // weight_scale [out, 1] (else per tensor or block)
+  DType scale_dtype = DType::kF32;  // stored dtype of weight_scale
+  bool zero_point = false;     // asymmetric int8: weight_zero_point like the scale
+  int64_t act_scale_bytes = 0; // per-tensor static activation scales stored
+                               // with each quantized linear (input_scale...)
+  // Per-module rules, in the order the config lists them (first match wins).
+  struct ModuleRule {
+    enum class Match {
+      kExact,  // the module name equals the pattern (compressed-tensors ignore)
+      kHfKey,  // transformers should_convert_module: re.match(key) or name.endswith(key)
+      kRegex,  // Python re.match: a regex anchored at the start of the name
+      kGlob,   // fnmatch: * and ? wildcards over the whole name (modelopt)
+    };
+    Match match = Match::kExact;
+    std::string pattern;       // without its "re:" / "-:" / "+:" prefix
+    bool dense = false;        // the module stays unquantized
+    int64_t bits = 0;          // GPTQ/AutoRound dynamic override (0: the format's)
+    int64_t group_size = 0;    // 0: the format's
+    std::string source;        // the config key it came from, for messages
+    bool unordered = false;    // read from a JSON object: its key order is lost
+  };
+  std::vector<ModuleRule> rules;
+  // compressed-tensors quantizes every nn.Linear its targets name, lm_head
+  // and routers included unless ignored (other methods: decoder layers only).
+  bool all_linear = false;
 };
 
 struct ModelSpec {

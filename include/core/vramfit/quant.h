@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +36,37 @@ enum class QuantMethod {
   kMxfp4,     // OCP MXFP4 experts (gpt-oss): 32-element blocks + e8m0 scale
   kGguf,      // a GGUF file type (llama.cpp runtime): a per-tensor mix, or one type
               // for every quantizable tensor (gguf_ftype == kPure)
+  kInt8Scaled,  // int8 weights + per-row scales (compressed-tensors w8a8 int8)
+  kNvfp4,       // NVFP4: e2m1 pairs + e4m3 scale per 16 + fp32 global scale
+  kMxfp8,       // OCP MXFP8: e4m3 values + e8m0 scale per 32
+  kTorchaoInt4, // torchao int4 weight-only, tinygemm tiles (int4wo-G)
+  kTorchaoInt8, // torchao int8 weight-only: int8 + per-row scale and int64 zero
+  kTorchaoFp6,  // torchao fp6 weight-only (fp6-llm e3m2): 6-bit packed + fp16 row scale
+};
+
+struct WeightFormat;
+
+// A checkpoint's per-module rules (modules_to_not_convert, ignore, GPTQ
+// dynamic) resolved against one inventory: which tensors of which group, in
+// which layer, a rule stores differently. Built by FormatFromCheckpoint.
+struct ModuleExceptions {
+  // What a rule changes: kept dense, or other GPTQ bits / group size.
+  struct Kind {
+    bool dense = false;
+    int64_t bits = 0;
+    int64_t group_size = 0;
+  };
+  // Tensors of inventory group `group` in decoder layer `layer` (-1: the
+  // group is not per layer) that are stored as kinds[kind].
+  struct At {
+    size_t group = 0;
+    int64_t layer = -1;
+    int64_t count = 0;
+    size_t kind = 0;
+  };
+  static constexpr size_t kMaxKinds = 4;
+  std::vector<Kind> kinds;  // at most kMaxKinds
+  std::vector<At> at;       // sorted by group
 };
 
 struct WeightFormat {
@@ -46,6 +78,18 @@ struct WeightFormat {
   int64_t block_cols = 0;
   DType gguf_type = DType::kQ4_K;  // kGguf: the file type's base type (the pure type)
   GgufFtype gguf_ftype = GgufFtype::kPure;  // kGguf: llama_ftype ("Q4_K_M"), or kPure
+  // Scaled formats (kFp8, kInt8Scaled): one scale per output row instead of
+  // one per tensor (or block); its dtype (compressed-tensors stores the
+  // model dtype, vLLM and fbgemm hold fp32).
+  bool scale_per_row = false;
+  DType scale_dtype = DType::kF32;
+  bool zero_point = false;      // kInt8Scaled asymmetric: an int8 zero per scale
+  int64_t act_scale_bytes = 0;  // static activation scales stored per quantized linear
+  // compressed-tensors: every linear is packed unless a rule keeps it
+  // (lm_head, routers included); otherwise the method's own choice.
+  bool all_linear = false;
+  // Per-module rules of the checkpoint, resolved (null: none).
+  std::shared_ptr<const ModuleExceptions> exceptions;
 
   // Canonical spelling, as --quant accepts it: "none", "nf4-dq", "gptq-int4",
   // "fp8-block", "Q4_K_M", "Q4_K" (pure), "Q4_0-pure"...
@@ -89,8 +133,32 @@ StorageParts TensorStorage(const TensorGroup& g, const WeightFormat& fmt, DType 
 // Sum of TensorStorage over parts.
 Bytes TensorBytes(const TensorGroup& g, const WeightFormat& fmt, DType dense);
 
-// The format a checkpoint's quantization_config implies, if vramfit models it.
-std::optional<WeightFormat> FormatFromCheckpoint(const CheckpointQuant& q);
+// The format a checkpoint's quantization_config implies, its per-module
+// rules resolved against the spec's inventory (module names as transformers
+// names a Llama-style decoder: "model.layers.3.mlp.down_proj", "lm_head").
+// A rule no module matches is named in `notes` (it may name a module this
+// architecture lacks, as a tied lm_head). Errors: a method vramfit does not
+// size, a regex std::regex cannot read, more than kMaxKinds distinct
+// overrides: one line naming the quantization_config key.
+Result<WeightFormat> FormatFromCheckpoint(const CheckpointQuant& q, const ModelSpec& spec,
+                                          const Inventory& inv, std::vector<std::string>* notes);
+
+// Whether a module name matches one rule, with its library's semantics.
+bool RuleMatches(const CheckpointQuant::ModuleRule& r, std::string_view module);
+
+// f with exception kind k applied (dense, or other bits / group size), and
+// no exceptions of its own.
+WeightFormat ExceptionFormat(const WeightFormat& f, const ModuleExceptions::Kind& k);
+
+// Splits the `copies` tensors of inventory group gi held for decoder layers
+// [first, last) (all of them for a group not per layer) by the exceptions:
+// out[0] as f, out[k + 1] as exception kind k. Returns how many entries of
+// out are used (1 without exceptions).
+size_t SplitByExceptions(const WeightFormat& f, size_t gi, int64_t first, int64_t last,
+                         int64_t copies, int64_t out[ModuleExceptions::kMaxKinds + 1]);
+
+// Bytes of every tensor of group gi (g.count of them), exceptions applied.
+Bytes GroupBytes(const TensorGroup& g, size_t gi, const WeightFormat& f, DType dense);
 
 }  // namespace vramfit
 

@@ -72,6 +72,10 @@ HfJob HfJobOf(const Model& model, const InferenceWorkload& w) {
   j.bnb4 = w.quant.method == QuantMethod::kNf4 || w.quant.method == QuantMethod::kFp4;
   j.bnb8 = w.quant.method == QuantMethod::kInt8;
   j.gptq = w.quant.method == QuantMethod::kGptq;
+  j.torchao = w.quant.method == QuantMethod::kTorchaoInt4 || w.quant.method == QuantMethod::kTorchaoInt8 ||
+              w.quant.method == QuantMethod::kTorchaoFp6;
+  j.quant = w.quant;
+  j.dense = w.dtype;
   // Largest quantized linear (elements, and its out_features), per rank.
   for (const TensorGroup& g : model.inventory.groups) {
     if (!IsQuantized(g, w.quant)) continue;
@@ -132,9 +136,14 @@ Bytes HfWeightBytes(const Model& model, const InferenceWorkload& w,
   }
   Bytes total(0);
   for (size_t gi = 0; gi < model.inventory.groups.size(); ++gi) {
+    const TensorGroup& g = model.inventory.groups[gi];
+    if (w.quant.exceptions) {
+      total += GroupBytes(g, gi, w.quant, w.dtype);  // per-module exceptions
+      continue;
+    }
     Bytes one;  // TensorBytes: the sum of the parts
     for (const StoragePart& p : storage[gi]) one += p.bytes;
-    total += one * model.inventory.groups[gi].count;
+    total += one * g.count;
   }
   return total;
 }
@@ -249,8 +258,9 @@ HfQuantTemps HfQuantTransients(const HfJob& job, int64_t inter, bool has_layers)
   if (job.bnb4 && has_layers) q.dequant = Bytes(CheckedMul(job.n_max, 2 + job.dt));
   // GPTQ exllama kernels keep a temp_dq buffer of max(in x out) fp16.
   if (job.gptq) q.gptq_buf = Bytes(CheckedMul(job.n_max, 2));
-  // Loading: bnb quantizes each weight from a 16-bit copy on the GPU.
-  if (job.bnb4 || job.bnb8) q.load = Bytes(CheckedMul(job.n_max, 2));
+  // Loading: bnb quantizes each weight from a 16-bit copy on the GPU;
+  // torchao's quantize_ does the same from the bf16 weight it loaded.
+  if (job.bnb4 || job.bnb8 || job.torchao) q.load = Bytes(CheckedMul(job.n_max, 2));
   return q;
 }
 
@@ -365,10 +375,19 @@ Bytes HfSegmentRounding(const Model& model, const std::vector<StorageParts>& sto
       copies = dev.first ? g.count : 0;
     }
     if (copies == 0) continue;
-    // Each stored part (packed values, scales, zeros) is its own tensor.
-    for (const StoragePart& part : storage[gi]) {
-      const int64_t x = CeilDiv(part.bytes.value(), g.linear ? job.tp : 1);
-      rounding += Bytes(CheckedMul(SegmentBytes(x) - x, copies));
+    // Each stored part (packed values, scales, zeros) is its own tensor;
+    // tensors a per-module exception keeps another way have their own parts.
+    const WeightFormat& f = job.quant;
+    int64_t by_kind[ModuleExceptions::kMaxKinds + 1];
+    const size_t kinds = SplitByExceptions(f, gi, dev.range.first, dev.range.last, copies, by_kind);
+    for (size_t kind = 0; kind < kinds; ++kind) {
+      if (by_kind[kind] == 0) continue;
+      const StorageParts parts =
+          kind == 0 ? storage[gi] : TensorStorage(g, ExceptionFormat(f, f.exceptions->kinds[kind - 1]), job.dense);
+      for (const StoragePart& part : parts) {
+        const int64_t x = CeilDiv(part.bytes.value(), g.linear ? job.tp : 1);
+        rounding += Bytes(CheckedMul(SegmentBytes(x) - x, by_kind[kind]));
+      }
     }
   }
   return rounding;

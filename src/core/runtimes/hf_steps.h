@@ -104,6 +104,9 @@ struct HfJob {
   bool bnb4 = false;           // bitsandbytes nf4 / fp4
   bool bnb8 = false;           // bitsandbytes int8
   bool gptq = false;           // GPTQ (exllama kernels)
+  bool torchao = false;        // torchao: quantize_ on the GPU from a bf16 copy at load
+  WeightFormat quant;          // the weight format, with the checkpoint's per-module exceptions
+  DType dense = DType::kBF16;  // dtype of unquantized tensors
   int64_t n_max = 0;           // elements of the largest quantized linear, per rank
   int64_t out_max = 0;         // largest out_features of a quantized linear, per rank
 };

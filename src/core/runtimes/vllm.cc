@@ -993,8 +993,8 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
   const vllm::Engine g = vllm::EngineOf(s, w, devices);
   e.kv_bytes_per_token = KvBytesPerToken(s, w.kv_dtype, KvLayout::kLatent);
   e.weight_bytes = Bytes(0);
-  for (const TensorGroup& t : model.inventory.groups) {
-    e.weight_bytes += TensorBytes(t, w.quant, w.dtype) * t.count;
+  for (size_t gi = 0; gi < model.inventory.groups.size(); ++gi) {
+    e.weight_bytes += GroupBytes(model.inventory.groups[gi], gi, w.quant, w.dtype);
   }
 
   // Everything but the KV cache per worker, vLLM's start-up checks, then

@@ -268,13 +268,13 @@ Status ReadScaledQuantConfig(const Json& q, const std::string& where, DType dtyp
   if (m == "compressed-tensors") return ReadCompressedTensors(q, where, dtype, c, notes);
   if (m == "modelopt") return ReadModelopt(q, where, c, notes);
   if (m == "fbgemm_fp8") {
-    // FbgemmFp8Linear: weight e4m3 [out, in], weight_scale fp32 [out, 1],
-    // input_scale_ub fp32 [1] made from activation_scale_ub at load.
+    // FbgemmFp8Linear: weight e4m3 [out, in], weight_scale fp32 [out, 1].
+    // Its input_scale_ub (fp32 [1], made from activation_scale_ub at load,
+    // not stored) is 4 bytes per linear and not counted.
     c->method = "fp8";
     c->bits = 8;
     c->scale_per_row = true;
     c->scale_dtype = DType::kF32;
-    c->act_scale_bytes = 4;
     return ReadNames(q, where, "modules_to_not_convert", Rule::Match::kHfKey, c);
   }
   if (m == "gptq" || m == "auto-round" || m == "autoround" || m == "intel/auto-round") {

@@ -96,6 +96,19 @@ struct WeightFormat {
   std::string Name() const;
 };
 
+// torchao weight-only formats (transformers TorchAoConfig; the hf runtime).
+inline bool IsTorchao(QuantMethod m) {
+  return m == QuantMethod::kTorchaoInt4 || m == QuantMethod::kTorchaoInt8 || m == QuantMethod::kTorchaoFp6;
+}
+
+// The scaled formats of compressed-tensors / modelopt / fbgemm checkpoints
+// (kFp8 per row included), which vLLM and transformers load and llama.cpp
+// does not.
+inline bool IsScaledCheckpointFormat(const WeightFormat& f) {
+  return f.method == QuantMethod::kInt8Scaled || f.method == QuantMethod::kNvfp4 ||
+         f.method == QuantMethod::kMxfp8 || (f.method == QuantMethod::kFp8 && f.scale_per_row);
+}
+
 // Parses --quant: none, int8, nf4, nf4-dq, fp4, fp4-dq, gptq-int4 (gptq-int8,
 // gptq-int3, gptq-int2), awq-int4, fp8, fp8-block, mxfp4, or a GGUF file
 // type: llama-quantize's names (Q4_K_M, IQ4_XS, Q8_0, F16...; a per-tensor

@@ -850,6 +850,12 @@ class LlamaCppRuntime final : public RuntimeProfile {
           "--quant {}: llama.cpp runs GGUF files; give a GGUF file type such as Q4_K_M, Q8_0 or F16",
           w->quant.Name()));
     }
+    if (!s.quant && (IsScaledCheckpointFormat(w->quant) || IsTorchao(w->quant.method))) {
+      return Unsupported(fmt::format(
+          "llama.cpp runs GGUF files: this checkpoint's {} weights are converted by "
+          "convert_hf_to_gguf.py first; give the GGUF file, or --quant F16, Q8_0 or Q4_K_M to size one",
+          w->quant.Name()));
+    }
     NoteContextOverMax(model, *w, notes);
     if (s.kv_dtype) {
       // --kv-dtype sets both llama.cpp cache types unless -ctk/-ctv are given.

@@ -1051,6 +1051,26 @@ class VllmRuntime final : public RuntimeProfile {
   // so that its error comes first as it always has.
   Status Resolve(const Model& model, const InferenceSettings& s, const DeviceSet& devices,
                  InferenceWorkload* w, std::vector<std::string>* notes) const override {
+    if (IsTorchao(w->quant.method)) {
+      return InvalidArgument(fmt::format(
+          "--quant {}: torchao formats are modelled for --runtime hf (transformers TorchAoConfig), not vllm",
+          w->quant.Name()));
+    }
+    if (w->quant.method == QuantMethod::kInt8Scaled && w->quant.zero_point) {
+      return Unsupported(
+          "--runtime vllm: asymmetric int8 weights (weight_zero_point) are not loaded by vLLM's "
+          "CompressedTensorsW8A8Int8, which takes symmetric weights");
+    }
+    if ((w->quant.method == QuantMethod::kInt8Scaled || w->quant.method == QuantMethod::kFp8) &&
+        w->quant.scale_per_row && w->quant.scale_dtype != DType::kF32) {
+      // ChannelQuantScaleParameter is fp32 whatever the checkpoint stores
+      // (compressed_tensors_w8a8_int8.py / _fp8.py create_weights).
+      w->quant.scale_dtype = DType::kF32;
+      if (notes && !model.file_tensors.empty()) {
+        notes->push_back("vLLM holds per-channel weight scales in fp32; the checkpoint's 16-bit scales are "
+                         "counted as stored");
+      }
+    }
     if (!s.dtype && w->dtype == DType::kF32) {
       // vLLM's dtype "auto" downcasts fp32 checkpoints.
       w->dtype = VllmAutoDtype(model.spec, devices);

@@ -376,6 +376,7 @@ Result<TrainingWorkload> ResolveTraining(const Model& model, const TrainingSetti
   VRAMFIT_TRY(training::ResolveSharding(s, &w));
   VRAMFIT_TRY(training::ResolveDataParallel(s, devices, &w, notes));
   VRAMFIT_TRY(training::CheckTrainLayout(spec, w));
+  VRAMFIT_TRY(training::CheckEncoderJob(spec, w));  // encoders: training_encoder.cc
   return w;
 }
 
@@ -696,6 +697,7 @@ DeviceModelState ModelStateOn(const TrainingWorkload& w, const TrainJob& job,
 
 StageActivations SavedActivationsOn(const ModelSpec& s, const TrainingWorkload& w,
                                     const TrainJob& job, const StageShare& share, int64_t stage) {
+  if (s.topology != Topology::kDecoder) return EncoderSavedActivations(s, w, job);  // training_encoder.cc
   int64_t per_token_all = 0, per_token_max = 0;
   int64_t saving_layers = 0;
   for (int64_t i = share.range.first; i < share.range.last; ++i) {
@@ -1093,7 +1095,8 @@ StageEstimate EstimateStage(const Model& model, const TrainingWorkload& w, const
   // Components: model state, saved activations, logits/loss, buffers.
   const DeviceModelState ms = ModelStateOn(w, job, tr, base_weights, share);
   const StageActivations acts = SavedActivationsOn(s, w, job, share, stage);
-  const Bytes logits = LossBytes(s, job, oh, share.last);
+  const Bytes logits = s.topology == Topology::kDecoder ? LossBytes(s, job, oh, share.last)
+                                                       : EncoderLossBytes(s, w, job, oh);  // training_encoder.cc
   const CommBuffers buffers = CommBuffersOn(model, w, job, tr, ms);
   // Phases.
   StageEstimate st;
@@ -1102,7 +1105,9 @@ StageEstimate EstimateStage(const Model& model, const TrainingWorkload& w, const
   std::vector<Component>& comps = st.components;
   AddModelStateComponents(model, w, job, tr, base_weights, ms, st.phases.peak, &comps);
   comps.push_back(ActivationsComponent(job, acts, buffers, st.phases));
-  comps.push_back(LogitsComponent(s, w, job, oh, logits, share.last, st.phases.peak));
+  comps.push_back(s.topology == Topology::kDecoder
+                      ? LogitsComponent(s, w, job, oh, logits, share.last, st.phases.peak)
+                      : EncoderLogitsComponent(s, w, oh, logits, st.phases.peak));  // training_encoder.cc
   // Paged states are counted in the total, not in the torch peaks.
   st.allocated = Total(comps) - (job.paged ? ms.states + ms.adapter_s : Bytes(0));
   TrainReserve reserve =

@@ -1051,6 +1051,12 @@ class VllmRuntime final : public RuntimeProfile {
   // so that its error comes first as it always has.
   Status Resolve(const Model& model, const InferenceSettings& s, const DeviceSet& devices,
                  InferenceWorkload* w, std::vector<std::string>* notes) const override {
+    if (model.spec.topology != Topology::kDecoder) {
+      return Unsupported(fmt::format("--runtime {}: {} is an {} model; vLLM runs them through its pooling / encoder-decoder runners, "
+                                     "whose memory vramfit does not model; use --runtime hf",
+                                     RuntimeName(id()),
+                                     model.spec.id, TopologyName(model.spec.topology)));
+    }
     if (!s.dtype && w->dtype == DType::kF32) {
       // vLLM's dtype "auto" downcasts fp32 checkpoints.
       w->dtype = VllmAutoDtype(model.spec, devices);

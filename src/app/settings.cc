@@ -247,6 +247,14 @@ const Setting kSettings[] = {
        d.infer.pp = d.train.pp = *n;
        return {};
      }, false, true},
+    // Encoder and encoder-decoder models.
+    {"head", "KIND",
+     "encoders: task head base, mlm, seq-cls, token-cls, pretraining; T5/BART: seq2seq-lm, base, seq-cls "
+     "(the checkpoint's architectures[0])",
+     kJobs, kBoth, [](std::string_view v, Draft& d) { return Store(ParseHead(v), &d.head.kind); }},
+    {"num-labels", "N", "classes of a seq-cls or token-cls head (the config's num_labels, 2)", kJobs, kBoth,
+     [](std::string_view v, Draft& d) { return Store(ParseInt("--num-labels", v), &d.head.num_labels); },
+     false, true},
     // vLLM's own knobs, with vLLM's defaults.
     {"gpu-mem-util", "FRAC", "vllm: gpu_memory_utilization (0.9)", kInferCmds, kRuntime, SetGpuMemUtil},
     {"max-model-len", "N", "vllm: max_model_len (--ctx, else the model's max)", kInferCmds, kRuntime,
@@ -707,6 +715,7 @@ Result<JobRequest> BuildJob(const Request& r, Command cmd, bool training) {
   out.job.training = training;
   out.job.infer = std::move(d.infer);
   out.job.train = std::move(d.train);
+  out.job.head = d.head;
   out.gpus = std::move(d.gpus);
   out.output = std::move(d.output);
   out.fit = std::move(d.fit);

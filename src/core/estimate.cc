@@ -39,12 +39,15 @@ Component WeightsComponent(const Model& model, const WeightFormat& fmt, DType de
     StoragePart parts[8];
     size_t n = 0;
   };
-  RoleAcc acc[11];
+  RoleAcc acc[kRoleCount];
   constexpr size_t kRoles = sizeof(acc) / sizeof(acc[0]);
   for (size_t gi = 0; gi < model.inventory.groups.size(); ++gi) {
     const TensorGroup& g = model.inventory.groups[gi];
     int64_t copies = g.count;
-    if (g.layers > 0) {
+    // A device that holds every layer holds every copy (an encoder-decoder's
+    // decoder groups span its decoder layers, not num_hidden_layers).
+    const bool all_layers = range.first == 0 && range.last == s.num_hidden_layers;
+    if (g.layers > 0 && !all_layers) {
       const int64_t held = g.moe_layer ? moe_in : dense_in;
       copies = g.count / g.layers * held;
     } else if (g.role == Role::kLmHead || (g.role == Role::kNorm && g.name == "norm.weight") ||

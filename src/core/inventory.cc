@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "inventory_builder.h"
 #include "vramfit/model.h"
 
 namespace vramfit {
@@ -25,41 +26,12 @@ const char* RoleName(Role r) {
     case Role::kLmHead: return "lm_head";
     case Role::kVision: return "vision";
     case Role::kMtp: return "mtp";
+    case Role::kHead: return "head";
   }
   return "?";
 }
 
-namespace {
-
-class Builder {
- public:
-  explicit Builder(std::vector<TensorGroup>* out, DType stored) : out_(out), stored_(stored) {}
-
-  // Tags groups added from now on as spanning `layers` decoder layers.
-  void SetLayers(int64_t layers, bool moe) { layers_ = layers; moe_ = moe; }
-
-  // A 2-D projection weight [rows, cols], count copies.
-  void Linear(std::string name, Role role, int64_t rows, int64_t cols, int64_t count) {
-    if (count <= 0 || rows <= 0 || cols <= 0) return;
-    out_->push_back({std::move(name), role, rows, cols, count, true, stored_, layers_, moe_});
-  }
-  // A 1-D tensor (norm weight, bias, sink logits) of length n, count copies.
-  void Vector(std::string name, Role role, int64_t n, int64_t count) {
-    if (count <= 0 || n <= 0) return;
-    out_->push_back({std::move(name), role, n, 1, count, false, stored_, layers_, moe_});
-  }
-  // A 2-D table that is not a projection (embeddings).
-  void Table(std::string name, Role role, int64_t rows, int64_t cols, int64_t count = 1) {
-    if (count <= 0 || rows <= 0 || cols <= 0) return;
-    out_->push_back({std::move(name), role, rows, cols, count, false, stored_, layers_, moe_});
-  }
-
- private:
-  std::vector<TensorGroup>* out_;
-  DType stored_;
-  int64_t layers_ = 0;
-  bool moe_ = false;
-};
+namespace inventory {
 
 // Norm weights (and biases for LayerNorm) of width n, count copies.
 void Norm(Builder& b, const ModelSpec& s, const std::string& name, Role role, int64_t n,
@@ -179,6 +151,8 @@ void MoeMlp(Builder& b, const ModelSpec& s, const std::string& p, int64_t n, Rol
   }
 }
 
+namespace {
+
 // One decoder layer stack: n layers, all dense or all MoE.
 void Layers(Builder& b, const ModelSpec& s, const std::string& p, int64_t n, bool moe,
             bool mtp) {
@@ -196,16 +170,51 @@ void Layers(Builder& b, const ModelSpec& s, const std::string& p, int64_t n, boo
        CheckedMul(n, s.norms_per_layer));
 }
 
+}  // namespace
+
 int64_t Sum(const std::vector<TensorGroup>& g) {
   int64_t t = 0;
   for (const TensorGroup& x : g) t = CheckedAdd(t, x.elements());
   return t;
 }
 
-}  // namespace
+void Tally(const ModelSpec& s, Inventory& inv) {
+  inv.params = Sum(inv.groups);
+  inv.extra_params = Sum(inv.extra);
+  for (const TensorGroup& g : inv.groups) {
+    int64_t& slot = inv.params_by_role[static_cast<int>(g.role)];
+    slot = CheckedAdd(slot, g.elements());
+  }
+  // Active parameters: routed experts count top-k of num_experts.
+  const int64_t experts = inv.params_by_role[static_cast<int>(Role::kExperts)];
+  inv.active_params = inv.params;
+  if (s.num_experts > 0 && experts > 0) {
+    const int64_t inactive = experts / s.num_experts * (s.num_experts - s.num_experts_per_tok);
+    inv.active_params = inv.params - inactive;
+  }
+  inv.base_params = inv.params;
+}
+
+}  // namespace inventory
+
+using inventory::Builder;
+using inventory::Layers;
+using inventory::Norm;
 
 Inventory BuildInventory(const ModelSpec& s) {
   Inventory inv;
+  if (s.topology != Topology::kDecoder) {
+    inventory::BuildEncoderGroups(s, inv);
+    inventory::Tally(s, inv);
+    // The backbone as AutoModel builds it: the same layout with the base
+    // head (BERT's pooler included).
+    ModelSpec backbone = s;
+    backbone.head = HeadKind::kBase;
+    Inventory base;
+    inventory::BuildEncoderGroups(backbone, base);
+    inv.base_params = inventory::Sum(base.groups);
+    return inv;
+  }
   Builder b(&inv.groups, s.torch_dtype);
   const int64_t h = s.hidden_size;
   const int64_t emb_dim = s.word_embed_proj_dim > 0 ? s.word_embed_proj_dim : h;
@@ -249,19 +258,7 @@ Inventory BuildInventory(const ModelSpec& s) {
                          s.torch_dtype, 0, false});
   }
 
-  inv.params = Sum(inv.groups);
-  inv.extra_params = Sum(inv.extra);
-  for (const TensorGroup& g : inv.groups) {
-    int64_t& slot = inv.params_by_role[static_cast<int>(g.role)];
-    slot = CheckedAdd(slot, g.elements());
-  }
-  // Active parameters: routed experts count top-k of num_experts.
-  const int64_t experts = inv.params_by_role[static_cast<int>(Role::kExperts)];
-  inv.active_params = inv.params;
-  if (s.num_experts > 0 && experts > 0) {
-    const int64_t inactive = experts / s.num_experts * (s.num_experts - s.num_experts_per_tok);
-    inv.active_params = inv.params - inactive;
-  }
+  inventory::Tally(s, inv);
   return inv;
 }
 
@@ -277,7 +274,12 @@ KvElements KvElementsPerToken(const ModelSpec& s, KvLayout layout) {
 Bytes KvBytesPerToken(const ModelSpec& s, DType kv_dtype, KvLayout layout) {
   const KvElements e = KvElementsPerToken(s, layout);
   const Bytes per_layer = StorageBytes(kv_dtype, e.k) + StorageBytes(kv_dtype, e.v);
-  return per_layer * s.num_hidden_layers;
+  // Encoders cache nothing; an encoder-decoder caches the decoder's
+  // self-attention (the cross-attention K/V scale with the encoder tokens).
+  const int64_t layers = s.topology == Topology::kDecoder   ? s.num_hidden_layers
+                         : s.topology == Topology::kEncoder ? 0
+                                                            : s.enc.decoder_layers;
+  return per_layer * layers;
 }
 
 Result<Model> ModelFromSpec(ModelSpec spec) {

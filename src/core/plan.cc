@@ -17,14 +17,21 @@ Result<Estimate> EstimateJob(const Model& model, const Job& job, const DeviceSet
   std::vector<std::string> notes;
   std::vector<std::string>* wanted = options.formulas ? &notes : nullptr;  // numbers-only: no notes
   Result<Estimate> e = Error{};
+  std::optional<Model> headed;  // the model with --head applied, when given
+  if (job.head.given()) {
+    auto m = WithHead(model, job.head);
+    if (!m.ok()) return m.error();
+    headed = std::move(*m);
+  }
+  const Model& used = headed ? *headed : model;
   if (job.training) {
-    auto w = ResolveTraining(model, job.train, devices, wanted);
+    auto w = ResolveTraining(used, job.train, devices, wanted);
     if (!w.ok()) return w.error();
-    e = EstimateTraining(model, *w, devices, options);
+    e = EstimateTraining(used, *w, devices, options);
   } else {
-    auto w = ResolveInference(model, job.infer, devices, wanted);
+    auto w = ResolveInference(used, job.infer, devices, wanted);
     if (!w.ok()) return w.error();
-    e = EstimateInference(model, *w, devices, options);
+    e = EstimateInference(used, *w, devices, options);
   }
   if (!e.ok()) return e.error();
   e->model_id = model.spec.id;

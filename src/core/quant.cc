@@ -188,8 +188,9 @@ bool IsQuantized(const TensorGroup& g, const WeightFormat& f) {
     case QuantMethod::kNf4:
     case QuantMethod::kFp4:
       // transformers replaces every nn.Linear except the output head
-      // (integrations/bitsandbytes.py, get_keys_to_not_convert).
-      return g.role != Role::kLmHead;
+      // (integrations/bitsandbytes.py, get_keys_to_not_convert); an
+      // encoder's task head (its last modules) is kept as well.
+      return g.role != Role::kLmHead && g.role != Role::kHead;
     case QuantMethod::kGptq:
     case QuantMethod::kAwq:
     case QuantMethod::kFp8:

@@ -386,6 +386,7 @@ Result<TrainingWorkload> ResolveTraining(const Model& model, const TrainingSetti
   VRAMFIT_TRY(training::ResolveSharding(filled, &w));
   VRAMFIT_TRY(training::ResolveDataParallel(filled, devices, &w, notes));
   VRAMFIT_TRY(training::CheckTrainLayout(spec, w));
+  VRAMFIT_TRY(training::CheckEncoderJob(spec, w));  // encoders: training_encoder.cc
   return w;
 }
 
@@ -788,6 +789,7 @@ DeviceModelState ModelStateOn(const TrainingWorkload& w, const TrainJob& job,
 
 StageActivations SavedActivationsOn(const ModelSpec& s, const TrainingWorkload& w,
                                     const TrainJob& job, const StageShare& share, int64_t stage) {
+  if (s.topology != Topology::kDecoder) return EncoderSavedActivations(s, w, job);  // training_encoder.cc
   int64_t per_token_all = 0, per_token_max = 0;
   int64_t saving_layers = 0;
   for (int64_t i = share.range.first; i < share.range.last; ++i) {
@@ -1287,7 +1289,8 @@ StageEstimate EstimateStage(const Model& model, const TrainingWorkload& w, const
   acts.amp_casts = AmpCastBytes(model, w, job, share, w.grad_ckpt == GradCkpt::kFull);
   acts.acts += acts.amp_casts;
   acts.layer_act += AmpCastBytes(model, w, job, share, true);
-  const Bytes logits = LossBytes(s, job, oh, share.last);
+  const Bytes logits = s.topology == Topology::kDecoder ? LossBytes(s, job, oh, share.last)
+                                                       : EncoderLossBytes(s, w, job, oh);  // training_encoder.cc
   const CommBuffers buffers = CommBuffersOn(model, w, job, tr, ms);
   // Phases.
   StageEstimate st;
@@ -1307,7 +1310,9 @@ StageEstimate EstimateStage(const Model& model, const TrainingWorkload& w, const
   std::vector<Component>& comps = st.components;
   AddModelStateComponents(model, w, job, tr, base_weights, ms, st.phases.peak, &comps);
   comps.push_back(ActivationsComponent(job, acts, buffers, st.phases));
-  comps.push_back(LogitsComponent(s, w, job, oh, logits, share.last, st.phases.peak));
+  comps.push_back(s.topology == Topology::kDecoder
+                      ? LogitsComponent(s, w, job, oh, logits, share.last, st.phases.peak)
+                      : EncoderLogitsComponent(s, w, oh, logits, st.phases.peak));  // training_encoder.cc
   if (st.phases.peak == TrainPhase::kLoad) {
     comps.push_back(Leaf("load_buffer", st.load_buffer,
                          Formula("full state dict: {} params x {} B on every rank", Sci(model.inventory.params), job.ew)));

@@ -325,6 +325,40 @@ TrainPhases PhasesOf(const TrainingWorkload& w, const TrainJob& job, const Devic
                      const StageActivations& acts, Bytes logits, const CommBuffers& buffers,
                      Bytes step_temp);
 
+// --- Encoder and encoder-decoder models (training_encoder.cc; docs 12.3).
+
+// Refusals for encoder jobs: --tp/--pp above 1; --method freeze over
+// shared (ALBERT) or encoder-decoder layers.
+Status CheckEncoderJob(const ModelSpec& s, const TrainingWorkload& w);
+// Bytes one attention score element [b, heads, q, k] keeps for backward:
+// eager: the softmax output (fp32 under autocast or T5's .float()), the
+// dropout mask (1 B) and the probabilities matmul(probs, v) saves; sdpa and
+// flash: 0 (the kernel keeps logsumexp only).
+int64_t EncoderScoreBytes(const ModelSpec& s, const TrainingWorkload& w, const TrainJob& job);
+// Saved bytes per token of one bidirectional encoder layer (self-attention
+// over `seq` keys, MLP, norms, dropout masks).
+int64_t EncoderLayerSavedPerToken(const ModelSpec& s, const TrainingWorkload& w, const TrainJob& job,
+                                  int64_t seq);
+// Saved bytes per decoder token of one encoder-decoder decoder layer:
+// causal self-attention over `dec_seq`, cross-attention over `enc_seq`
+// encoder tokens (their K and V per decoder token share: enc_seq/dec_seq).
+int64_t DecoderLayerSavedPerToken(const ModelSpec& s, const TrainingWorkload& w, const TrainJob& job,
+                                  int64_t dec_seq, int64_t enc_seq);
+// Saved bytes per token of the task head's input side (MLM transform; 0
+// for pooled classification).
+int64_t HeadSavedPerToken(const ModelSpec& s, const TrainJob& job);
+// All saved activations of an encoder / encoder-decoder step (one stage:
+// pp is 1): embeddings, every layer, the head input; gradient
+// checkpointing keeps each layer's input and recomputes one layer.
+StageActivations EncoderSavedActivations(const ModelSpec& s, const TrainingWorkload& w,
+                                         const TrainJob& job);
+// Logits and loss of the head: mlm / seq2seq-lm over every token and the
+// vocabulary (oh.loss_tenths B each), classifiers over labels only.
+Bytes EncoderLossBytes(const ModelSpec& s, const TrainingWorkload& w, const TrainJob& job,
+                       const StackOverheads& oh);
+Component EncoderLogitsComponent(const ModelSpec& s, const TrainingWorkload& w, const StackOverheads& oh,
+                                 Bytes logits, TrainPhase phase);
+
 // --- Components at the peak phase.
 
 // weights, master_weights, gradients, optimizer_states (and adapters).

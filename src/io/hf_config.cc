@@ -128,13 +128,17 @@ const std::vector<std::string> kSupported = {
     "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma",
     "gemma2", "gemma3", "gemma3_text", "phi", "phi3", "phimoe", "deepseek_v2", "deepseek_v3",
     "gpt_oss", "falcon", "gpt2", "opt", "bloom", "gpt_neox", "gpt_bigcode", "mpt", "cohere",
-    "olmo2", "granite", "starcoder2", "yi", "internlm2"};
+    "olmo2", "granite", "starcoder2", "yi", "internlm2", "bert", "roberta", "xlm-roberta",
+    "camembert", "electra", "albert", "deberta-v2", "modernbert", "t5", "mt5", "bart"};
 
 // transformers' default tie_word_embeddings per configuration class.
 bool DefaultTie(const std::string& t) {
   static const std::set<std::string> kTied = {"gemma", "gemma2", "gemma3", "gemma3_text",
                                               "cohere", "falcon", "gpt2", "opt", "bloom",
-                                              "gpt_bigcode", "mpt", "starcoder2"};
+                                              "gpt_bigcode", "mpt", "starcoder2",
+                                              // encoders and T5 v1.0 / BART (PretrainedConfig default)
+                                              "bert", "roberta", "xlm-roberta", "camembert", "electra",
+                                              "albert", "deberta-v2", "modernbert", "t5", "bart"};
   return kTied.count(t) > 0;
 }
 
@@ -614,6 +618,298 @@ void MapGptOss(Reader& r, const std::string&, ModelSpec& s) {
 using OwnCoreFn = Status (*)(Reader&, const std::string& model_type, ModelSpec&);
 using MapFn = void (*)(Reader&, const std::string& model_type, ModelSpec&);
 
+// ---------------------------------------------------------------------------
+// Encoder (BERT family) and encoder-decoder (T5, BART) families. Each maps
+// its keys onto ModelSpec's generic fields and EncoderSpec; the task head
+// comes from architectures[0] (HeadFromArchitecture). Sources:
+// configuration_*.py defaults and modeling_*.py of transformers v4.56, as
+// listed in docs/estimation.md ("Encoder and encoder-decoder models").
+
+// The head transformers instantiates for an architectures[0] name: the
+// class name's suffix (BertForMaskedLM -> mlm). A question-answering head
+// is a token classifier with 2 outputs (qa_outputs [2, h]).
+HeadKind HeadFromArchitecture(const std::string& arch, Topology topo, ModelSpec& s) {
+  const auto ends = [&](std::string_view suffix) {
+    return arch.size() >= suffix.size() && arch.compare(arch.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (ends("ForMaskedLM") || ends("LMHeadModel")) return HeadKind::kMaskedLm;
+  if (ends("ForPreTraining")) return HeadKind::kPretraining;
+  if (ends("ForSequenceClassification")) return HeadKind::kSeqCls;
+  if (ends("ForTokenClassification")) return HeadKind::kTokenCls;
+  if (ends("ForQuestionAnswering")) {
+    s.num_labels = 2;
+    return HeadKind::kTokenCls;
+  }
+  if (ends("ForConditionalGeneration")) return HeadKind::kSeq2SeqLm;
+  if (topo == Topology::kEncoderDecoder && arch.empty()) return HeadKind::kSeq2SeqLm;
+  return HeadKind::kBase;
+}
+
+// num_labels, or the size of id2label (PretrainedConfig), default 2.
+void ReadNumLabels(Reader& r, ModelSpec& s) {
+  auto it = r.obj().find("id2label");
+  if (it != r.obj().end() && it->is_object() && !it->empty()) s.num_labels = static_cast<int64_t>(it->size());
+  s.num_labels = r.Int({"num_labels"}, s.num_labels, kWidth);
+}
+
+// Dropout is active in train mode when its probability is above zero.
+bool DropoutOn(Reader& r, std::initializer_list<std::string_view> keys, double dflt) {
+  for (std::string_view k : keys) {
+    auto it = r.obj().find(std::string(k));
+    if (it != r.obj().end() && it->is_number()) return it->get<double>() > 0.0;
+  }
+  return dflt > 0.0;
+}
+
+// The BERT-style core: widths, learned absolute positions, token types,
+// embedding LayerNorm, post-LN blocks with biases everywhere, GELU MLP.
+void ReadBertCore(Reader& r, ModelSpec& s) {
+  s.topology = Topology::kEncoder;
+  s.torch_dtype = DType::kF32;  // encoder checkpoints without torch_dtype are fp32
+  s.hidden_size = r.Required({"hidden_size"}, kMaxDim);
+  s.num_hidden_layers = r.Required({"num_hidden_layers"}, kMaxLayers);
+  s.num_attention_heads = r.Required({"num_attention_heads"}, kMaxDim);
+  s.num_key_value_heads = s.num_attention_heads;
+  s.head_dim = s.v_head_dim = s.hidden_size / s.num_attention_heads;
+  s.vocab_size = r.Required({"vocab_size"}, kMaxDim);
+  s.intermediate_size = r.Required({"intermediate_size"}, kMaxDim);
+  s.max_position_embeddings = r.Int({"max_position_embeddings"}, 512, kPositions);
+  s.learned_positions = s.max_position_embeddings;
+  s.enc.type_vocab_size = r.Int({"type_vocab_size"}, 2, kWidthOrNone);
+  SetAllAttentionBias(s, true);
+  s.mlp_kind = MlpKind::kPlain;
+  s.mlp_bias = true;
+  s.norm_kind = NormKind::kLayerNorm;
+  s.norms_per_layer = 2;
+  s.embed_norm = true;
+  s.final_norm = false;
+  s.enc.hidden_dropout = DropoutOn(r, {"hidden_dropout_prob"}, 0.1);
+  s.enc.attn_dropout = DropoutOn(r, {"attention_probs_dropout_prob"}, 0.1);
+  s.enc.heads.mlm_width = s.hidden_size;
+  s.tie_word_embeddings = true;
+  ReadNumLabels(r, s);
+  InitLayers(s);
+}
+
+// Relative position variants of BERT/RoBERTa add a distance_embedding the
+// inventory does not hold: refused rather than undercounted.
+Status CheckAbsolutePositions(Reader& r, const std::string& t) {
+  const std::string pe = r.String("position_embedding_type").value_or("absolute");
+  if (pe != "absolute") {
+    return Unsupported(fmt::format("{}: position_embedding_type '{}' of {} is not modelled (absolute only)",
+                                   r.where(), pe, t));
+  }
+  return {};
+}
+
+// bert, roberta, xlm-roberta, camembert (BertModel / RobertaModel layout).
+Status MapBert(Reader& r, const std::string& t, ModelSpec& s) {
+  ReadBertCore(r, s);
+  VRAMFIT_TRY(CheckAbsolutePositions(r, t));
+  HeadStyle& hs = s.enc.heads;
+  hs.base_pooler = true;  // add_pooling_layer=True in BertModel / RobertaModel
+  if (t == "bert") {
+    hs.seq_cls_pooler = true;  // BertForSequenceClassification: pooler -> classifier
+    hs.pretrain_classes = 2;   // BertForPreTraining: next-sentence [2, h]
+  } else {
+    hs.seq_cls_dense = true;   // RobertaClassificationHead: dense + out_proj, no pooler
+  }
+  return {};
+}
+
+Status MapElectra(Reader& r, const std::string& t, ModelSpec& s) {
+  ReadBertCore(r, s);
+  VRAMFIT_TRY(CheckAbsolutePositions(r, t));
+  s.enc.embedding_size = r.Int({"embedding_size"}, s.hidden_size, kWidth);
+  if (s.enc.embedding_size == s.hidden_size) s.enc.embedding_size = 0;
+  HeadStyle& hs = s.enc.heads;
+  hs.seq_cls_dense = true;  // ElectraClassificationHead
+  // ElectraGeneratorPredictions: dense [E, h] + LayerNorm(E); lm head [V, E] tied.
+  hs.mlm_width = s.enc.embedding_size > 0 ? s.enc.embedding_size : s.hidden_size;
+  // ElectraDiscriminatorPredictions: dense [h, h] + dense_prediction [1, h].
+  hs.pretrain_classes = 1;
+  hs.pretrain_dense = true;
+  hs.pretrain_mlm = false;
+  return {};
+}
+
+Status MapAlbert(Reader& r, const std::string&, ModelSpec& s) {
+  ReadBertCore(r, s);
+  s.enc.embedding_size = r.Int({"embedding_size"}, 128, kWidth);
+  if (s.enc.embedding_size == s.hidden_size) s.enc.embedding_size = 0;
+  const int64_t groups = r.Int({"num_hidden_groups"}, 1, kLayerStep);
+  const int64_t inner = r.Int({"inner_group_num"}, 1, kLayerStep);
+  if (groups > s.num_hidden_layers) {
+    return Corrupt(fmt::format("{}: num_hidden_groups ({}) exceeds num_hidden_layers ({})", r.where(), groups,
+                               s.num_hidden_layers));
+  }
+  s.enc.weight_sets = CheckedMul(groups, inner);
+  // attention_probs_dropout_prob defaults to 0 in AlbertConfig; hidden 0.
+  s.enc.hidden_dropout = DropoutOn(r, {"hidden_dropout_prob"}, 0.0);
+  s.enc.attn_dropout = DropoutOn(r, {"attention_probs_dropout_prob"}, 0.0);
+  HeadStyle& hs = s.enc.heads;
+  hs.base_pooler = hs.seq_cls_pooler = true;
+  hs.mlm_width = s.enc.embedding_size > 0 ? s.enc.embedding_size : s.hidden_size;  // AlbertMLMHead
+  hs.pretrain_classes = 2;  // sentence-order prediction
+  return {};
+}
+
+// Whether a pos_att_type value (list or "p2c|c2p" string) names `what`.
+bool HasPosAttType(const Json& obj, std::string_view what) {
+  auto it = obj.find("pos_att_type");
+  if (it == obj.end() || it->is_null()) return false;
+  if (it->is_string()) return it->get<std::string>().find(what) != std::string::npos;
+  if (!it->is_array()) return false;
+  for (const Json& v : *it) {
+    if (v.is_string() && v.get<std::string>() == what) return true;
+  }
+  return false;
+}
+
+Status MapDebertaV2(Reader& r, const std::string&, ModelSpec& s) {
+  ReadBertCore(r, s);
+  s.enc.type_vocab_size = r.Int({"type_vocab_size"}, 0, kWidthOrNone);
+  if (!r.Bool("position_biased_input", true)) s.learned_positions = 0;
+  const int64_t emb = r.Int({"embedding_size"}, s.hidden_size, kWidth);
+  if (emb != s.hidden_size) {
+    return Unsupported(fmt::format("{}: deberta-v2 with embedding_size != hidden_size is not modelled", r.where()));
+  }
+  if (r.Int({"conv_kernel_size"}, 0, kWidthOrNone) > 0) {
+    return Unsupported(fmt::format("{}: deberta-v2 conv_kernel_size > 0 (ConvLayer) is not modelled", r.where()));
+  }
+  if (r.Bool("relative_attention", false)) {
+    int64_t span = r.Int({"max_relative_positions"}, -1, {-1, kMaxPositions});
+    if (span < 1) span = s.max_position_embeddings;
+    const int64_t buckets = r.Int({"position_buckets"}, -1, {-1, kMaxPositions});
+    if (buckets > 0) span = buckets;
+    s.enc.rel_pos_rows = CheckedMul(span, 2);
+    const std::string norm = r.String("norm_rel_ebd").value_or("none");
+    s.enc.rel_pos_norm = norm.find("layer_norm") != std::string::npos;
+    if (!r.Bool("share_att_key", false)) {
+      s.enc.pos_key_proj = HasPosAttType(r.obj(), "c2p");
+      s.enc.pos_query_proj = HasPosAttType(r.obj(), "p2c");
+    }
+  }
+  HeadStyle& hs = s.enc.heads;
+  hs.seq_cls_dense = true;  // ContextPooler dense (pooler_hidden_size = hidden) + classifier
+  const int64_t pooler = r.Int({"pooler_hidden_size"}, s.hidden_size, kWidth);
+  if (pooler != s.hidden_size) {
+    return Unsupported(fmt::format("{}: deberta-v2 pooler_hidden_size != hidden_size is not modelled", r.where()));
+  }
+  return {};
+}
+
+Status MapModernBert(Reader& r, const std::string&, ModelSpec& s) {
+  ReadBertCore(r, s);
+  s.max_position_embeddings = r.Int({"max_position_embeddings"}, 8192, kPositions);
+  s.learned_positions = 0;  // rotary
+  s.enc.rope = true;
+  s.enc.type_vocab_size = 0;
+  s.fused_qkv = true;  // Wqkv [3h, h]
+  SetAllAttentionBias(s, r.Bool("attention_bias", false));
+  s.mlp_kind = MlpKind::kGated;  // GeGLU: Wi [2I, h] chunked into input and gate
+  s.fused_gate_up = true;
+  s.mlp_bias = r.Bool("mlp_bias", false);
+  s.norm_kind = r.Bool("norm_bias", false) ? NormKind::kLayerNorm : NormKind::kLayerNormNoBias;
+  s.enc.first_layer_attn_norm = false;  // layer 0: attn_norm = nn.Identity()
+  s.final_norm = true;
+  s.enc.global_attn_every = r.Int({"global_attn_every_n_layers"}, 3, kLayerStep);
+  s.enc.local_window = r.Int({"local_attention"}, 128, kPositions);
+  s.enc.hidden_dropout = DropoutOn(r, {"mlp_dropout", "embedding_dropout"}, 0.0);
+  s.enc.attn_dropout = DropoutOn(r, {"attention_dropout"}, 0.0);
+  HeadStyle& hs = s.enc.heads;
+  hs.mlm_dense_bias = r.Bool("classifier_bias", false);
+  hs.mlm_decoder_bias = r.Bool("decoder_bias", true);
+  hs.cls_norm = true;  // ModernBertPredictionHead before the classifier
+  s.tie_word_embeddings = r.Bool("tie_word_embeddings", true);
+  hs.mlm_decoder_tied = s.tie_word_embeddings;
+  for (int64_t i = 0; i < s.num_hidden_layers; ++i) {
+    s.layers[i].attention = i % s.enc.global_attn_every == 0 ? LayerAttention::kFull : LayerAttention::kSliding;
+  }
+  s.sliding_window = s.enc.local_window;
+  return {};
+}
+
+// t5, mt5: T5Stack x 2 (or the encoder alone for T5EncoderModel).
+Status MapT5(Reader& r, const std::string& t, ModelSpec& s) {
+  s.topology = Topology::kEncoderDecoder;
+  s.torch_dtype = DType::kF32;  // checkpoints without torch_dtype are fp32
+  s.hidden_size = r.Required({"d_model", "hidden_size"}, kMaxDim);
+  s.num_hidden_layers = r.Required({"num_layers"}, kMaxLayers);
+  s.enc.decoder_layers = r.Int({"num_decoder_layers"}, s.num_hidden_layers, {1, kMaxLayers});
+  s.num_attention_heads = r.Required({"num_heads"}, kMaxDim);
+  s.num_key_value_heads = s.num_attention_heads;
+  s.head_dim = s.v_head_dim = r.Required({"d_kv"}, kMaxDim);
+  s.intermediate_size = r.Required({"d_ff"}, kMaxDim);
+  s.vocab_size = r.Required({"vocab_size"}, kMaxDim);
+  s.max_position_embeddings = r.Int({"n_positions"}, 512, kPositions);
+  s.enc.rel_bias_buckets = r.Int({"relative_attention_num_buckets"}, 32, kWidth);
+  const std::string ff = r.String("feed_forward_proj").value_or("relu");
+  s.mlp_kind = ff.rfind("gated-", 0) == 0 ? MlpKind::kGated : MlpKind::kPlain;
+  SetAllAttentionBias(s, false);
+  s.mlp_bias = false;
+  s.norm_kind = NormKind::kRms;  // T5LayerNorm: weight only
+  s.norms_per_layer = 2;
+  s.final_norm = true;
+  s.enc.stack_final_norm = true;
+  s.enc.hidden_dropout = s.enc.attn_dropout = DropoutOn(r, {"dropout_rate"}, 0.1);
+  s.tie_word_embeddings = r.Bool("tie_word_embeddings", t == "t5");
+  s.enc.heads.seq_cls_dense = true;  // T5ClassificationHead
+  ReadNumLabels(r, s);
+  InitLayers(s);
+  if (s.architecture == "T5EncoderModel" || s.architecture == "MT5EncoderModel") {
+    s.topology = Topology::kEncoder;  // shared + encoder only
+    s.enc.decoder_layers = 0;
+  }
+  return {};
+}
+
+Status MapBart(Reader& r, const std::string&, ModelSpec& s) {
+  s.topology = Topology::kEncoderDecoder;
+  s.torch_dtype = DType::kF32;  // checkpoints without torch_dtype are fp32
+  s.hidden_size = r.Required({"d_model", "hidden_size"}, kMaxDim);
+  s.num_hidden_layers = r.Required({"encoder_layers"}, kMaxLayers);
+  s.enc.decoder_layers = r.Int({"decoder_layers"}, s.num_hidden_layers, {1, kMaxLayers});
+  s.num_attention_heads = r.Required({"encoder_attention_heads"}, kMaxDim);
+  s.intermediate_size = r.Required({"encoder_ffn_dim"}, kMaxDim);
+  if (r.Int({"decoder_attention_heads"}, s.num_attention_heads, kWidth) != s.num_attention_heads ||
+      r.Int({"decoder_ffn_dim"}, s.intermediate_size, kWidth) != s.intermediate_size) {
+    return Unsupported(fmt::format("{}: bart with different encoder and decoder widths is not modelled", r.where()));
+  }
+  s.num_key_value_heads = s.num_attention_heads;
+  s.head_dim = s.v_head_dim = s.hidden_size / s.num_attention_heads;
+  s.vocab_size = r.Required({"vocab_size"}, kMaxDim);
+  s.max_position_embeddings = r.Int({"max_position_embeddings"}, 1024, kPositions);
+  // BartLearnedPositionalEmbedding keeps an offset of 2 rows.
+  s.learned_positions = CheckedAdd(s.max_position_embeddings, 2);
+  SetAllAttentionBias(s, true);
+  s.mlp_kind = MlpKind::kPlain;
+  s.mlp_bias = true;
+  s.norm_kind = NormKind::kLayerNorm;
+  s.norms_per_layer = 2;
+  s.final_norm = false;
+  s.enc.stack_embed_norm = true;  // layernorm_embedding in each stack
+  s.enc.hidden_dropout = DropoutOn(r, {"dropout"}, 0.1);
+  s.enc.attn_dropout = DropoutOn(r, {"attention_dropout"}, 0.0);
+  s.tie_word_embeddings = r.Bool("tie_word_embeddings", true);
+  s.enc.heads.seq_cls_dense = true;  // BartClassificationHead
+  ReadNumLabels(r, s);
+  InitLayers(s);
+  return {};
+}
+
+// model_type -> mapping, for the encoder and encoder-decoder families.
+OwnCoreFn EncoderFamily(const std::string& t) {
+  static const std::map<std::string, OwnCoreFn, std::less<>> kFamilies = {
+      {"bert", MapBert},         {"roberta", MapBert},   {"xlm-roberta", MapBert},
+      {"camembert", MapBert},    {"electra", MapElectra}, {"albert", MapAlbert},
+      {"deberta-v2", MapDebertaV2}, {"modernbert", MapModernBert}, {"t5", MapT5},
+      {"mt5", MapT5},            {"bart", MapBart},
+  };
+  auto it = kFamilies.find(t);
+  return it == kFamilies.end() ? nullptr : it->second;
+}
+
 // model_type -> mapping, for the families that read their own core keys.
 OwnCoreFn OwnCoreFamily(const std::string& t) {
   static const std::map<std::string, OwnCoreFn, std::less<>> kFamilies = {
@@ -623,7 +919,7 @@ OwnCoreFn OwnCoreFamily(const std::string& t) {
       {"phi", MapPhi},         {"cohere", MapCohere},
   };
   auto it = kFamilies.find(t);
-  return it == kFamilies.end() ? nullptr : it->second;
+  return it == kFamilies.end() ? EncoderFamily(t) : it->second;
 }
 
 // model_type -> the keys a Llama-style family reads after the Llama core.
@@ -664,7 +960,8 @@ Error RefuseUnknown(const Json& decoder, const Json& top, std::string_view where
   return Unsupported(fmt::format(
       "{}: model_type '{}' is not modelled{}; vramfit reads llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, "
       "qwen3_moe, gemma/2/3, phi, phi3, phimoe, deepseek_v2/v3, gpt_oss, falcon, gpt2, gpt_bigcode, opt, bloom, "
-      "gpt_neox, mpt, cohere, olmo2, granite, starcoder2, yi, internlm2",
+      "gpt_neox, mpt, cohere, olmo2, granite, starcoder2, yi, internlm2; encoders bert, roberta, xlm-roberta, "
+      "camembert, electra, albert, deberta-v2, modernbert; encoder-decoders t5, mt5, bart",
       where, t,
       keys.empty() ? std::string() : fmt::format(" (keys that change tensor shapes: {})", fmt::join(keys, ", "))));
 }
@@ -713,14 +1010,6 @@ Result<DecoderConfig> FindDecoder(const Json& doc, std::string_view where, const
     }
     return Unsupported(fmt::format("{}: 'model_type' is missing (architectures: {})", where,
                                    s.architecture));
-  }
-  const std::string& t = d.type;
-  if (t.find("t5") != std::string::npos || t == "bert" || t == "albert" || t == "roberta" ||
-      t == "bart" || t == "whisper") {
-    return Unsupported(fmt::format(
-        "{}: model_type '{}' is an encoder or encoder-decoder model; vramfit models decoder-only "
-        "LLMs",
-        where, t));
   }
   return d;
 }
@@ -781,6 +1070,13 @@ Result<ModelSpec> ParseDocument(const Json& doc, std::string_view where,
   VRAMFIT_TRY(MapFamily(r, decoder->type, s));
   if (r.error()) return *r.error();
   VRAMFIT_TRY(ReadCommonKeys(r, top, decoder->type, where, s));
+  if (s.topology != Topology::kDecoder) {
+    // The MLM decoder is tied unless tie_word_embeddings says not; the
+    // head is what architectures[0] instantiates.
+    s.enc.heads.mlm_decoder_tied = s.tie_word_embeddings;
+    s.head = HeadFromArchitecture(s.architecture, s.topology, s);
+    if (s.topology == Topology::kEncoder && s.head == HeadKind::kSeq2SeqLm) s.head = HeadKind::kBase;
+  }
 
   // quantization_config: the top level first, then text_config.
   Reader qr(doc, std::string(where));
@@ -843,6 +1139,13 @@ Status ValidateSpec(const ModelSpec& s, std::string_view where) {
       {"word_embed_proj_dim", s.word_embed_proj_dim, kWidthOrNone},
       {"norms_per_layer", s.norms_per_layer, {0, io::kMaxNormsPerLayer}},
       {"num_nextn_predict_layers", s.num_nextn_predict_layers, kLayerCount},
+      {"embedding_size", s.enc.embedding_size, kWidthOrNone},
+      {"type_vocab_size", s.enc.type_vocab_size, kWidthOrNone},
+      {"num_hidden_groups x inner_group_num", s.enc.weight_sets, kLayerCount},
+      {"rel_embeddings rows", s.enc.rel_pos_rows, {0, io::kMaxLearnedPositions}},
+      {"relative_attention_num_buckets", s.enc.rel_bias_buckets, kWidthOrNone},
+      {"num_decoder_layers", s.enc.decoder_layers, kLayerCount},
+      {"num_labels", s.num_labels, kWidth},
   };
   for (const auto& c : checks) {
     if (!c.range.Contains(c.v)) return io::OutOfRange(where, c.key, c.v, c.range);

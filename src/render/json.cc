@@ -172,6 +172,9 @@ std::string RenderInspectJson(const Inspection& in) {
   }
   j["params_by_role"] = roles;
   j["published_params"] = s.published_params > 0 ? Json(s.published_params) : Json(nullptr);
+  j["topology"] = TopologyName(s.topology);
+  j["head"] = s.topology == Topology::kDecoder ? Json(nullptr) : Json(HeadName(s.head));
+  j["base_params"] = inv.base_params;
   j["extra_params"] = inv.extra_params;
   Json tensors = Json::array();
   for (const auto* list : {&inv.groups, &inv.extra}) {

@@ -176,6 +176,16 @@ std::string RenderInspectText(const Inspection& in, Units u) {
     out += fmt::format("  MLA: q_lora_rank {}, kv_lora_rank {}, rope {}, nope {}, v {}\n", s.q_lora_rank,
                        s.kv_lora_rank, s.qk_rope_head_dim, s.qk_nope_head_dim, s.v_head_dim);
   }
+  if (s.topology != Topology::kDecoder) {
+    out += fmt::format("  {}{}, head {}{}\n", TopologyName(s.topology),
+                       s.topology == Topology::kEncoderDecoder
+                           ? fmt::format(" ({} encoder + {} decoder layers)", s.num_hidden_layers, s.enc.decoder_layers)
+                           : "",
+                       HeadName(s.head),
+                       s.head == HeadKind::kSeqCls || s.head == HeadKind::kTokenCls
+                           ? fmt::format(" ({} labels)", s.num_labels)
+                           : "");
+  }
   if (s.num_experts > 0) {
     out += fmt::format("  MoE: {} experts, top {}, expert width {}, shared width {}, {} MoE layers\n",
                        s.num_experts, s.num_experts_per_tok, s.moe_intermediate_size,
@@ -184,9 +194,17 @@ std::string RenderInspectText(const Inspection& in, Units u) {
   if (sliding > 0) out += fmt::format("  sliding window {} tokens on {} of {} layers\n", s.sliding_window, sliding, s.num_hidden_layers);
   out += fmt::format("\nparameters {} ({}){}\n", FormatCount(inv.params), inv.params,
                      inv.active_params != inv.params ? fmt::format(", active per token {} ({})", FormatCount(inv.active_params), inv.active_params) : "");
+  if (s.topology != Topology::kDecoder && inv.base_params != inv.params) {
+    out += fmt::format("  base model (AutoModel: the backbone without the task head) {}\n", inv.base_params);
+  }
   if (s.published_params > 0) {
+    // Encoders publish the base model's count (AutoModel.from_pretrained).
+    const bool base = s.topology != Topology::kDecoder && s.published_params == inv.base_params &&
+                      inv.base_params != inv.params;
     out += fmt::format("  published count {} ({})\n", s.published_params,
-                       s.published_params == inv.params ? "matches" : "differs: " + s.published_params_note);
+                       s.published_params == inv.params ? "matches"
+                       : base                           ? "matches the base model"
+                                                        : "differs: " + s.published_params_note);
   }
   if (inv.extra_params > 0) {
     out += fmt::format("  outside the text decoder: {} ({})\n", FormatCount(inv.extra_params), inv.extra_params);
@@ -214,8 +232,15 @@ std::string RenderInspectText(const Inspection& in, Units u) {
                          FormatBytes(Bytes(r.bytes), u), r.types);
     }
   }
-  out += "\nKV cache per token (all layers):\n";
-  for (size_t i = 0; i < in.kv_by_dtype.size(); ++i) {
+  if (s.topology == Topology::kEncoder) {
+    out += "\nno KV cache: an encoder runs one bidirectional forward per batch\n";
+  } else {
+    out += s.topology == Topology::kEncoderDecoder
+               ? "\nKV cache per generated token (decoder self-attention; cross-attention adds the same per "
+                 "encoder token):\n"
+               : "\nKV cache per token (all layers):\n";
+  }
+  for (size_t i = 0; s.topology != Topology::kEncoder && i < in.kv_by_dtype.size(); ++i) {
     const auto& [d, bytes] = in.kv_by_dtype[i];
     if (d == DType::kF32) continue;  // the JSON has it; the table starts at 16 bits
     std::string line = fmt::format("  {:<10}{:>12}", Name(d), FormatBytes(bytes, u));

@@ -41,9 +41,9 @@ TEST(HfConfigTest, ExactErrors) {
             "config.json: key 'hidden_size': expected a positive integer, got 0");
   EXPECT_EQ(Err(R"({"hidden_size":4096})"),
             "config.json: neither 'model_type' nor 'architectures' is set");
+  // Encoders are read now (encoder_test.cc); a missing key is named.
   EXPECT_EQ(Err(R"({"model_type":"bert","hidden_size":1024})"),
-            "config.json: model_type 'bert' is an encoder or encoder-decoder model; vramfit "
-            "models decoder-only LLMs");
+            "config.json: required key 'num_hidden_layers' is missing");
   std::string bad_heads = kLlama;
   bad_heads.replace(bad_heads.find("\"num_key_value_heads\": 8"), 24, "\"num_key_value_heads\": 5");
   EXPECT_EQ(Err(bad_heads),

@@ -113,7 +113,7 @@ TEST(HfStepsTest, JobLayoutSplitsHeadsAndReplicatesKv) {
 }
 
 // The first new token comes from the prefill forward: n new tokens are
-// n - 1 decode steps, the last over prompt + n - 1 cached tokens (docs 5.12).
+// n - 1 decode steps, the last over prompt + n - 1 cached tokens (docs 12.2).
 TEST(HfStepsTest, DecodeTokens) {
   const Model m = CatalogModelOrDie("meta-llama/Llama-3.1-8B");
   const struct {

@@ -1,4 +1,5 @@
-// ModelSpec: the architecture numbers of a decoder LLM, and its exact
+// ModelSpec: the architecture numbers of a transformer (decoder-only LLM,
+// encoder such as BERT, or encoder-decoder such as T5), and its exact
 // parameter inventory.
 //
 // Field names follow Hugging Face config.json keys where one exists. The
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vramfit/dtype.h"
@@ -24,6 +26,67 @@ enum class MlpKind { kGated, kPlain };  // gate/up/down (SwiGLU, GeGLU) vs fc1/f
 enum class AttnKind { kStandard, kMla };
 enum class QkNorm { kNone, kPerHead, kFull };  // weight [head_dim] or [heads*head_dim]
 enum class LayerAttention { kFull, kSliding };
+
+// How the layers are arranged: a causal decoder stack (LLMs), a
+// bidirectional encoder stack (BERT family: no KV cache, no generation), or
+// an encoder plus a decoder with cross-attention (T5, BART).
+enum class Topology { kDecoder, kEncoder, kEncoderDecoder };
+const char* TopologyName(Topology t);  // "decoder", "encoder", "encoder-decoder"
+
+// The task head an encoder or encoder-decoder model is instantiated with
+// (transformers' Auto class): kBase = AutoModel (the backbone, with its
+// pooler where the family has one); kMaskedLm = *ForMaskedLM (transform +
+// tied decoder + bias); kSeqCls = *ForSequenceClassification; kTokenCls =
+// *ForTokenClassification; kPretraining = the pre-training heads
+// (BertForPreTraining: MLM + next-sentence; ElectraForPreTraining: the
+// discriminator); kSeq2SeqLm = *ForConditionalGeneration (lm_head).
+// Decoder-only LLMs are always kCausalLm.
+enum class HeadKind { kCausalLm, kBase, kMaskedLm, kSeqCls, kTokenCls, kPretraining, kSeq2SeqLm };
+const char* HeadName(HeadKind h);  // "causal-lm", "base", "mlm", "seq-cls", ...
+// "base", "mlm", "seq-cls", "token-cls", "pretraining", "seq2seq-lm".
+Result<HeadKind> ParseHead(std::string_view s);
+
+// How a family builds each head (the config reader resolves the family;
+// the core only reads these fields). Widths are 0 where the family has no
+// such tensor.
+struct HeadStyle {
+  bool base_pooler = false;       // the backbone has pooler.dense [h, h] + bias (BERT, ALBERT, RoBERTa)
+  bool seq_cls_pooler = false;    // sequence classification runs through that pooler (BERT, ALBERT)
+  bool seq_cls_dense = false;     // a dense [h, h] + bias before out_proj (RoBERTa, ELECTRA, BART,
+                                  // DeBERTa ContextPooler)
+  bool cls_norm = false;          // ModernBERT: seq/token classification run head.dense + head.norm
+  bool cls_bias = true;           // the classifier's bias
+  int64_t mlm_width = 0;          // MLM transform dense output width (h; ALBERT/ELECTRA: embedding_size)
+  bool mlm_dense_bias = true;     // ModernBERT: classifier_bias (false)
+  bool mlm_decoder_bias = true;   // the decoder's [vocab] bias
+  bool mlm_decoder_tied = true;   // decoder weight tied to the word embeddings
+  int64_t pretrain_classes = 0;   // BERT NSP / ALBERT SOP: 2 ([2, h] + 2); ELECTRA discriminator: 1
+  bool pretrain_mlm = true;       // the pre-training head includes the MLM head (not ELECTRA)
+  bool pretrain_dense = false;    // ELECTRA discriminator_predictions.dense [h, h] + bias
+};
+
+// The fields encoder and encoder-decoder families add (defaults: absent).
+struct EncoderSpec {
+  int64_t embedding_size = 0;   // factorized embedding width (ALBERT, ELECTRA); 0 = hidden_size
+  int64_t type_vocab_size = 0;  // token_type (segment) embedding rows; 0 = none
+  int64_t weight_sets = 0;      // ALBERT: distinct layer weight sets (num_hidden_groups x
+                                // inner_group_num) shared by all layers; 0 = one per layer
+  int64_t rel_pos_rows = 0;     // DeBERTa-v2 encoder.rel_embeddings rows
+  bool rel_pos_norm = false;    // DeBERTa-v2 norm_rel_ebd "layer_norm"
+  bool pos_key_proj = false;    // DeBERTa-v2 share_att_key false, c2p: pos_key_proj [h, h] + bias
+  bool pos_query_proj = false;  // DeBERTa-v2 share_att_key false, p2c: pos_query_proj [h, h] + bias
+  int64_t rel_bias_buckets = 0;   // T5 relative_attention_bias [buckets, heads], layer 0 of each stack
+  bool first_layer_attn_norm = true;  // ModernBERT: layer 0 has no attn_norm (nn.Identity)
+  int64_t decoder_layers = 0;   // encoder-decoder: layers of the decoder stack
+  bool stack_embed_norm = false;  // BART layernorm_embedding in each stack
+  bool stack_final_norm = false;  // T5 final_layer_norm in each stack
+  int64_t global_attn_every = 0;  // ModernBERT global_attn_every_n_layers (others: local window)
+  int64_t local_window = 0;       // ModernBERT local_attention (tokens)
+  bool rope = false;              // rotary positions (ModernBERT): q, k copies in attention
+  bool hidden_dropout = false;    // hidden dropout > 0 in train mode (masks are saved)
+  bool attn_dropout = false;      // attention-probability dropout > 0 in train mode
+  HeadStyle heads;
+};
 
 // One decoder layer's variable traits.
 struct LayerSpec {
@@ -76,6 +139,10 @@ struct ModelSpec {
   std::string id;            // catalog id, file path or hf: reference
   std::string architecture;  // config "architectures"[0]
   std::string model_type;    // config "model_type"
+  Topology topology = Topology::kDecoder;
+  HeadKind head = HeadKind::kCausalLm;  // encoders: from architectures[0], or --head
+  int64_t num_labels = 2;               // classification heads (config num_labels / id2label)
+  EncoderSpec enc;                      // encoder and encoder-decoder families only
   DType torch_dtype = DType::kBF16;  // config "torch_dtype" (default bf16)
 
   int64_t vocab_size = 0;
@@ -151,9 +218,10 @@ struct ModelSpec {
 enum class Role {
   kEmbed, kPosEmbed, kAttention, kMlp, kExperts, kSharedExperts, kRouter,
   kNorm, kLmHead, kVision, kMtp,
+  kHead,  // an encoder's task head: pooler, classifier, MLM transform and decoder bias
 };
 const char* RoleName(Role r);  // "embed", "attention", ...
-inline constexpr size_t kRoleCount = static_cast<size_t>(Role::kMtp) + 1;
+inline constexpr size_t kRoleCount = static_cast<size_t>(Role::kHead) + 1;
 
 // A set of identical tensors ("model.layers.*.self_attn.q_proj.weight").
 struct TensorGroup {
@@ -177,7 +245,8 @@ struct Inventory {
   int64_t params = 0;               // sum over groups
   int64_t extra_params = 0;         // sum over extra
   int64_t active_params = 0;        // params touched per token (MoE: top-k experts)
-  int64_t params_by_role[11] = {};  // indexed by Role
+  int64_t params_by_role[kRoleCount] = {};  // indexed by Role
+  int64_t base_params = 0;          // encoders: the backbone as AutoModel builds it (no task head)
 };
 
 // Builds the exact inventory. REQUIRES: spec passed ValidateSpec.
@@ -209,6 +278,19 @@ struct Model {
 // parameter count beyond 64 bits is a corrupt input: "<id>: parameter count
 // overflows 64 bits".
 Result<Model> ModelFromSpec(ModelSpec spec);
+
+// The model with another task head (--head, --num-labels), its inventory
+// rebuilt. Only encoder and encoder-decoder models take a head: "--head:
+// applies to encoder and encoder-decoder models; <id> is a decoder-only
+// LLM". seq2seq-lm needs a decoder, mlm/pretraining an encoder-only model.
+// File tensors are dropped when the head changes (they describe the
+// checkpoint's head).
+struct HeadChoice {
+  std::optional<HeadKind> kind;
+  std::optional<int64_t> num_labels;
+  bool given() const { return kind.has_value() || num_labels.has_value(); }
+};
+Result<Model> WithHead(const Model& model, const HeadChoice& head);
 
 // Per-token KV-cache elements of one layer, for the given layout.
 // kLatent is the MLA compressed cache (kv_lora_rank + qk_rope_head_dim, one

@@ -27,9 +27,11 @@ struct Job {
   bool training = false;
   InferenceSettings infer;
   TrainingSettings train;
+  HeadChoice head;  // --head / --num-labels (encoders); default: the checkpoint's
 };
 
-// Resolves and estimates a job on a device set. The searches below run it
+// Resolves and estimates a job on a device set (with job.head applied to
+// the model, WithHead). The searches below run it
 // numbers-only (EstimateOptions::formulas = false) and re-estimate their
 // answers with formulas.
 Result<Estimate> EstimateJob(const Model& model, const Job& job, const DeviceSet& devices,

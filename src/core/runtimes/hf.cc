@@ -366,7 +366,11 @@ Bytes HfSegmentRounding(const Model& model, const std::vector<StorageParts>& sto
   for (size_t gi = 0; gi < model.inventory.groups.size(); ++gi) {
     const TensorGroup& g = model.inventory.groups[gi];
     int64_t copies = 0;
-    if (g.layers > 0) {
+    // All layers on the device: every copy (encoder-decoder decoder groups
+    // span the decoder's layers, not num_hidden_layers).
+    if (g.layers > 0 && dev.range.size() == s.num_hidden_layers) {
+      copies = g.count;
+    } else if (g.layers > 0) {
       const int64_t held = g.moe_layer ? moe_held : dev.range.size() - moe_held;
       copies = g.count / g.layers * held;
     } else if (g.role == Role::kLmHead || g.name == "norm.weight" || g.name == "norm.bias") {
@@ -621,6 +625,10 @@ void HfNotes(const InferenceWorkload& w, const HfJob& job, std::vector<std::stri
 
 void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
                 Estimate& e) {
+  if (model.spec.topology != Topology::kDecoder) {
+    EstimateHfEncoder(model, w, devices, e);  // hf_encoder.cc
+    return;
+  }
   const hf::HfJob job = hf::HfJobOf(model, w);
   // Storage of one tensor of each group (TensorStorage), computed once.
   const std::vector<StorageParts> storage = hf::HfGroupStorage(model, w);
@@ -662,7 +670,8 @@ class HfRuntime final : public RuntimeProfile {
       notes->push_back(fmt::format("context defaults to {} tokens per sequence, prefilled at once",
                                    w->ctx));
     }
-    NoteContextOverMax(model, *w, notes);
+    VRAMFIT_TRY(hf::CheckEncoderInference(model.spec, s, *w));  // hf_encoder.cc
+    if (model.spec.topology == Topology::kDecoder) NoteContextOverMax(model, *w, notes);
     const DTypeInfo& kv = Info(w->kv_dtype);
     if (kv.block_elems != 1) {
       return InvalidArgument(fmt::format(

@@ -267,6 +267,35 @@ DeviceEstimate HfDeviceEstimate(const Model& model, const InferenceWorkload& w, 
                                 const std::vector<StorageParts>& storage, const DeviceSet& devices,
                                 int64_t stage, int64_t rank);
 
+// --- Encoder and encoder-decoder models (hf_encoder.cc; docs 12.2).
+
+// Refusals: --new on an encoder (no generation), --tp/--pp above 1.
+Status CheckEncoderInference(const ModelSpec& s, const InferenceSettings& given, const InferenceWorkload& w);
+
+// One bidirectional forward over b x s tokens, no grad: the temporaries of
+// the largest step (attention or MLP of one layer), and the hidden states.
+struct HfEncoderPass {
+  Bytes hidden;     // residual stream + normed input, b x s x h x 2e
+  Bytes attention;  // q, k, v, out (+ rotary copies) and eager scores + probs
+  Bytes mlp;        // intermediate-width temporaries
+  std::string formula;
+};
+HfEncoderPass HfEncoderForward(const ModelSpec& s, const InferenceWorkload& w, const HfJob& job);
+
+// Encoder-decoder generate(): the decoder's self-attention cache over the
+// generated tokens and the cross-attention K/V over the encoder tokens, per
+// decoder layer.
+struct HfCrossKv {
+  KvBytes self;
+  KvBytes cross;
+  Bytes sum() const { return self.sum() + cross.sum(); }
+};
+HfCrossKv HfEncoderDecoderKv(const ModelSpec& s, const HfJob& job, int64_t decoder_tokens);
+
+// The head's output of an encoder forward: mlm logits over every position
+// (compute dtype), classifiers over labels; 0 for the base model.
+Bytes HfEncoderHeadOutput(const ModelSpec& s, const HfJob& job);
+
 }  // namespace vramfit::runtimes::hf
 
 #endif  // VRAMFIT_SRC_CORE_RUNTIMES_HF_STEPS_H_

@@ -845,6 +845,12 @@ class LlamaCppRuntime final : public RuntimeProfile {
 
   Status Resolve(const Model& model, const InferenceSettings& s, const DeviceSet& devices,
                  InferenceWorkload* w, std::vector<std::string>* notes) const override {
+    if (model.spec.topology != Topology::kDecoder) {
+      return Unsupported(fmt::format("--runtime {}: {} is an {} model; llama.cpp's encoder graphs are not "
+                                     "modelled; use --runtime hf",
+                                     RuntimeName(id()),
+                                     model.spec.id, TopologyName(model.spec.topology)));
+    }
     if (s.quant && w->quant.method != QuantMethod::kNone && w->quant.method != QuantMethod::kGguf) {
       return InvalidArgument(fmt::format(
           "--quant {}: llama.cpp runs GGUF files; give a GGUF file type such as Q4_K_M, Q8_0 or F16",

@@ -13,6 +13,12 @@ namespace vramfit::runtimes {
 void EstimateHf(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
                 Estimate& e);
 
+// The same for encoder and encoder-decoder models (hf_encoder.cc): one
+// bidirectional forward (embedding / reranker serving) or the encoder pass
+// plus the decoder's generate() with self and cross-attention caches.
+void EstimateHfEncoder(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
+                       Estimate& e);
+
 // vLLM: start-up memory profile -> KV pool -> capacity and concurrency.
 // Errors: settings vLLM itself would reject (no room for the KV cache...).
 // The compute dtype vLLM's --dtype auto picks for this model on these GPUs

@@ -1051,6 +1051,12 @@ class VllmRuntime final : public RuntimeProfile {
   // so that its error comes first as it always has.
   Status Resolve(const Model& model, const InferenceSettings& s, const DeviceSet& devices,
                  InferenceWorkload* w, std::vector<std::string>* notes) const override {
+    if (model.spec.topology != Topology::kDecoder) {
+      return Unsupported(fmt::format("--runtime {}: {} is an {} model; vLLM runs them through its pooling / encoder-decoder runners, "
+                                     "whose memory vramfit does not model; use --runtime hf",
+                                     RuntimeName(id()),
+                                     model.spec.id, TopologyName(model.spec.topology)));
+    }
     if (IsTorchao(w->quant.method)) {
       return InvalidArgument(fmt::format(
           "--quant {}: torchao formats are modelled for --runtime hf (transformers TorchAoConfig), not vllm",

@@ -59,6 +59,7 @@ struct FitRequest {
 struct Draft {
   InferenceSettings infer;
   TrainingSettings train;
+  HeadChoice head;                // --head, --num-labels
   std::vector<std::string> gpus;  // --gpu values as given (NAME[xN], comma lists)
   Output output;
   FitRequest fit;

@@ -445,8 +445,8 @@ TrainJob TrainJobOf(const ModelSpec& s, const TrainingWorkload& w) {
   // torch creates optimizer states like the parameter (bf16 in pure bf16);
   // mixed precision keeps them fp32 next to the fp32 master.
   j.e_state = w.precision == Precision::kBf16 ? 2 : kF32Bytes;
-  j.mixed = j.mixed && !DefaultStackOverheads(w).amp;  // AMP: no separate master copy
   const StackOverheads oh = DefaultStackOverheads(w);
+  j.mixed = j.mixed && !oh.amp;  // AMP: no separate master copy
   j.amp = oh.amp;
   j.e_param = j.amp ? kF32Bytes : j.ew;
   j.e_grad = j.amp ? kF32Bytes : j.ew;
@@ -523,16 +523,15 @@ int64_t GroupOptimizerBytes(Optimizer o, const TensorGroup& g, int64_t copies, i
 }
 
 int64_t AdapterOptimizerBytes(const Model& model, const TrainingWorkload& w) {
-  const int64_t oh_bytes = DefaultStackOverheads(w).adapter_bytes;
-  const int64_t kAdapterBytes =
-      oh_bytes > 0 ? oh_bytes : (DefaultStackOverheads(w).amp || w.precision == Precision::kFp32 ? kF32Bytes : 2);
+  // The adapter element size as the job resolves it (TrainJobOf).
+  const int64_t adapter_bytes = TrainJobOf(model.spec, w).adapter_bytes;
   int64_t bytes = 0;
   for (const TensorGroup& g : model.inventory.groups) {
     if (!Targeted(g, w.targets)) continue;
     for (const int64_t n : {w.lora_rank * g.cols, g.rows * w.lora_rank}) {  // A and B
       switch (w.optimizer) {
         case Optimizer::kAdamW:
-        case Optimizer::kPagedAdamW: bytes += CheckedMul(n, 2 * kAdapterBytes) * g.count; break;
+        case Optimizer::kPagedAdamW: bytes += CheckedMul(n, 2 * adapter_bytes) * g.count; break;
         case Optimizer::kAdamW8bit:
         case Optimizer::kPagedAdamW8bit: bytes += CheckedMul(EightBitState(n, 2), g.count); break;
         case Optimizer::kAdafactor:
@@ -541,7 +540,7 @@ int64_t AdapterOptimizerBytes(const Model& model, const TrainingWorkload& w) {
           break;
         case Optimizer::kSgd: break;
         case Optimizer::kSgdMomentum:
-        case Optimizer::kLion: bytes += CheckedMul(n, kAdapterBytes) * g.count; break;
+        case Optimizer::kLion: bytes += CheckedMul(n, adapter_bytes) * g.count; break;
       }
     }
   }

@@ -420,6 +420,9 @@ StackOverheads DefaultStackOverheads(const TrainingWorkload& w) {
   oh.loss_chunk_tokens = t.loss_chunk_tokens;
   oh.loss_chunk_bytes = t.loss_chunk_bytes;
   oh.loss_chunk_cap = t.loss_chunk_cap;
+  oh.loss_budget_per_logit = t.loss_free_chunks.budget_per_logit;
+  oh.loss_held_per_logit = t.loss_free_chunks.held_per_logit;
+  oh.loss_target_cap = t.loss_free_chunks.target_cap;
   oh.kbit_fp32_upcast = t.kbit_fp32_upcast;
   const bool mixed = w.precision == Precision::kBf16Mixed || w.precision == Precision::kFp16Mixed;
   oh.amp = t.amp_over_fp32 && mixed && w.zero == 0 && !w.fsdp;
@@ -858,9 +861,33 @@ Bytes AmpCastBytes(const Model& model, const TrainingWorkload& w, const TrainJob
   return Bytes(CheckedMul(elems, job.ew) / job.tp);
 }
 
+// A loss chunked to the free memory (Unsloth get_chunk_size): the input
+// gradient it keeps plus one chunk of ceil(T / n) tokens, n the smallest
+// multiple of 4 whose chunk's budget fits target = min(free / 2, cap) less
+// that input gradient (the whole budget when the gradient alone exceeds it).
+Bytes FreeMemoryChunkedLoss(const ModelSpec& s, const TrainJob& job, const StackOverheads& oh,
+                            int64_t vocab) {
+  const int64_t input_grad = CheckedMul(CheckedMul(job.tokens, s.hidden_size), job.ew);
+  int64_t target = oh.loss_target_cap;
+  // Free memory is read after the input gradient is allocated.
+  if (oh.loss_free_bytes >= 0) target = std::min(target, std::max<int64_t>(0, oh.loss_free_bytes - input_grad) / 2);
+  if (input_grad > 0 && input_grad < target) target -= input_grad;
+  const int64_t budget = CheckedMul(CheckedMul(job.tokens, vocab), oh.loss_budget_per_logit);
+  int64_t chunks = 1;
+  if (target <= 0) {
+    chunks = job.tokens;  // nothing free: one token at a time
+  } else if (budget > target) {
+    const double exact = static_cast<double>(budget) / static_cast<double>(target);
+    chunks = std::min(job.tokens, static_cast<int64_t>(std::ceil(exact / 4 - 1e-9)) * 4);
+  }
+  const int64_t chunk_tokens = CeilDiv(job.tokens, chunks);
+  return Bytes(input_grad) + Bytes(CheckedMul(CheckedMul(chunk_tokens, vocab), oh.loss_held_per_logit));
+}
+
 Bytes LossBytes(const ModelSpec& s, const TrainJob& job, const StackOverheads& oh, bool last) {
   if (!last) return Bytes(0);
   const int64_t vocab = CeilDiv(s.vocab_size, job.tp);
+  if (oh.loss_budget_per_logit > 0) return FreeMemoryChunkedLoss(s, job, oh, vocab);
   Bytes b(CheckedMul(CheckedMul(job.tokens, vocab), oh.loss_tenths) / 10);
   if (oh.loss_chunk_bytes > 0) {
     // One chunk in flight: chunk tokens (at most the job's) x vocab.
@@ -1067,10 +1094,18 @@ Component ActivationsComponent(const TrainJob& job, const StageActivations& acts
   return Parent("activations", std::move(children));
 }
 
-Component LogitsComponent(const ModelSpec& s, const TrainingWorkload& w, const TrainJob& job,
+Component LogitsComponent(const ModelSpec& s, const TrainingWorkload& /*w*/, const TrainJob& job,
                           const StackOverheads& oh, Bytes logits, bool last, TrainPhase phase) {
   return Leaf("logits", phase == TrainPhase::kForwardEnd ? logits : Bytes(0),
               !last ? std::string()
+              : oh.loss_budget_per_logit > 0
+                  ? Formula("input gradient {} tok x {} x {} B + one chunk x {} vocab x {} B ({}; budget: {})",
+                            job.tokens, s.hidden_size, job.ew, s.vocab_size, oh.loss_held_per_logit,
+                            oh.loss_text,
+                            oh.loss_free_bytes >= 0
+                                ? fmt::format("{:.2f} GiB, half the free memory",
+                                              static_cast<double>(oh.loss_free_bytes / 2) / (1LL << 30))
+                                : fmt::format("no GPU given, the {} GiB cap", oh.loss_target_cap >> 30))
               : oh.loss_tenths == 0
                   ? Formula("one loss chunk in flight ({})", oh.loss_text)
                   : Formula("{} tok x {} vocab x {}.{} B ({}){}", job.tokens, s.vocab_size,
@@ -1326,6 +1361,27 @@ StageEstimate EstimateStage(const Model& model, const TrainingWorkload& w, const
   return st;
 }
 
+// A loss chunked to the free memory sees the device's capacity less what
+// the stage holds without the loss's own chunk (torch.cuda.mem_get_info:
+// reserved memory and the context are not free). No device: the cap.
+StackOverheads WithFreeMemory(const Model& model, const TrainingWorkload& w, const TrainJob& job,
+                              const StackOverheads& oh, const TrainableState& tr, Bytes base_weights,
+                              int64_t stage, const DeviceSet& devices) {
+  if (oh.loss_budget_per_logit == 0 || devices.empty()) return oh;
+  const int64_t first = stage * job.tp * job.dp;
+  const int64_t last = first + job.tp * job.dp;
+  if (last > static_cast<int64_t>(devices.size())) return oh;
+  Bytes capacity = devices.gpus[static_cast<size_t>(first)].capacity;
+  for (int64_t i = first; i < last; ++i) capacity = std::min(capacity, devices.gpus[static_cast<size_t>(i)].capacity);
+  StackOverheads without = oh;
+  without.loss_budget_per_logit = 0;  // no loss chunk
+  without.loss_tenths = 0;
+  const StageEstimate st = EstimateStage(model, w, job, without, tr, base_weights, stage);
+  StackOverheads with = oh;
+  with.loss_free_bytes = std::max<int64_t>(0, (capacity - Total(st.components)).value());
+  return with;
+}
+
 }  // namespace
 
 }  // namespace training
@@ -1346,8 +1402,10 @@ Result<Estimate> EstimateTraining(const Model& model, const TrainingWorkload& w,
     e.kv_bytes_per_token = Bytes(0);
 
     for (int64_t stage = 0; stage < w.pp; ++stage) {
+      const training::StackOverheads soh =
+          training::WithFreeMemory(model, w, job, oh, tr, base_weights, stage, devices);
       const training::StageEstimate st =
-          training::EstimateStage(model, w, job, oh, tr, base_weights, stage);
+          training::EstimateStage(model, w, job, soh, tr, base_weights, stage);
       for (int64_t rank = 0; rank < job.tp; ++rank) {
         for (int64_t r = 0; r < job.dp; ++r) {
           DeviceEstimate d;

@@ -127,6 +127,14 @@ struct StackOverheads {
   int64_t loss_chunk_tokens = 0;          // fixed-chunk loss (TRL chunked_nll, Unsloth)
   int64_t loss_chunk_bytes = 0;
   int64_t loss_chunk_cap = 0;
+  // A loss chunked to the memory free on the device (Unsloth fused CE):
+  // bytes budgeted and held per (token x vocab) element, the cap on the
+  // budget, and the free memory it budgets against (-1: no device given,
+  // the cap applies).
+  int64_t loss_budget_per_logit = 0;
+  int64_t loss_held_per_logit = 0;
+  int64_t loss_target_cap = 0;
+  int64_t loss_free_bytes = -1;
   bool kbit_fp32_upcast = true;           // QLoRA dense parameters fp32 (PEFT)
   // Autocast over fp32 parameters: the stack's AMP with --precision
   // *-mixed and no ZeRO/FSDP (those keep 16-bit weights + an fp32 master).

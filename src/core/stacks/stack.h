@@ -66,6 +66,17 @@ struct StackTerms {
   int64_t loss_chunk_tokens = 0;
   int64_t loss_chunk_bytes = 0;
   int64_t loss_chunk_cap = 0;  // cap on one chunk's bytes (0: none)
+  // A loss whose chunk count is sized from the memory free on the device
+  // (Unsloth's fused cross-entropy): it budgets budget_per_logit bytes per
+  // (token x vocab) element against target = min(free / 2, target_cap)
+  // less the [tokens, hidden] input gradient it keeps, picks a multiple of
+  // 4 chunks, and one chunk really holds held_per_logit bytes per element.
+  struct FreeMemoryChunks {
+    int64_t budget_per_logit = 0;  // 0: not this kind of loss
+    int64_t held_per_logit = 0;
+    int64_t target_cap = 0;
+  };
+  FreeMemoryChunks loss_free_chunks;
   std::string loss_text;
   SelectiveAc selective = SelectiveAc::kEagerSoftmax;
   // FSDP with a full state dict: each rank holds the whole 16-bit model

@@ -54,13 +54,15 @@ class Unsloth final : public StackProfile {
     t.kbit_fp32_upcast = false;     // its prepare_model_for_kbit_training keeps norms 16-bit
     t.amp_over_fp32 = true;
     if (w.loss == LossImpl::kFused) {
-      // unsloth_fused_ce_loss: fp32 logit chunks sized to at most 4 GiB
-      // (half the free memory), gradients computed in forward; the
-      // [tokens, hidden] input gradient is kept.
+      // unsloth_fused_ce_loss (unsloth_zoo fused_losses/cross_entropy_loss.py
+      // @002a0c99): _CE_BYTES_PER_LOGIT = 16 budgeted against
+      // min(half the free memory, _CE_TARGET_GB_CAP = 4 GiB) less the input
+      // gradient (get_chunk_size: a multiple of 4 chunks); a chunk holds
+      // 14 B per logit (bf16 logits, fp32 upcast, log-softmax, gradient),
+      // gradients computed in forward.
       t.loss_tenths = 0;
-      t.loss_chunk_bytes = 4;
-      t.loss_chunk_cap = 4LL << 30;
-      t.loss_text = "Unsloth fused cross-entropy (fp32 chunks of at most 4 GiB)";
+      t.loss_free_chunks = {16, 14, 4LL << 30};
+      t.loss_text = "Unsloth fused cross-entropy (chunks sized to half the free memory, at most 4 GiB)";
     } else {
       t.loss_tenths = 120;
       t.loss_text = LossText(w.loss);

@@ -83,7 +83,7 @@
     { key: 'kv-dtype', label: 'KV cache dtype', modes: ['infer'], group: 'main', kind: 'select',
       options: [['', 'auto'], ['bf16', 'bf16'], ['fp16', 'fp16'], ['fp8', 'fp8'], ['q8_0', 'q8_0'], ['q4_0', 'q4_0']] },
     { key: 'precision', label: 'Precision', modes: ['train'], group: 'main', kind: 'select',
-      options: [['', "stack's default"], ['bf16-mixed', 'bf16-mixed'], ['fp16-mixed', 'fp16-mixed'], ['bf16', 'bf16'], ['fp32', 'fp32']] },
+      options: [['', "stack's default"], ['bf16-mixed', 'bf16-mixed'], ['fp16-mixed', 'fp16-mixed'], ['bf16', 'bf16'], ['fp16', 'fp16'], ['fp32', 'fp32']] },
     { key: 'optimizer', label: 'Optimizer', modes: ['train'], group: 'main', kind: 'select',
       options: [['', "stack's default"], ['adamw', 'AdamW'], ['adamw-8bit', 'AdamW 8-bit'], ['paged-adamw', 'paged AdamW'],
         ['paged-adamw-8bit', 'paged AdamW 8-bit'],

@@ -305,7 +305,7 @@ const Setting kSettings[] = {
      kTrainCmds, kTraining, [](std::string_view v, Draft& d) { return Store(ParseStack(v), &d.train.stack); }},
     {"method", "NAME", "full (default), lora, qlora, freeze", kTrainCmds, kTraining,
      [](std::string_view v, Draft& d) { return Store(ParseMethod(v), &d.train.method); }},
-    {"precision", "MODE", "bf16-mixed, fp16-mixed, bf16, fp32 (the stack's default)", kTrainCmds, kTraining,
+    {"precision", "MODE", "bf16-mixed, fp16-mixed, bf16, fp16, fp32 (the stack's default)", kTrainCmds, kTraining,
      [](std::string_view v, Draft& d) { return Store(ParsePrecision(v), &d.train.precision); }},
     {"optimizer", "NAME", "adamw, adamw-8bit, paged-adamw, paged-adamw-8bit, adafactor, sgd, sgd-momentum, lion (the stack's default)",
      kTrainCmds, kTraining,

@@ -1,8 +1,12 @@
 #include "vramfit/check.h"
 
+#include <cstdlib>
+
 #include <cctype>
 
 #include <fmt/format.h>
+
+#include "vramfit/device.h"
 
 namespace vramfit {
 
@@ -16,6 +20,23 @@ std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
+}
+
+int ComputeCapability(const GpuSpec& g) {
+  if (g.vendor != "nvidia" || g.compute_capability.empty()) return 0;
+  const std::string& cc = g.compute_capability;
+  const size_t dot = cc.find('.');
+  const int major = std::atoi(cc.substr(0, dot).c_str());
+  const int minor = dot == std::string::npos ? 0 : std::atoi(cc.substr(dot + 1).c_str());
+  return major > 0 ? major * 10 + minor : 0;
+}
+
+const GpuSpec* FirstBelow(const DeviceSet& devices, int min_cc) {
+  for (const GpuSpec& g : devices.gpus) {
+    const int cc = ComputeCapability(g);
+    if (cc > 0 && cc < min_cc) return &g;
+  }
+  return nullptr;
 }
 
 }  // namespace vramfit

@@ -31,6 +31,7 @@ const char* PrecisionName(Precision p) {
     case Precision::kBf16Mixed: return "bf16-mixed";
     case Precision::kFp16Mixed: return "fp16-mixed";
     case Precision::kBf16: return "bf16";
+    case Precision::kFp16: return "fp16";
     case Precision::kFp32: return "fp32";
   }
   return "?";
@@ -97,7 +98,7 @@ Result<TrainMethod> ParseMethod(std::string_view s) {
 Result<Precision> ParsePrecision(std::string_view s) {
   static const std::pair<const char*, Precision> t[] = {
       {"bf16-mixed", Precision::kBf16Mixed}, {"fp16-mixed", Precision::kFp16Mixed},
-      {"bf16", Precision::kBf16}, {"fp32", Precision::kFp32}};
+      {"bf16", Precision::kBf16}, {"fp16", Precision::kFp16}, {"fp32", Precision::kFp32}};
   return ParseEnum(s, "--precision", t);
 }
 Result<Optimizer> ParseOptimizer(std::string_view s) {
@@ -377,6 +378,7 @@ Result<TrainingWorkload> ResolveTraining(const Model& model, const TrainingSetti
   // The stack fills the defaults the user left unset.
   TrainingSettings filled = s;
   VRAMFIT_TRY(stacks::ProfileFor(s.stack).Resolve(spec, devices, &filled, notes));
+  VRAMFIT_TRY(training::CheckTrainCapabilities(s, filled, devices, notes));
   TrainingWorkload w;
   training::CopyChoices(filled, &w);
   VRAMFIT_TRY(training::ResolveShape(spec, filled, &w, notes));
@@ -389,6 +391,35 @@ Result<TrainingWorkload> ResolveTraining(const Model& model, const TrainingSetti
   VRAMFIT_TRY(training::CheckEncoderJob(spec, w));  // encoders: training_encoder.cc
   return w;
 }
+
+namespace training {
+
+// FlashAttention-2 needs compute capability 8.0 (flash-attn raises
+// "FlashAttention only supports Ampere GPUs or newer"); bf16 there runs
+// emulated: the stacks fall back to fp16 by default (their Resolve), and an
+// explicit bf16 is kept with a note.
+Status CheckTrainCapabilities(const TrainingSettings& given, const TrainingSettings& filled,
+                              const DeviceSet& devices, std::vector<std::string>* notes) {
+  if (filled.attn == AttnImpl::kFlash) {
+    if (const GpuSpec* g = FirstBelow(devices, kMinCcFlashAttn2)) {
+      return InvalidArgument(fmt::format(
+          "--attn flash: FlashAttention-2 needs compute capability 8.0 or newer; {} is {} (use --attn sdpa)",
+          g->name, g->compute_capability));
+    }
+  }
+  const bool bf16 = filled.precision == Precision::kBf16 || filled.precision == Precision::kBf16Mixed;
+  const GpuSpec* g = FirstBelow(devices, kMinCcBf16);
+  if (bf16 && g != nullptr && notes) {
+    notes->push_back(fmt::format(
+        "--precision {}{} on {} (compute capability {}): no bf16 tensor cores, bf16 runs emulated (same "
+        "bytes, much slower); fp16-mixed / fp16 run natively",
+        PrecisionName(*filled.precision), given.precision ? "" : " (the stack's default)", g->name,
+        g->compute_capability));
+  }
+  return {};
+}
+
+}  // namespace training
 
 int64_t LoraParams(const Model& model, const TrainingWorkload& w) {
   if (w.method != TrainMethod::kLora && w.method != TrainMethod::kQlora) return 0;
@@ -441,13 +472,13 @@ TrainJob TrainJobOf(const ModelSpec& s, const TrainingWorkload& w) {
   j.qlora = w.method == TrainMethod::kQlora;
   j.mixed = w.precision == Precision::kBf16Mixed || w.precision == Precision::kFp16Mixed;
   j.paged = w.optimizer == Optimizer::kPagedAdamW8bit || w.optimizer == Optimizer::kPagedAdamW;
-  j.wdt = w.precision == Precision::kFp32        ? DType::kF32
-          : w.precision == Precision::kFp16Mixed ? DType::kF16
-                                                 : DType::kBF16;
+  j.wdt = w.precision == Precision::kFp32                                           ? DType::kF32
+          : w.precision == Precision::kFp16Mixed || w.precision == Precision::kFp16 ? DType::kF16
+                                                                                    : DType::kBF16;
   j.ew = Info(j.wdt).block_bytes;
   // torch creates optimizer states like the parameter (bf16 in pure bf16);
   // mixed precision keeps them fp32 next to the fp32 master.
-  j.e_state = w.precision == Precision::kBf16 ? 2 : kF32Bytes;
+  j.e_state = w.precision == Precision::kBf16 || w.precision == Precision::kFp16 ? 2 : kF32Bytes;
   const StackOverheads oh = DefaultStackOverheads(w);
   j.mixed = j.mixed && !oh.amp;  // AMP: no separate master copy
   j.amp = oh.amp;
@@ -1248,9 +1279,10 @@ void TrainNotes(const TrainingWorkload& w, const TrainJob& job, const StackOverh
   }
   notes->push_back(fmt::format("--stack {}: loss {}", StackName(w.stack), oh.loss_text));
   if (job.qlora && job.kbit_fp32_upcast) {
-    notes->push_back(
+    notes->push_back(fmt::format(
         "QLoRA as PEFT's prepare_model_for_kbit_training sets it up: non-quantized parameters "
-        "(embeddings, head, norms) cast to fp32, adapters fp32, compute bf16");
+        "(embeddings, head, norms) cast to fp32, adapters fp32, compute {}",
+        job.wdt == DType::kF16 ? "fp16" : "bf16"));
   } else if (job.qlora) {
     notes->push_back(fmt::format(
         "QLoRA under --stack {}: the non-quantized parameters keep the model dtype (no fp32 upcast)",

@@ -142,6 +142,12 @@ struct StackOverheads {
   bool selective_every_other_mm = false;  // torchtitan op-level SAC
   bool full_state_dict_load = false;      // each rank materializes the 16-bit model at load
 };
+// Refuses what the GPUs cannot run (--attn flash below compute capability
+// 8.0) and notes bf16 where it runs emulated. given: the user's settings;
+// filled: after the stack's defaults.
+Status CheckTrainCapabilities(const TrainingSettings& given, const TrainingSettings& filled,
+                              const DeviceSet& devices, std::vector<std::string>* notes);
+
 // The overheads of w's stack (its profile's terms; fragmentation 15 % when
 // parameters are sharded).
 StackOverheads DefaultStackOverheads(const TrainingWorkload& w);

@@ -99,6 +99,41 @@ Status ResolveDtypes(const Model& model, const InferenceSettings& s, InferenceWo
   return {};
 }
 
+// What the GPU can run under transformers: FlashAttention-2 needs compute
+// capability 8.0 (flash-attn raises "FlashAttention only supports Ampere
+// GPUs or newer"); bf16 has no tensor cores below 8.0, so a bf16 model's
+// default dtype on such a GPU is fp16 (same bytes), as people run it.
+Status CheckHfCapabilities(const InferenceSettings& s, const DeviceSet& devices, InferenceWorkload* w,
+                           std::vector<std::string>* notes) {
+  if (w->attn == AttnImpl::kFlash) {
+    if (const GpuSpec* g = FirstBelow(devices, kMinCcFlashAttn2)) {
+      return InvalidArgument(fmt::format(
+          "--attn flash: FlashAttention-2 needs compute capability 8.0 or newer; {} is {} (use --attn sdpa)",
+          g->name, g->compute_capability));
+    }
+  }
+  const GpuSpec* g = FirstBelow(devices, kMinCcBf16);
+  if (g == nullptr || w->dtype != DType::kBF16) return {};
+  if (s.dtype) {
+    if (notes) {
+      notes->push_back(fmt::format(
+          "--dtype bf16 on {} (compute capability {}): no bf16 tensor cores, bf16 matmuls run emulated "
+          "(same bytes, much slower); fp16 runs natively",
+          g->name, g->compute_capability));
+    }
+    return {};
+  }
+  w->dtype = DType::kF16;
+  if (!s.kv_dtype) w->kv_dtype = DType::kF16;
+  if (notes) {
+    notes->push_back(fmt::format(
+        "{} (compute capability {}) has no bf16 tensor cores: the bf16 model runs in fp16 (same bytes; "
+        "--dtype bf16 to keep bf16, emulated)",
+        g->name, g->compute_capability));
+  }
+  return {};
+}
+
 // Tokens per sequence: --ctx, or --prompt + --new, or the default (4096,
 // capped at the model's max).
 Status ResolveTokens(const Model& model, const InferenceSettings& s, InferenceWorkload* w) {
@@ -186,6 +221,7 @@ Result<InferenceWorkload> ResolveInference(const Model& model, const InferenceSe
   // transformers made sdpa the default attention in 4.36.
   w.attn = s.attn.value_or(w.hf_version < kHfVersionSdpaDefault ? AttnImpl::kEager : AttnImpl::kSdpa);
   VRAMFIT_TRY(ResolveDtypes(model, s, &w, notes));
+  if (w.runtime == Runtime::kHf) VRAMFIT_TRY(CheckHfCapabilities(s, devices, &w, notes));
   VRAMFIT_TRY(CheckRange("--batch", s.batch, 1, kMaxBatch));
   w.batch = s.batch;
   VRAMFIT_TRY(ResolveTokens(model, s, &w));

@@ -34,6 +34,20 @@ struct DeviceSet {
   size_t size() const { return gpus.size(); }
 };
 
+// Compute capability as major x 10 + minor ("7.5" -> 75); 0 for a GPU that
+// is not NVIDIA or whose capability the catalog does not list.
+int ComputeCapability(const GpuSpec& g);
+
+// What needs a minimum compute capability on NVIDIA GPUs (docs/estimation.md
+// "Capabilities"): bf16 (8.0: torch.cuda.is_bf16_supported, the training
+// stacks' checks), FlashAttention-2 (8.0: flash-attn's own check).
+inline constexpr int kMinCcBf16 = 80;
+inline constexpr int kMinCcFlashAttn2 = 80;
+
+// The first GPU of the set below min_cc, or nullptr (GPUs of unknown
+// capability and non-NVIDIA GPUs are not judged).
+const GpuSpec* FirstBelow(const DeviceSet& devices, int min_cc);
+
 }  // namespace vramfit
 
 #endif  // VRAMFIT_DEVICE_H_

@@ -28,8 +28,9 @@ namespace vramfit {
 enum class TrainMethod { kFull, kLora, kQlora, kFreeze };
 // bf16-mixed / fp16-mixed: 16-bit weights and gradients, fp32 master copy
 // and optimizer states (DeepSpeed / Megatron mixed precision). bf16: pure
-// bf16 weights, gradients and states. fp32: everything fp32.
-enum class Precision { kBf16Mixed, kFp16Mixed, kBf16, kFp32 };
+// bf16 weights, gradients and states; fp16 the same in float16 (adapters over
+// a float16 base on GPUs without bf16). fp32: everything fp32.
+enum class Precision { kBf16Mixed, kFp16Mixed, kBf16, kFp16, kFp32 };
 // paged-adamw: bitsandbytes PagedAdamW (32-bit states in CUDA managed
 // memory); paged-adamw-8bit its 8-bit variant.
 enum class Optimizer { kAdamW, kAdamW8bit, kPagedAdamW8bit, kAdafactor, kSgd, kSgdMomentum, kLion, kPagedAdamW };

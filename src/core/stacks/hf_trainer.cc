@@ -49,13 +49,13 @@ Status ResolveHfLike(std::string_view stack, const DeviceSet& devices, TrainingS
   // Adapters train over a base loaded in the 16-bit dtype (torch_dtype
   // bfloat16, or float16 where the GPU lacks bf16), with bf16=True / fp16=True
   // autocast; a full fine-tune keeps fp32 parameters under autocast (AMP).
-  if (Default(&s->precision, Adapters(*s) ? Precision::kBf16
+  if (Default(&s->precision, Adapters(*s) ? (no_bf16 ? Precision::kFp16 : Precision::kBf16)
                                            : (no_bf16 ? Precision::kFp16Mixed : Precision::kBf16Mixed)) &&
       notes && Adapters(*s)) {
     notes->push_back(fmt::format(
-        "--stack {}: the frozen base is loaded 16-bit (torch_dtype bfloat16) under bf16=True autocast; "
-        "--precision bf16-mixed models a base kept in fp32",
-        stack));
+        "--stack {}: the frozen base is loaded 16-bit (torch_dtype {}) under {}=True autocast; "
+        "--precision {}-mixed models a base kept in fp32",
+        stack, no_bf16 ? "float16" : "bfloat16", no_bf16 ? "fp16" : "bf16", no_bf16 ? "fp16" : "bf16"));
   }
   Default(&s->optimizer, Optimizer::kAdamW);
   // TrainingArguments' optim default is adamw_torch_fused with torch >= 2.8

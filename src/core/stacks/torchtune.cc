@@ -18,12 +18,14 @@ class Torchtune final : public StackProfile {
            "cross-entropy by default, optimizer in backward, activation offloading, FSDP2";
   }
   std::span<const std::string_view> Settings() const override { return kSettings; }
-  Status Resolve(const ModelSpec&, const DeviceSet&, TrainingSettings* s,
+  Status Resolve(const ModelSpec&, const DeviceSet& devices, TrainingSettings* s,
                  std::vector<std::string>* notes) const override {
     VRAMFIT_TRY(RefuseUnsupported(*s, name(), false, true, false, true));
-    if (s->precision == Precision::kBf16Mixed || s->precision == Precision::kFp16Mixed) {
+    if (s->precision == Precision::kBf16Mixed || s->precision == Precision::kFp16Mixed ||
+        s->precision == Precision::kFp16) {
       return InvalidArgument(
-          "--precision: torchtune trains in the model dtype (dtype: bf16 or fp32), with no fp32 master copy");
+          "--precision: torchtune trains in the model dtype (dtype: bf16 or fp32), with no fp32 master copy "
+          "and no fp16 training");
     }
     if (s->offload == Offload::kOptimizer) {
       return InvalidArgument(
@@ -33,7 +35,14 @@ class Torchtune final : public StackProfile {
     if (s->method == TrainMethod::kFreeze) {
       return InvalidArgument("--method freeze: torchtune has no layer-freezing recipe");
     }
-    Default(&s->precision, Precision::kBf16);
+    // training.get_dtype raises "bf16 precision was requested but not
+    // available on this hardware. Please use fp32 precision instead." below
+    // compute capability 8.0 (utils/precision.py verify_bf16_support).
+    if (Default(&s->precision, NoBf16(devices) ? Precision::kFp32 : Precision::kBf16) && NoBf16(devices) &&
+        notes) {
+      notes->push_back(fmt::format(
+          "--stack torchtune: {} has no bf16 (verify_bf16_support), so the recipe needs dtype: fp32", devices.gpus[0].name));
+    }
     Default(&s->optimizer, Optimizer::kAdamW);
     Default(&s->optimizer_fused, true);
     Default(&s->optimizer_in_backward, false);

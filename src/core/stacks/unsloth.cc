@@ -25,7 +25,7 @@ class Unsloth final : public StackProfile {
       return InvalidArgument("--optimizer-impl in-backward: unsloth steps after backward");
     }
     const bool no_bf16 = NoBf16(devices);
-    Default(&s->precision, Adapters(*s) ? Precision::kBf16
+    Default(&s->precision, Adapters(*s) ? (no_bf16 ? Precision::kFp16 : Precision::kBf16)
                                          : (no_bf16 ? Precision::kFp16Mixed : Precision::kBf16Mixed));
     if (Default(&s->optimizer, Optimizer::kAdamW8bit) && notes) {
       notes->push_back("--stack unsloth: optim 'adamw_8bit' as its notebooks set it");

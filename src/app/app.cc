@@ -37,7 +37,18 @@ Result<EstimateResult> EstimateWithExtras(const Model& model, const Job& job, co
   out.estimate = std::move(e.value());
   out.estimate.notes.insert(out.estimate.notes.begin(), notes.begin(), notes.end());
   if (!devices.empty()) {
-    if (!job.training) out.extras.throughput = EstimateThroughput(model, out.estimate, devices);
+    if (!job.training) {
+      out.extras.throughput = EstimateThroughput(model, out.estimate, devices);
+      const Component* host_weights = Find(out.estimate.host, "weights");
+      const Component* host_embed = host_weights ? Find(host_weights->children, "embed") : nullptr;
+      if (!out.extras.throughput && host_weights &&
+          host_weights->bytes.value() > (host_embed ? host_embed->bytes.value() : 0) &&
+          !job.infer.llamacpp.host_mem_bw) {
+        out.estimate.notes.push_back(
+            "decode speed not estimated: layers stay in host memory and their speed depends on its bandwidth; "
+            "give --host-mem-bw GBPS (dual-channel DDR5-5600: 89.6, DDR4-3200: 51.2)");
+      }
+    }
     if (out.estimate.fits && !*out.estimate.fits) {
       out.extras.fixes = SuggestFixes(model, job, devices, out.estimate);
     }

@@ -130,6 +130,17 @@ Status SetGpuMemUtil(std::string_view v, Draft& d) {
   return {};
 }
 
+Status SetHostMemBw(std::string_view v, Draft& d) {
+  const std::string s(v);
+  char* end = nullptr;
+  const double bw = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || !(bw > 0.0 && bw <= 100000.0)) {
+    return InvalidArgument(fmt::format("--host-mem-bw: expected GB/s in (0, 100000], got '{}'", v));
+  }
+  d.infer.llamacpp.host_mem_bw = bw;
+  return {};
+}
+
 Status SetFlashAttn(std::string_view v, Draft& d) {
   const std::string s = Lower(v);
   if (s == "on" || s == "1" || s == "true") d.infer.llamacpp.flash_attn = true;
@@ -296,6 +307,9 @@ const Setting kSettings[] = {
      [](std::string_view v, Draft& d) {
        return Store(ParseInt("--gpu-layers", v), &d.infer.llamacpp.gpu_layers);
      }, false, true},
+    {"host-mem-bw", "GBPS", "llamacpp: host memory bandwidth in GB/s, for the decode speed of layers left on the "
+     "CPU (dual-channel DDR5-5600: 89.6; unset: no decode speed when layers stay on the host)", kInferCmds, kRuntime,
+     SetHostMemBw},
     {"parallel", "N", "llamacpp: -np sequences (--batch, 1)", kInferCmds, kRuntime,
      [](std::string_view v, Draft& d) { return Store(ParseInt("--parallel", v), &d.infer.llamacpp.parallel); },
      false, true},

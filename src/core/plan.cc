@@ -666,60 +666,120 @@ std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSe
   return fixes;
 }
 
+namespace {
+
+int64_t EchoInt(const Echo& echo, std::string_view key, int64_t fallback) {
+  for (const auto& [k, v] : echo) {
+    if (k == key && std::holds_alternative<int64_t>(v)) return std::get<int64_t>(v);
+  }
+  return fallback;
+}
+
+double EchoDouble(const Echo& echo, std::string_view key) {
+  for (const auto& [k, v] : echo) {
+    if (k == key && std::holds_alternative<double>(v)) return std::get<double>(v);
+  }
+  return 0;
+}
+
+int64_t ComponentBytesOf(const std::vector<Component>& comps, std::string_view name) {
+  const Component* c = Find(comps, name);
+  return c ? c->bytes.value() : 0;
+}
+
+}  // namespace
+
 std::optional<Throughput> EstimateThroughput(const Model& model, const Estimate& e, const DeviceSet& devices) {
   if (devices.empty() || e.devices.empty()) return std::nullopt;
-  int64_t batch = 1, ctx = 0, tp = 1;
-  bool training = false;
+  std::string mode, runtime;
   for (const auto& [k, v] : e.workload) {
-    if (k == "mode" && std::holds_alternative<std::string>(v)) training = std::get<std::string>(v) == "train";
-    if (k == "batch" && std::holds_alternative<int64_t>(v)) batch = std::get<int64_t>(v);
-    if (k == "ctx" && std::holds_alternative<int64_t>(v)) ctx = std::get<int64_t>(v);
-    if (k == "tp" && std::holds_alternative<int64_t>(v)) tp = std::get<int64_t>(v);
+    if (k == "mode" && std::holds_alternative<std::string>(v)) mode = std::get<std::string>(v);
+    if (k == "runtime" && std::holds_alternative<std::string>(v)) runtime = std::get<std::string>(v);
   }
-  if (training) return std::nullopt;
-  // Assumptions: decode reaches 80% of peak memory bandwidth; prefill 40%
-  // of dense bf16 TFLOPS (model FLOPs utilisation); each tensor-parallel
-  // doubling keeps 90% (all-reduce cost); pipeline stages run one after
-  // another for one sequence.
+  if (mode == "train") return std::nullopt;
+  const int64_t tp = EchoInt(e.workload, "tp", 1);
+  // Sequences decoding together and the tokens each holds. hf and llama.cpp
+  // allocate exactly the tokens held; vLLM's pool is larger than what one
+  // sequence holds: one sequence of max_model_len tokens (at most the pool),
+  // and for the batch figure as many as the pool holds at once.
+  int64_t seqs = EchoInt(e.workload, "batch", 1);
+  int64_t batch_seqs = seqs;
+  int64_t held = EchoInt(e.workload, "ctx", 0);
+  double pool_share = 1.0, batch_pool_share = 1.0;
+  if (runtime == "llamacpp") {
+    seqs = batch_seqs = EchoInt(e.workload, "parallel", 1);
+    held = EchoInt(e.workload, "n_ctx_seq", 0);
+  } else if (runtime == "vllm") {
+    const int64_t cap = e.kv_capacity_tokens.value_or(0);
+    if (cap <= 0) return std::nullopt;
+    held = std::min(EchoInt(e.workload, "max_model_len", cap), cap);
+    seqs = 1;
+    batch_seqs = std::max<int64_t>(1, cap / std::max<int64_t>(1, held));
+    pool_share = static_cast<double>(held) / static_cast<double>(cap);
+    batch_pool_share = std::min(1.0, static_cast<double>(batch_seqs * held) / static_cast<double>(cap));
+  }
+  // Assumptions: decode reaches 80% of peak memory bandwidth (GPU and host);
+  // prefill 40% of dense bf16 TFLOPS (model FLOPs utilisation); each
+  // tensor-parallel doubling keeps 90% (all-reduce cost); pipeline stages
+  // and host layers run one after another for one token.
   constexpr double kBwEff = 0.8, kMfu = 0.4, kTpEff = 0.9;
   const double tp_eff = std::pow(kTpEff, std::log2(static_cast<double>(std::max<int64_t>(tp, 1))));
   const ModelSpec& s = model.spec;
-  // Bytes a decode step reads: weights of the experts it touches (top-k per
-  // token, up to all experts for a large batch) and every cached token.
-  double weight_share = 1.0;
-  if (s.num_experts > 0 && model.inventory.params > 0) {
+  // The share of the weights a step reads: the experts it touches (top-k
+  // per token, up to all experts for a large batch).
+  auto weight_share = [&](int64_t n) {
+    if (s.num_experts <= 0 || model.inventory.params <= 0) return 1.0;
     const double active = static_cast<double>(model.inventory.active_params) / static_cast<double>(model.inventory.params);
-    const double touched = std::min(1.0, static_cast<double>(batch * s.num_experts_per_tok) / static_cast<double>(s.num_experts));
-    weight_share = std::min(1.0, active + (1.0 - active) * touched);
+    const double touched = std::min(1.0, static_cast<double>(n * s.num_experts_per_tok) / static_cast<double>(s.num_experts));
+    return std::min(1.0, active + (1.0 - active) * touched);
+  };
+  // Layers left in host memory are read at the host's bandwidth; the input
+  // embedding table is a row lookup (get_rows), not a read of the table.
+  double host_bytes_w = 0;
+  if (const Component* hw = Find(e.host, "weights")) {
+    host_bytes_w = static_cast<double>(hw->bytes.value() - ComponentBytesOf(hw->children, "embed"));
   }
-  double step_s = 0;
-  double flops_tps = 0;
-  // Devices in order; a pipeline stage is `tp` consecutive devices.
-  for (size_t i = 0; i < e.devices.size(); i += static_cast<size_t>(tp)) {
-    double stage = 0;
-    for (size_t r = i; r < i + static_cast<size_t>(tp) && r < e.devices.size(); ++r) {
-      const DeviceEstimate& d = e.devices[r];
-      if (!d.gpu || d.gpu->bandwidth_gb_s <= 0) return std::nullopt;
-      const Component* w = Find(d.components, "weights");
-      const Component* kv = Find(d.components, "kv_cache");
-      const double bytes = (w ? static_cast<double>(w->bytes.value()) * weight_share : 0) +
-                           (kv ? static_cast<double>(kv->bytes.value()) : 0);
-      stage = std::max(stage, bytes / (d.gpu->bandwidth_gb_s * 1e9 * kBwEff));
-      flops_tps += d.gpu->bf16_tflops * 1e12 * kMfu;
+  const double host_bytes_kv = static_cast<double>(ComponentBytesOf(e.host, "kv_cache"));
+  const double host_bw = EchoDouble(e.workload, "host_mem_bw_gb_s");
+  if (host_bytes_w + host_bytes_kv > 0 && host_bw <= 0) return std::nullopt;
+  auto step_time = [&](int64_t n, double kv_share) -> double {
+    double step_s = 0;
+    // Devices in order; a pipeline stage is `tp` consecutive devices.
+    for (size_t i = 0; i < e.devices.size(); i += static_cast<size_t>(tp)) {
+      double stage = 0;
+      for (size_t r = i; r < i + static_cast<size_t>(tp) && r < e.devices.size(); ++r) {
+        const DeviceEstimate& d = e.devices[r];
+        if (!d.gpu || d.gpu->bandwidth_gb_s <= 0) return 0;
+        const double bytes = static_cast<double>(ComponentBytesOf(d.components, "weights")) * weight_share(n) +
+                             static_cast<double>(ComponentBytesOf(d.components, "kv_cache")) * kv_share;
+        stage = std::max(stage, bytes / (d.gpu->bandwidth_gb_s * 1e9 * kBwEff));
+      }
+      step_s += stage;
     }
-    step_s += stage;
-  }
-  if (step_s <= 0) return std::nullopt;
-  step_s /= tp_eff;
+    if (step_s <= 0) return 0;
+    step_s /= tp_eff;
+    if (host_bw > 0) step_s += (host_bytes_w * weight_share(n) + host_bytes_kv) / (host_bw * 1e9 * kBwEff);
+    return step_s;
+  };
+  const double one = step_time(seqs, pool_share);
+  const double all = step_time(batch_seqs, batch_pool_share);
+  if (one <= 0 || all <= 0) return std::nullopt;
+  double flops_tps = 0;
+  for (const DeviceEstimate& d : e.devices) flops_tps += d.gpu ? d.gpu->bf16_tflops * 1e12 * kMfu : 0;
   Throughput t;
-  t.decode_tokens_per_s = 1.0 / step_s;
-  t.decode_batch_tokens_per_s = static_cast<double>(batch) / step_s;
+  t.decode_tokens_per_s = 1.0 / one;
+  t.decode_batch_tokens_per_s = static_cast<double>(batch_seqs) / all;
   const double flops_per_token = 2.0 * static_cast<double>(model.inventory.active_params);
-  t.prefill_tokens_per_s = flops_per_token > 0 ? flops_tps / static_cast<double>(e.devices.size() / std::max<size_t>(1, static_cast<size_t>(tp))) * tp_eff / flops_per_token : 0;
+  const double stages = static_cast<double>(e.devices.size()) / static_cast<double>(std::max<int64_t>(1, tp));
+  t.prefill_tokens_per_s = flops_per_token > 0 ? flops_tps / stages * tp_eff / flops_per_token : 0;
   t.note = fmt::format(
-      "decode at 80% of memory bandwidth reading the weights{} and the KV cache ({} tokens) each step; "
-      "prefill at 40% of dense bf16 TFLOPS; tensor parallel keeps 90% per doubling",
-      s.num_experts > 0 ? " of the experts it touches" : "", ctx);
+      "decode at 80% of memory bandwidth reading the weights{} and the KV cache of the tokens held ({} x {} "
+      "tokens{}) each step{}; prefill at 40% of dense bf16 TFLOPS; tensor parallel keeps 90% per doubling",
+      s.num_experts > 0 ? " of the experts it touches" : "", seqs, held,
+      runtime == "vllm" ? fmt::format("; the batch figure: {} x {}", batch_seqs, held) : std::string(),
+      host_bw > 0 && host_bytes_w + host_bytes_kv > 0
+          ? fmt::format(", the layers in host memory at {:.0f} GB/s after the GPU layers", host_bw)
+          : std::string());
   return t;
 }
 

@@ -235,5 +235,56 @@ TEST(PlanTest, ThroughputFromBandwidth) {
   EXPECT_NEAR(t->decode_tokens_per_s, 0.8 * 3350e9 / 16060522496.0, 2.0);
 }
 
+// vLLM's pool is larger than what a sequence holds: a decode step reads the
+// weights and the KV of the tokens held (one sequence of max_model_len),
+// never the whole pool (131072 B per token for Llama-3.1-8B bf16).
+TEST(PlanTest, VllmDecodeReadsTheTokensHeldNotThePool) {
+  Model m = CatalogModelOrDie("meta-llama/Llama-3.1-8B");
+  Job job;
+  job.infer.runtime = Runtime::kVllm;
+  job.infer.vllm.max_model_len = 8192;
+  const DeviceSet d = Gpus("H100-80GB");
+  auto e = EstimateJob(m, job, d);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  auto t = EstimateThroughput(m, *e, d);
+  ASSERT_TRUE(t.has_value());
+  const double weights = static_cast<double>(testing::ComponentBytes(e->devices[0], "weights"));
+  EXPECT_NEAR(t->decode_tokens_per_s, 0.8 * 3350e9 / (weights + 8192.0 * 131072), 0.5);
+  // The batch figure: as many 8192-token sequences as the pool holds.
+  const int64_t seqs = *e->kv_capacity_tokens / 8192;
+  EXPECT_GT(t->decode_batch_tokens_per_s, 10 * t->decode_tokens_per_s);
+  EXPECT_LT(t->decode_batch_tokens_per_s, static_cast<double>(seqs) * t->decode_tokens_per_s);
+}
+
+// Layers left in host memory are read at the host's bandwidth after the GPU
+// layers: without --host-mem-bw there is no decode figure, and with it a
+// partly offloaded model is slower than the same model fully offloaded.
+TEST(PlanTest, PartialOffloadIsNeverFasterThanFullOffload) {
+  Model m = CatalogModelOrDie("meta-llama/Llama-3.1-70B");
+  Job job;
+  job.infer.runtime = Runtime::kLlamaCpp;
+  auto q = ParseWeightFormat("Q4_K_M");
+  ASSERT_TRUE(q.ok());
+  job.infer.quant = *q;
+  const DeviceSet d = Gpus("RTX-4090");
+  job.infer.llamacpp.gpu_layers = 40;
+  auto part = EstimateJob(m, job, d);
+  ASSERT_TRUE(part.ok()) << part.error().message;
+  EXPECT_FALSE(EstimateThroughput(m, *part, d).has_value());
+  job.infer.llamacpp.host_mem_bw = 89.6;
+  part = EstimateJob(m, job, d);
+  ASSERT_TRUE(part.ok());
+  auto slow = EstimateThroughput(m, *part, d);
+  job.infer.llamacpp.gpu_layers.reset();  // all layers on the GPU (it does not fit, but is the ceiling)
+  auto full = EstimateJob(m, job, d);
+  ASSERT_TRUE(full.ok());
+  auto fast = EstimateThroughput(m, *full, d);
+  ASSERT_TRUE(slow.has_value() && fast.has_value());
+  EXPECT_LT(slow->decode_tokens_per_s, fast->decode_tokens_per_s);
+  // 41 of 80 layers (~20 GiB of Q4_K_M) on the host at 80% of 89.6 GB/s
+  // bound it near 3 tok/s.
+  EXPECT_LT(slow->decode_tokens_per_s, 4.0);
+}
+
 }  // namespace
 }  // namespace vramfit

@@ -44,6 +44,8 @@ struct LlamaCppKnobs {
   std::optional<DType> cache_type_v;    // -ctv (f16)
   std::optional<int64_t> gpu_layers;    // -ngl (all)
   std::optional<int64_t> parallel;      // -np (1)
+  std::optional<double> host_mem_bw;    // --host-mem-bw: host memory bandwidth, GB/s (decode
+                                        // speed of layers left on the CPU; unknown if unset)
   std::optional<int64_t> build;         // --llamacpp-build: release tag bNNNN to model
                                         // (llamacpp_build::kDefault, gguf_mix.h)
 };

@@ -631,6 +631,7 @@ Echo EchoOf(const LlamaCppKnobs& k, const Cells& c, const GpuLayers& ngl, const 
       {"kv_cells", c.cells * c.n_stream},
   };
   if (c.swa) echo.push_back({"kv_cells_swa", c.cells_swa * c.n_stream});
+  if (k.host_mem_bw) echo.push_back({"host_mem_bw_gb_s", *k.host_mem_bw});
   return echo;
 }
 
@@ -839,7 +840,7 @@ class LlamaCppRuntime final : public RuntimeProfile {
   std::span<const std::string_view> Settings() const override {
     static constexpr std::string_view kSettings[] = {
         "ubatch", "batch-size", "flash-attn", "cache-type-k", "cache-type-v",
-        "gpu-layers", "parallel", "llamacpp-build"};
+        "gpu-layers", "parallel", "llamacpp-build", "host-mem-bw"};
     return kSettings;
   }
 

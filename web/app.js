@@ -138,6 +138,8 @@
     { key: 'parallel', label: '-np', modes: ['infer'], group: 'adv', kind: 'int', placeholder: '1', runtime: 'llamacpp' },
     { key: 'llamacpp-build', label: 'llama.cpp release', modes: ['infer'], group: 'adv', kind: 'text',
       placeholder: 'b8000', runtime: 'llamacpp' },
+    { key: 'host-mem-bw', label: 'host memory GB/s', modes: ['infer'], group: 'adv', kind: 'text',
+      placeholder: 'unknown', runtime: 'llamacpp' },
   ];
   const FIELD = Object.fromEntries(FIELDS.map((f) => [f.key, f]));
 

@@ -212,8 +212,8 @@ Result<CheckResult> Check(const io::EngineLog& log, std::string_view input, cons
     for (const Given& g : flags.given()) {
       if (g.setting != s) continue;
       if (!SameValue(g.value, c.value)) {
-        return InvalidArgument(fmt::format("{} {}: contradicts the log ({}: {}); drop the flag", g.spelled, g.value,
-                                           c.source, c.value));
+        return InvalidArgument(fmt::format("{} {}: contradicts the {} ({}); drop the flag", g.spelled, g.value,
+                                           log.format == io::LogFormat::kMeasureRecord ? "record" : "log", c.source));
       }
       given = true;
     }

@@ -375,17 +375,25 @@ Result<EngineLog> ParseEngineLog(std::string_view text, std::string_view name) {
                                "GPU KV cache size", "# GPU blocks", "Maximum concurrency for", "vLLM", "vllm"});
   const int sglang = Hits(text, {"KV Cache is allocated", "Load weight end", "max_total_num_tokens", "sglang",
                                  "ServerArgs(", "Memory pool end"});
-  if (llama == 0 && vllm == 0 && sglang == 0) {
+  const auto generic = [&] {
     return InvalidArgument(fmt::format(
         "{}: no line of a known engine log (expected a llama.cpp log with \"<device> model buffer size = X MiB\", "
         "a vLLM log with \"Model loading took X GiB\" or \"GPU KV cache size: N tokens\", an SGLang log with "
         "\"KV Cache is allocated. #tokens: N\", a torch.cuda.memory_stats() JSON or tools/measure record, or "
         "nvidia-smi --query-gpu=memory.used,... --format=csv output)",
         name));
+  };
+  if (llama == 0 && vllm == 0 && sglang == 0) return generic();
+  Result<EngineLog> r = llama >= vllm && llama >= sglang ? ParseLlamaCppLog(text, name)
+                        : sglang > vllm                  ? ParseSglangLog(text, name)
+                                                         : ParseVllmLog(text, name);
+  // A text that only mentions an engine ("vllm", a quoted line in prose)
+  // holds no line of it: the error names every format expected.
+  if (!r.ok() && r.error().message.rfind(std::string(name) + ": no ", 0) == 0 &&
+      r.error().message.find(" line found") != std::string::npos) {
+    return generic();
   }
-  if (llama >= vllm && llama >= sglang) return ParseLlamaCppLog(text, name);
-  if (sglang > vllm) return ParseSglangLog(text, name);
-  return ParseVllmLog(text, name);
+  return r;
 }
 
 }  // namespace vramfit::io

@@ -252,7 +252,7 @@ Result<CheckResult> Check(const io::EngineLog& log, std::string_view input, cons
     r.model = model_flag;
     r.model_source = "--model";
     if (log.model) r.notes.push_back(fmt::format("the log names the model '{}'; --model {} is estimated", *log.model, model_flag));
-  } else if (log.model) {
+  } else if (log.model && estimable) {
     auto m = LoadModel(*log.model, ModelCatalog::Builtin(), &load_notes);
     if (m.ok()) {
       model = std::move(m.value());
@@ -263,7 +263,7 @@ Result<CheckResult> Check(const io::EngineLog& log, std::string_view input, cons
                                     "to estimate it",
                                     *log.model));
     }
-  } else {
+  } else if (estimable) {
     r.notes.push_back(log.arch ? fmt::format("the log names the architecture '{}', not a model: give --model MODEL "
                                              "(a catalog id, config.json or .gguf) to estimate it",
                                              *log.arch)

@@ -150,6 +150,52 @@ void BreakdownRows(CheckResult& r) {
   }
 }
 
+// The log's settings, then the flags for what it does not say, into req;
+// r records where each came from.
+Status MergeSettings(const io::EngineLog& log, const std::vector<Candidate>& candidates, const Request& flags,
+                     bool training, std::optional<Runtime> runtime, Request& req, CheckResult& r) {
+  for (const Candidate& c : candidates) {
+    const Setting* s = FindSetting(c.name);
+    if (s == nullptr) {
+      r.unused.push_back(fmt::format("{} = {} ({}): vramfit has no such setting", c.name, c.value, c.source));
+      continue;
+    }
+    if (c.name == "gpu" && flags.Has("gpu")) {
+      r.notes.push_back(fmt::format("GPUs from --gpu (the log names {})", c.value));
+      continue;
+    }
+    bool given = false;
+    for (const Given& g : flags.given()) {
+      if (g.setting != s) continue;
+      if (!SameValue(g.value, c.value)) {
+        return InvalidArgument(fmt::format("{} {}: contradicts the {} ({}); drop the flag", g.spelled, g.value,
+                                           log.format == io::LogFormat::kMeasureRecord ? "record" : "log", c.source));
+      }
+      given = true;
+    }
+    const std::string why = WhyNot(*s, training, runtime);
+    if (!why.empty()) {
+      r.unused.push_back(fmt::format("{} = {} ({}): {}", c.name, c.value, c.source, why));
+      continue;
+    }
+    Draft scratch;
+    if (Status st = s->apply(c.value, scratch); !st.ok()) {
+      r.unused.push_back(fmt::format("{} = {} ({}): {}", c.name, c.value, c.source, st.error().message));
+      continue;
+    }
+    if (!given) req.AddGiven(s, c.value, "--" + std::string(s->name));
+    r.from_log.push_back({c.name, c.value, c.source});
+  }
+  for (const Given& g : flags.given()) {
+    bool from_log = false;
+    for (const CheckSetting& c : r.from_log) from_log = from_log || c.name == g.setting->name;
+    req.AddGiven(g.setting, g.value, g.spelled);
+    if (!from_log && !(g.setting->scope & kOutput)) r.from_flags.push_back({std::string(g.setting->name), g.value, g.spelled});
+  }
+
+  return {};
+}
+
 }  // namespace
 
 Result<CheckResult> Check(const io::EngineLog& log, std::string_view input, const Request& flags,
@@ -197,45 +243,7 @@ Result<CheckResult> Check(const io::EngineLog& log, std::string_view input, cons
   }
 
   if (!runtime && !training) runtime = Runtime::kHf;  // vramfit's default runtime
-  // The log's settings, then the flags for what it does not say.
-  for (const Candidate& c : candidates) {
-    const Setting* s = FindSetting(c.name);
-    if (s == nullptr) {
-      r.unused.push_back(fmt::format("{} = {} ({}): vramfit has no such setting", c.name, c.value, c.source));
-      continue;
-    }
-    if (c.name == "gpu" && flags.Has("gpu")) {
-      r.notes.push_back(fmt::format("GPUs from --gpu (the log names {})", c.value));
-      continue;
-    }
-    bool given = false;
-    for (const Given& g : flags.given()) {
-      if (g.setting != s) continue;
-      if (!SameValue(g.value, c.value)) {
-        return InvalidArgument(fmt::format("{} {}: contradicts the {} ({}); drop the flag", g.spelled, g.value,
-                                           log.format == io::LogFormat::kMeasureRecord ? "record" : "log", c.source));
-      }
-      given = true;
-    }
-    const std::string why = WhyNot(*s, training, runtime);
-    if (!why.empty()) {
-      r.unused.push_back(fmt::format("{} = {} ({}): {}", c.name, c.value, c.source, why));
-      continue;
-    }
-    Draft scratch;
-    if (Status st = s->apply(c.value, scratch); !st.ok()) {
-      r.unused.push_back(fmt::format("{} = {} ({}): {}", c.name, c.value, c.source, st.error().message));
-      continue;
-    }
-    if (!given) req.AddGiven(s, c.value, "--" + std::string(s->name));
-    r.from_log.push_back({c.name, c.value, c.source});
-  }
-  for (const Given& g : flags.given()) {
-    bool from_log = false;
-    for (const CheckSetting& c : r.from_log) from_log = from_log || c.name == g.setting->name;
-    req.AddGiven(g.setting, g.value, g.spelled);
-    if (!from_log && !(g.setting->scope & kOutput)) r.from_flags.push_back({std::string(g.setting->name), g.value, g.spelled});
-  }
+  VRAMFIT_TRY(MergeSettings(log, candidates, flags, training, runtime, req, r));
 
   if (!estimable && !model_flag.empty()) {
     return InvalidArgument(fmt::format("--model: not used: this build has no {} runtime profile to estimate the log's "

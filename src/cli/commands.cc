@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <exception>
 #include <fstream>
-#include <iterator>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -135,13 +134,24 @@ int RunFit(Ctx& c) {
 // estimate -> measured vs estimated per device. Exit 2 for a log it cannot
 // read.
 int RunCheck(Ctx& c) {
+  // At most one byte past the readers' 256 MiB limit, so that an endless
+  // pipe or a huge file is refused by the reader, not read to the end.
+  constexpr size_t kReadLimit = (size_t{256} << 20) + 1;
+  const auto read_all = [&](std::istream& in) {
+    std::string text;
+    char buf[65536];
+    while (text.size() < kReadLimit && in.read(buf, sizeof buf).gcount() > 0) {
+      text.append(buf, static_cast<size_t>(in.gcount()));
+    }
+    return text;
+  };
   std::string text;
   if (c.logfile == "-") {
-    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    text = read_all(std::cin);
   } else {
     std::ifstream in(c.logfile, std::ios::binary);
     if (!in) return Fail(c, NotFound(fmt::format("{}: cannot open the log", c.logfile)));
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    text = read_all(in);
   }
   auto log = io::ParseEngineLog(text, c.logfile);
   if (!log.ok()) return Fail(c, log.error());

@@ -282,6 +282,11 @@ void AddSetting(EngineLog& log, std::string name, std::string value, const Line&
 Status AddFigure(EngineLog& log, std::string_view name, const Line& l, std::string device, std::string engine_device,
                  std::string engine_name, std::string component, bool counterpart, std::string_view number,
                  int64_t unit, std::string_view unit_label) {
+  if (log.figures.size() >= kMaxFigures) {
+    return InvalidArgument(Where(name, l.no) + fmt::format("more than {} memory figures (several runs in one log? give "
+                                                           "one run's lines)",
+                                                           kMaxFigures));
+  }
   auto b = ParsePrintedBytes(number, unit);
   if (!b.ok()) return InvalidArgument(Where(name, l.no) + b.error().message);
   Measured m;
@@ -298,9 +303,9 @@ Status AddFigure(EngineLog& log, std::string_view name, const Line& l, std::stri
   return {};
 }
 
-Result<std::vector<Line>> SplitLines(std::string_view text, std::string_view name, std::vector<std::string>* notes) {
+Status CheckText(std::string_view text, std::string_view name) {
   if (text.size() > kMaxLogBytes) {
-    return InvalidArgument(fmt::format("{}: {} bytes is more than any start-up log (limit {} MiB)", name, text.size(),
+    return InvalidArgument(fmt::format("{}: over {} MiB, more than any start-up log (give the start-up lines)", name,
                                        kMaxLogBytes >> 20));
   }
   // Binary data: NUL bytes, or control bytes making up over 1% of the head.
@@ -314,6 +319,11 @@ Result<std::vector<Line>> SplitLines(std::string_view text, std::string_view nam
   if (control * 100 > head.size() + 100) {
     return InvalidArgument(fmt::format("{}: not a text log ({} control bytes in the first {})", name, control, head.size()));
   }
+  return {};
+}
+
+Result<std::vector<Line>> SplitLines(std::string_view text, std::string_view name, std::vector<std::string>* notes) {
+  VRAMFIT_TRY(CheckText(text, name));
   std::vector<Line> lines;
   int no = 0;
   int skipped = 0;
@@ -359,6 +369,7 @@ int Hits(std::string_view text, std::initializer_list<std::string_view> markers)
 }  // namespace
 
 Result<EngineLog> ParseEngineLog(std::string_view text, std::string_view name) {
+  VRAMFIT_TRY(log::CheckText(text, name));
   const std::string_view body = log::Trim(text.substr(0, std::min(text.size(), log::kMaxLogBytes + 1)));
   // A JSON document or JSON lines; '[' also opens SGLang's "[date] ..." lines.
   const bool json_array = !body.empty() && body.front() == '[' &&

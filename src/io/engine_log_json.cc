@@ -30,8 +30,17 @@ std::optional<std::string> ArgValue(const Json& v) {
   return std::nullopt;
 }
 
+// obj[key] when it is a string, else `fallback` (never throws on a wrong type).
+std::string StrOr(const Json& obj, const char* key, const std::string& fallback) {
+  if (!obj.is_object() || !obj.contains(key) || !obj[key].is_string()) return fallback;
+  return obj[key].get<std::string>();
+}
+
 Status AddBytes(EngineLog& out, std::string_view where, int line, std::string component, std::string engine_name,
                 const Json& v) {
+  if (out.figures.size() >= log::kMaxFigures) {
+    return InvalidArgument(fmt::format("{}: more than {} measurements in one file", where, log::kMaxFigures));
+  }
   if (!v.is_number_integer() || v.get<int64_t>() < 0) {
     return InvalidArgument(fmt::format("{}: {}: expected a byte count, got {}", where, engine_name, Preview(v)));
   }
@@ -82,7 +91,7 @@ Status MeasureRecord(EngineLog& out, const Json& r, std::string_view where, int 
   if (vf == nullptr || !vf->is_object()) {
     return InvalidArgument(fmt::format("{}: record without a \"vramfit\" job object (tools/measure/README.md)", where));
   }
-  const std::string key = vf->value("command", std::string());
+  const std::string key = StrOr(*vf, "command", "");
   if (!job_key->empty() && key != *job_key) {
     return InvalidArgument(fmt::format(
         "{}: the records are of more than one job (check compares one job: keep one job's records)", where));
@@ -94,7 +103,7 @@ Status MeasureRecord(EngineLog& out, const Json& r, std::string_view where, int 
     return InvalidArgument(fmt::format("{}: measured_unit: expected \"bytes\", got {}", where,
                                        *unit ? "\"" + **unit + "\"" : std::string("null")));
   }
-  const std::string compare = vf->value("compare", std::string());
+  const std::string compare = StrOr(*vf, "compare", "");
   std::string component;
   if (compare == "allocated") component = "allocated_peak";
   else if (compare == "reserved") component = "reserved_peak";
@@ -103,7 +112,7 @@ Status MeasureRecord(EngineLog& out, const Json& r, std::string_view where, int 
   if (!r.contains("measured_value") || r["measured_value"].is_null()) {
     return InvalidArgument(fmt::format("{}: measured_value is null (a --dry-run template, not a measurement)", where));
   }
-  VRAMFIT_TRY(AddBytes(out, where, line, component, r.value("metric", compare).substr(0, 60), r["measured_value"]));
+  VRAMFIT_TRY(AddBytes(out, where, line, component, StrOr(r, "metric", compare).substr(0, 60), r["measured_value"]));
   if (out.record_args.empty() && !out.record_mode) {
     Json job = *vf;
     VRAMFIT_TRY(JobArgs(out, job, where));

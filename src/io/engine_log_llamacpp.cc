@@ -148,6 +148,14 @@ Status BreakdownLine(EngineLog& out, std::string_view name, const Line& l, std::
     }
     nums.remove_prefix(1);
   }
+  // Every figure but "unaccounted" (which llama.cpp may print underflowed
+  // and is compared only when it lies within the device) is a real amount.
+  for (size_t i = 0; i < v.size(); ++i) {
+    const bool unaccounted = v.size() == 7 && i == 6;
+    if (!unaccounted && (v[i] < 0 || v[i] > (int64_t{1} << 33))) {
+      return InvalidArgument(log::Where(name, l.no) + fmt::format("memory breakdown: {} MiB is not a device's memory", v[i]));
+    }
+  }
   if (v.size() == 7) {
     b.total_mib = v[0];
     b.free_mib = v[1];

@@ -14,12 +14,19 @@ namespace vramfit::io::log {
 // Inputs and lines above these are refused or skipped (hostile input).
 inline constexpr size_t kMaxLogBytes = size_t{256} << 20;  // 256 MiB
 inline constexpr size_t kMaxLineChars = 64 * 1024;
+// Figures one log may hold: far above any start-up (16 GPUs x 5 buffers), and
+// low enough that their sum stays inside int64 (512 x 2^53 < 2^63).
+inline constexpr size_t kMaxFigures = 512;
 
 struct Line {
   std::string text;  // without prefixes (StripLogPrefix)
   std::string tag;   // rank / device tag of the prefix, if any
   int no = 0;        // 1-based
 };
+
+// Errors: a text over kMaxLogBytes, binary data (a NUL byte, or control
+// bytes over 1% of the first 64 KiB).
+Status CheckText(std::string_view text, std::string_view name);
 
 // The text's lines, prefixes stripped; lines over kMaxLineChars skipped and
 // counted in a note. Errors: a text over kMaxLogBytes, binary data.

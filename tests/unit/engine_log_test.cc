@@ -188,6 +188,31 @@ TEST(LlamaCppLogTest, TimestampedKvCacheSpelling) {
   EXPECT_EQ(Setting(*log, "cache-type-k"), "bf16");
 }
 
+TEST(LlamaCppLogTest, OlderSpellings) {
+  auto log = ParseEngineLog(Fixture("llamacpp/old-spelling-ik-pr237.log"), "old.log");
+  ASSERT_TRUE(log.ok()) << log.error().message;
+  ASSERT_EQ(log->figures.size(), 1u);
+  EXPECT_EQ(log->figures[0].device, "gpu14");
+  EXPECT_EQ(log->figures[0].component, "weights");
+  EXPECT_EQ(log->figures[0].bytes.value(), 13315793224);  // 12698.93 MiB = 13315793223.68 B
+  EXPECT_EQ(Setting(*log, "ctx"), "163840");
+  EXPECT_EQ(Setting(*log, "ubatch"), "1024");
+  EXPECT_EQ(Setting(*log, "flash-attn"), "off");
+}
+
+TEST(VllmLogTest, ConfigLines) {
+  auto log = ParseVllmLog(Fixture("vllm/v1-config-lines-ramalama912-pr29137.log"), "cfg.log");
+  ASSERT_TRUE(log.ok()) << log.error().message;
+  EXPECT_EQ(log->model.value_or(""), "unsloth/Qwen3-0.6B-GGUF:IQ1_S");  // 'model', not 'model_tag'
+  EXPECT_EQ(Setting(*log, "dtype"), "bf16");
+  EXPECT_EQ(Setting(*log, "max-model-len"), "32768");
+  EXPECT_EQ(Setting(*log, "tp"), "1");
+  EXPECT_EQ(Setting(*log, "enforce-eager"), "false");
+  EXPECT_EQ(Setting(*log, "quant"), "(none)");     // quantization=None
+  EXPECT_EQ(Setting(*log, "kv-dtype"), "(none)");  // kv_cache_dtype=auto
+  EXPECT_EQ(log->notes.front(), "vLLM V1 engine");
+}
+
 TEST(VllmLogTest, V1LinesWithPrefixes) {
   auto log = ParseEngineLog(Fixture("vllm/v1-qwen3-14b-lmcache.log"), "v1.log");
   ASSERT_TRUE(log.ok()) << log.error().message;

@@ -281,8 +281,10 @@ Status VllmLine(EngineLog& out, std::string_view name, const Line& l, bool* any)
   if (auto a = log::After(t, "Resolved architecture: ")) out.arch = std::string(log::Trim(*a));
   if (t.find("non-default args: ") != std::string_view::npos || t.find("with config: ") != std::string_view::npos ||
       t.find("args: Namespace(") != std::string_view::npos) {
+    const size_t n = out.settings.size();
+    const bool had_model = out.model.has_value();
     ConfigLine(out, l, false);
-    *any = true;
+    if (out.settings.size() != n || out.model.has_value() != had_model) *any = true;
   }
   return {};
 }
@@ -318,8 +320,10 @@ Status SglangLine(EngineLog& out, std::string_view name, const Line& l, bool* an
     *any = true;
   }
   if (t.find("server_args=ServerArgs(") != std::string_view::npos || t.find("ServerArgs(") == 0) {
+    const size_t n = out.settings.size();
+    const bool had_model = out.model.has_value();
     ConfigLine(out, l, true);
-    *any = true;
+    if (out.settings.size() != n || out.model.has_value() != had_model) *any = true;
   }
   return {};
 }

@@ -3,6 +3,9 @@
 // Fixtures: tests/data/logs/ (sources in tests/data/logs/SOURCE.md).
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "cli_util.h"
@@ -68,6 +71,8 @@ TEST(CheckCliTest, NoModelMeansNullEstimates) {
 }
 
 TEST(CheckCliTest, ExactErrors) {
+  const std::string prose = (std::filesystem::temp_directory_path() / "vramfit_check_prose.txt").string();
+  std::ofstream(prose) << "We served it with vllm and llama.cpp; the GPU ran out of memory.\n";
   const struct {
     std::vector<std::string> args;
     int code;
@@ -77,8 +82,8 @@ TEST(CheckCliTest, ExactErrors) {
        "vramfit: error: check: LOGFILE is required (e.g. vramfit check server.log --model meta-llama/Llama-3.1-8B; - "
        "reads stdin)\n"},
       {{"check", "/nonexistent/x.log"}, 2, "vramfit: error: /nonexistent/x.log: cannot open the log\n"},
-      {{"check", Log("SOURCE.md")}, 2,
-       "vramfit: error: " + Log("SOURCE.md") +
+      {{"check", prose}, 2,
+       "vramfit: error: " + prose +
            ": no line of a known engine log (expected a llama.cpp log with \"<device> model buffer size = X MiB\", a "
            "vLLM log with \"Model loading took X GiB\" or \"GPU KV cache size: N tokens\", an SGLang log with \"KV "
            "Cache is allocated. #tokens: N\", a torch.cuda.memory_stats() JSON or tools/measure record, or nvidia-smi "

@@ -109,7 +109,13 @@ void ConfigLine(EngineLog& out, const Line& l, bool sglang) {
   }
   if (sglang) {
     take("tp_size", "tp", number);
-    take("context_length", "ctx", number);
+    // The sglang profile's own settings (python/sglang/srt/server_args.py names).
+    take("context_length", "context-length", number);
+    take("page_size", "page-size", number);
+    take("cuda_graph_max_bs", "cuda-graph-max-bs", number);
+    take("disable_cuda_graph", "disable-cuda-graph", [](const std::string& v) {
+      return v == "True" ? std::string("true") : v == "False" ? std::string("false") : std::string();
+    });
     take("mem_fraction_static", "mem-fraction-static", number);
     take("max_running_requests", "max-running-requests", number);
     take("chunked_prefill_size", "chunked-prefill-size", number);
@@ -315,7 +321,9 @@ Status SglangLine(EngineLog& out, std::string_view name, const Line& l, bool* an
     if (!c.ok()) return c.error();
     if (!out.kv_capacity_tokens) out.kv_capacity_tokens = *c;
     if (auto len = ConfigValue(t, "context_len")) {
-      if (!log::NumberAt(*len).empty()) log::AddSetting(out, "ctx", std::string(log::NumberAt(*len)), l, "context_len=" + *len);
+      if (!log::NumberAt(*len).empty()) {
+        log::AddSetting(out, "context-length", std::string(log::NumberAt(*len)), l, "context_len=" + *len);
+      }
     }
     *any = true;
   }

@@ -276,7 +276,7 @@ TEST(SglangLogTest, MaxTotalNumTokens) {
   auto log = ParseEngineLog(Fixture("sglang/max-total-num-tokens-issue29575.log"), "m.log");
   ASSERT_TRUE(log.ok()) << log.error().message;
   EXPECT_EQ(log->kv_capacity_tokens.value_or(0), 2086558);
-  EXPECT_EQ(Setting(*log, "ctx"), "256000");
+  EXPECT_EQ(Setting(*log, "context-length"), "256000");
 }
 
 TEST(TorchJsonTest, MemoryStatsAndRecords) {

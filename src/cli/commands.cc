@@ -164,7 +164,12 @@ int RunCheck(Ctx& c) {
   // The output settings are the CLI's; the rest describe the job.
   app::Request job_flags;
   for (const app::Given& g : c.request.given()) {
-    if (!(g.setting->scope & app::kOutput)) job_flags.AddGiven(g.setting, g.value, g.spelled);
+    if (!(g.setting->scope & app::kOutput)) {
+      job_flags.AddGiven(g.setting, g.value, g.spelled);
+    } else if (g.setting->name != "json" && g.setting->name != "units") {
+      return Fail(c, InvalidArgument(fmt::format("{}: applies to {}, not check", g.spelled,
+                                                 g.setting->name == "csv" ? "fit --sweep" : "infer")));
+    }
   }
   auto r = app::Check(*log, c.logfile, job_flags, c.model);
   if (!r.ok()) return Fail(c, r.error());

@@ -93,6 +93,10 @@ TEST(CheckCliTest, ExactErrors) {
        "vramfit: error: --ctx 8192: contradicts the log (log line 70: n_ctx = 4096); drop the flag\n"},
       {{"check", Log("llamacpp/qwen3-0.6b-q4km-orin-b5489.log"), "--runtime", "vllm"}, 2,
        "vramfit: error: --runtime vllm: the log is llama.cpp's (drop the flag)\n"},
+      {{"check", Log("vllm/v1-graphs-issue14286.log"), "--print-flags"}, 2,
+       "vramfit: error: --print-flags: applies to infer, not check\n"},
+      {{"check", Log("vllm/v1-graphs-issue14286.log"), "--model", "meta-llama/Llama-3.1-8B", "--solve", "max-batch"}, 2,
+       "vramfit: error: --solve: applies to fit, not infer\n"},
       // Flags with nothing to estimate would be accepted and ignored.
       {{"check", Log("llamacpp/qwen3-0.6b-q4km-orin-b5489.log"), "--ubatch", "512"}, 2,
        "vramfit: error: --ubatch: not used: no model to estimate (give --model MODEL)\n"},

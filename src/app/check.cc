@@ -301,6 +301,12 @@ Result<CheckResult> Check(const io::EngineLog& log, std::string_view input, cons
     e->notes.insert(e->notes.begin(), load_notes.begin(), load_notes.end());
     r.estimate = std::move(e.value());
     r.estimated_kv_tokens = r.estimate->kv_capacity_tokens;
+    if (!r.estimated_kv_tokens && log.format == io::LogFormat::kLlamaCpp) {
+      // llama.cpp's KV cells (the estimate's echo; the log's "size = ... N cells").
+      for (const auto& [k, v] : r.estimate->workload) {
+        if (k == "kv_cells" && std::holds_alternative<int64_t>(v)) r.estimated_kv_tokens = std::get<int64_t>(v);
+      }
+    }
   }
   if (!log.kv_capacity_tokens && log.max_concurrency) {
     for (const CheckSetting& s : r.from_log) {

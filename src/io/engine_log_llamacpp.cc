@@ -114,6 +114,16 @@ void KvSizeLine(EngineLog& out, const Line& l, std::string_view rest) {
   };
   const std::string k = type_of(", K (");
   const std::string v = type_of(", V (");
+  // The cells of the (first, i.e. the non-SWA) cache: its capacity in tokens.
+  if (!out.kv_capacity_tokens) {
+    if (auto open = log::After(rest, "(")) {
+      const std::string_view n = log::NumberAt(*open);
+      auto cells = ParsePrintedBytes(n, 1);
+      if (!n.empty() && cells.ok() && open->substr(open->find(n) + n.size()).substr(0, 6) == " cells") {
+        out.kv_capacity_tokens = cells->bytes.value();
+      }
+    }
+  }
   if (!k.empty()) log::AddSetting(out, "cache-type-k", k, l, "K (" + k + ")");
   if (!v.empty()) log::AddSetting(out, "cache-type-v", v, l, "V (" + v + ")");
 }

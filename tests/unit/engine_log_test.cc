@@ -135,6 +135,7 @@ TEST(LlamaCppLogTest, RealServerLogEveryBuffer) {
   EXPECT_EQ(Setting(*log, "cache-type-k"), "f16");
   EXPECT_EQ(Setting(*log, "cache-type-v"), "f16");
   EXPECT_EQ(Setting(*log, "llamacpp-build"), "b5489");
+  EXPECT_EQ(log->kv_capacity_tokens.value_or(0), 4096);  // "(  4096 cells,  28 layers,  1 seqs)"
   EXPECT_EQ(log->arch.value_or(""), "qwen3");
   ASSERT_EQ(log->gpu_names.size(), 1u);
   EXPECT_EQ(log->gpu_names[0], "Orin");
@@ -186,6 +187,7 @@ TEST(LlamaCppLogTest, TimestampedKvCacheSpelling) {
   EXPECT_EQ(log->figures[1].device, "gpu0");
   EXPECT_EQ(log->figures[1].bytes.value(), 191627264);  // 182.75 MiB exactly
   EXPECT_EQ(Setting(*log, "cache-type-k"), "bf16");
+  EXPECT_EQ(log->kv_capacity_tokens.value_or(0), 64000);  // the non-SWA cache's cells
 }
 
 TEST(LlamaCppLogTest, OlderSpellings) {

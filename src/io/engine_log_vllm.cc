@@ -308,8 +308,12 @@ Status SglangLine(EngineLog& out, std::string_view name, const Line& l, bool* an
       if (!c.ok()) return c.error();
       if (!out.kv_capacity_tokens) out.kv_capacity_tokens = *c;
     }
-    VRAMFIT_TRY(Figure(out, name, l, "K size: ", "kv_cache", true, "KV Cache K size"));
-    VRAMFIT_TRY(Figure(out, name, l, "V size: ", "kv_cache", true, "KV Cache V size"));
+    if (kv->find("KV size: ") != std::string_view::npos) {  // MLA pools: one latent buffer
+      VRAMFIT_TRY(Figure(out, name, l, "KV size: ", "kv_cache", true, "KV Cache KV size"));
+    } else {
+      VRAMFIT_TRY(Figure(out, name, l, "K size: ", "kv_cache", true, "KV Cache K size"));
+      VRAMFIT_TRY(Figure(out, name, l, "V size: ", "kv_cache", true, "KV Cache V size"));
+    }
     *any = true;
   }
   if (t.find("Capture cuda graph end.") != std::string_view::npos) {

@@ -274,6 +274,24 @@ TEST(SglangLogTest, KvPoolsPerRank) {
   EXPECT_EQ(log->kv_capacity_tokens.value_or(0), 454112);
 }
 
+TEST(SglangLogTest, SyntheticMlaPoolAndLoadWeightEnd) {
+  // SyntheticSglang: the spellings of model_runner.py / memory_pool.py (MLA
+  // pools print one "KV size"); no public log with both was at hand.
+  auto log = ParseEngineLog(
+      "[2025-11-04 05:27:13 DP0 TP0 EP0] Load weight end. type=DeepseekV3ForCausalLM, dtype=torch.bfloat16, avail "
+      "mem=75.11 GB, mem usage=107.07 GB.\n"
+      "[2025-11-04 05:27:13 DP0 TP0 EP0] KV Cache is allocated. #tokens: 524288, KV size: 17.16 GB\n",
+      "mla.log");
+  ASSERT_TRUE(log.ok()) << log.error().message;
+  ASSERT_EQ(log->figures.size(), 2u);
+  EXPECT_EQ(log->figures[0].component, "weights");
+  EXPECT_EQ(log->figures[0].printed, "107.07 GB");
+  EXPECT_EQ(log->figures[1].engine_name, "KV Cache KV size");
+  EXPECT_EQ(log->figures[1].device, "gpu0");
+  EXPECT_EQ(log->arch.value_or(""), "DeepseekV3ForCausalLM");
+  EXPECT_EQ(log->kv_capacity_tokens.value_or(0), 524288);
+}
+
 TEST(SglangLogTest, MaxTotalNumTokens) {
   auto log = ParseEngineLog(Fixture("sglang/max-total-num-tokens-issue29575.log"), "m.log");
   ASSERT_TRUE(log.ok()) << log.error().message;

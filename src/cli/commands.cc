@@ -2,6 +2,7 @@
 // (include/vramfit/app/settings.h), one error path.
 #include <algorithm>
 #include <exception>
+#include <fstream>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +10,8 @@
 
 #include "cli.h"
 #include "vramfit/app/app.h"
+#include "vramfit/app/check.h"
+#include "vramfit/io/engine_log.h"
 #include "vramfit/app/settings.h"
 #include "vramfit/io/source.h"
 #include "vramfit/render.h"
@@ -29,6 +32,7 @@ struct Ctx {
   std::string query;
   std::string host = "127.0.0.1";  // serve
   std::string port = "8080";       // serve
+  std::string logfile;             // check: LOGFILE or "-"
 };
 
 int Fail(Ctx& c, const Error& e) {
@@ -126,6 +130,53 @@ int RunFit(Ctx& c) {
   return 1;
 }
 
+// check: the log -> the job it describes (completed by flags) -> the
+// estimate -> measured vs estimated per device. Exit 2 for a log it cannot
+// read.
+int RunCheck(Ctx& c) {
+  // At most one byte past the readers' 256 MiB limit, so that an endless
+  // pipe or a huge file is refused by the reader, not read to the end.
+  constexpr size_t kReadLimit = (size_t{256} << 20) + 1;
+  const auto read_all = [&](std::istream& in) {
+    std::string text;
+    char buf[65536];
+    while (text.size() < kReadLimit && in.read(buf, sizeof buf).gcount() > 0) {
+      text.append(buf, static_cast<size_t>(in.gcount()));
+    }
+    return text;
+  };
+  std::string text;
+  if (c.logfile == "-") {
+    text = read_all(std::cin);
+  } else {
+    std::ifstream in(c.logfile, std::ios::binary);
+    if (!in) return Fail(c, NotFound(fmt::format("{}: cannot open the log", c.logfile)));
+    text = read_all(in);
+  }
+  auto log = io::ParseEngineLog(text, c.logfile);
+  if (!log.ok()) return Fail(c, log.error());
+  std::string units_name = "gib";
+  for (const app::Given& g : c.request.given()) {
+    if (g.setting->name == "units") units_name = g.value;
+  }
+  auto units = ToUnits(units_name);
+  if (!units.ok()) return Fail(c, units.error());
+  // The output settings are the CLI's; the rest describe the job.
+  app::Request job_flags;
+  for (const app::Given& g : c.request.given()) {
+    if (!(g.setting->scope & app::kOutput)) {
+      job_flags.AddGiven(g.setting, g.value, g.spelled);
+    } else if (g.setting->name != "json" && g.setting->name != "units") {
+      return Fail(c, InvalidArgument(fmt::format("{}: applies to {}, not check", g.spelled,
+                                                 g.setting->name == "csv" ? "fit --sweep" : "infer")));
+    }
+  }
+  auto r = app::Check(*log, c.logfile, job_flags, c.model);
+  if (!r.ok()) return Fail(c, r.error());
+  c.out << (c.json ? app::RenderCheckJson(*r) : app::RenderCheckText(*r, *units));
+  return 0;
+}
+
 int RunModels(Ctx& c) {
   auto list = ModelCatalog::Builtin().Search(c.query);
   c.out << (c.json ? RenderModelsJson(list) : RenderModelsText(list));
@@ -167,6 +218,8 @@ const Command kCommands[] = {
     {"models", "list catalog models matching QUERY", RunModels, false, true, 0},
     {"gpus", "list catalog GPUs matching QUERY", RunGpus, false, true, 0},
     {"serve", "the web calculator and JSON API on http://127.0.0.1:8080/", RunServe, false, false, 0},
+    {"check", "LOGFILE|-: an engine's log (llama.cpp, vLLM, SGLang, PyTorch, nvidia-smi) against the estimate",
+     RunCheck, false, false, app::kCmdInfer | app::kCmdTrain},
     {"fit", "plan: max-batch, max-context, min-gpus, best-quant, best-method; --sweep; --gpu all", RunFit, true,
      false, app::kCmdFit},
 };
@@ -278,6 +331,15 @@ int RunCommand(const Command& cmd, const std::vector<std::string>& given, Ctx& c
         ->type_name("");
   }
   if (cmd.query_arg) app.add_option("QUERY", c.query, "words to match");
+  const bool check = std::string(cmd.name) == "check";
+  if (check) {
+    app.add_option("LOGFILE", c.logfile, "the engine's log, a PyTorch JSON record or nvidia-smi CSV; - for stdin")
+        ->required()
+        ->type_name("");
+    app.add_option("--model", c.model,
+                   "MODEL for what the log does not name: catalog id, config.json, model directory, .gguf")
+        ->type_name("MODEL");
+  }
 
   std::reverse(rest.begin(), rest.end());  // CLI11 takes the vector reversed
   try {
@@ -286,6 +348,10 @@ int RunCommand(const Command& cmd, const std::vector<std::string>& given, Ctx& c
     c.out << app.help();
     return 0;
   } catch (const CLI::RequiredError&) {
+    if (check) {
+      return Fail(c, InvalidArgument("check: LOGFILE is required (e.g. vramfit check server.log --model "
+                                     "meta-llama/Llama-3.1-8B; - reads stdin)"));
+    }
     return Fail(c, InvalidArgument(fmt::format("{}: MODEL is required (e.g. vramfit {} meta-llama/Llama-3.1-8B)",
                                                cmd.name, cmd.name)));
   } catch (const CLI::ParseError& e) {

@@ -40,8 +40,16 @@ TEST(CliTest, GoldenTranscripts) {
     ASSERT_EQ(first.rfind("$ vramfit ", 0), 0u) << entry.path();
     std::stringstream rest;
     rest << in.rdbuf();
-    const CliRun r = Cli(Split(first.substr(10)));
-    const std::string got = r.out + "[exit " + std::to_string(r.code) + "]\n";
+    // "@SRC@/" in the arguments is the source tree (fixtures such as
+    // tests/data/logs/...); the output shows it as "@SRC@/" again.
+    std::vector<std::string> args = Split(first.substr(10));
+    const std::string src = std::string(VRAMFIT_SOURCE_DIR) + "/";
+    for (std::string& a : args) {
+      if (a.rfind("@SRC@/", 0) == 0) a = src + a.substr(6);
+    }
+    const CliRun r = Cli(args);
+    std::string got = r.out + "[exit " + std::to_string(r.code) + "]\n";
+    for (size_t p = got.find(src); p != std::string::npos; p = got.find(src, p)) got.replace(p, src.size(), "@SRC@/");
     if (update) {
       std::ofstream(entry.path()) << first << "\n" << got;
     } else {

@@ -130,7 +130,7 @@ const std::vector<std::string> kSupported = {
     "gpt_oss", "falcon", "gpt2", "opt", "bloom", "gpt_neox", "gpt_bigcode", "mpt", "cohere",
     "olmo2", "granite", "starcoder2", "yi", "internlm2", "bert", "roberta", "xlm-roberta",
     "camembert", "electra", "albert", "deberta-v2", "modernbert", "t5", "mt5", "bart",
-    "qwen3_next", "nemotron_h", "granitemoehybrid", "mamba", "mamba2"};
+    "qwen3_next", "nemotron_h", "granitemoehybrid", "lfm2", "mamba", "mamba2"};
 
 // transformers' default tie_word_embeddings per configuration class.
 bool DefaultTie(const std::string& t) {
@@ -138,6 +138,7 @@ bool DefaultTie(const std::string& t) {
                                               "cohere", "falcon", "gpt2", "opt", "bloom",
                                               "gpt_bigcode", "mpt", "starcoder2",
                                               "mamba",  // MambaConfig (Mamba2Config: False)
+                                              "lfm2",   // Lfm2Config
                                               // encoders and T5 v1.0 / BART (PretrainedConfig default)
                                               "bert", "roberta", "xlm-roberta", "camembert", "electra",
                                               "albert", "deberta-v2", "modernbert", "t5", "bart"};
@@ -1091,6 +1092,64 @@ void MapGraniteMoeHybrid(Reader& r, const std::string&, ModelSpec& s) {
   m.gated_norm = true;
 }
 
+// lfm2 (modeling_lfm2.py Lfm2DecoderLayer): "conv" layers (Lfm2ShortConv)
+// or "full_attention" layers (per-head q/k layernorms), each with a SwiGLU
+// MLP (w1/w3/w2) and two norms; the final norm is embedding_norm. The MLP
+// width: block_ff_dim (else intermediate_size); with block_auto_adjust_ff_dim,
+// int(2w/3), then, when block_ffn_dim_multiplier is set, int(m * w) rounded
+// up to block_multiple_of (Lfm2MLP).
+void MapLfm2(Reader& r, const std::string&, ModelSpec& s) {
+  SetAllAttentionBias(s, false);
+  s.qk_norm = QkNorm::kPerHead;
+  int64_t ff = r.Int({"block_ff_dim", "intermediate_size"}, 12288, kWidth);
+  if (r.Bool("block_auto_adjust_ff_dim", true)) {
+    ff = 2 * ff / 3;
+    auto mult = r.obj().find("block_ffn_dim_multiplier");
+    if (mult != r.obj().end() && !mult->is_null()) {
+      if (!mult->is_number() || mult->get<double>() <= 0 || mult->get<double>() > 64) {
+        r.Fail(Corrupt(fmt::format("{}: key 'block_ffn_dim_multiplier': expected a number in (0, 64], got {}",
+                                   r.where(), io::Preview(*mult))));
+        return;
+      }
+      ff = static_cast<int64_t>(mult->get<double>() * static_cast<double>(ff));
+      const int64_t of = r.Int({"block_multiple_of"}, 256, kWidth);
+      ff = of * ((ff + of - 1) / of);
+    }
+  }
+  s.intermediate_size = ff;
+  s.short_conv.l_cache = r.Int({"conv_L_cache"}, 3, kWidth);
+  s.short_conv.bias = r.Bool("conv_bias", false);
+  auto conv = [](const std::string& t, LayerSpec& l) {
+    if (t == "conv") {
+      l.attention = LayerAttention::kNone;
+      l.recurrent = RecurrentKind::kShortConv;
+      return true;
+    }
+    return t == "full_attention";
+  };
+  if (r.Has("layer_types")) {
+    ReadKindList(r, "layer_types", s, conv);
+    return;
+  }
+  // Older configs list the attention layers instead (full_attn_idxs).
+  auto idx = r.obj().find("full_attn_idxs");
+  if (idx == r.obj().end() || !idx->is_array()) {
+    r.Fail(Corrupt(fmt::format("{}: lfm2 needs 'layer_types' or 'full_attn_idxs'", r.where())));
+    return;
+  }
+  for (LayerSpec& l : s.layers) conv("conv", l);
+  for (const Json& v : *idx) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= s.num_hidden_layers) {
+      r.Fail(Corrupt(fmt::format("{}: key 'full_attn_idxs': {} is not a layer index below {}", r.where(),
+                                 io::Preview(v), s.num_hidden_layers)));
+      return;
+    }
+    LayerSpec& l = s.layers[static_cast<size_t>(v.get<int64_t>())];
+    l.attention = LayerAttention::kFull;
+    l.recurrent = RecurrentKind::kNone;
+  }
+}
+
 // mamba (modeling_mamba.py) and mamba2 (modeling_mamba2.py): every layer is
 // a norm and a mixer, no attention and no MLP; embeddings, norm_f, lm_head
 // (tied by default).
@@ -1173,7 +1232,7 @@ MapFn LlamaStyleFamily(const std::string& t) {
       {"phimoe", MapMixtral},      {"qwen2_moe", MapQwenMoe},  {"qwen3_moe", MapQwenMoe},
       {"deepseek_v2", MapDeepseek}, {"deepseek_v3", MapDeepseek}, {"gpt_oss", MapGptOss},
       {"qwen3_next", MapQwen3Next}, {"nemotron_h", MapNemotronH},
-      {"granitemoehybrid", MapGraniteMoeHybrid},
+      {"granitemoehybrid", MapGraniteMoeHybrid}, {"lfm2", MapLfm2},
   };
   auto it = kFamilies.find(t);
   return it == kFamilies.end() ? nullptr : it->second;
@@ -1203,7 +1262,7 @@ Error RefuseUnknown(const Json& decoder, const Json& top, std::string_view where
       "{}: model_type '{}' is not modelled{}; vramfit reads llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, "
       "qwen3_moe, gemma/2/3, phi, phi3, phimoe, deepseek_v2/v3, gpt_oss, falcon, gpt2, gpt_bigcode, opt, bloom, "
       "gpt_neox, mpt, cohere, olmo2, granite, starcoder2, yi, internlm2; hybrids qwen3_next, nemotron_h, "
-      "granitemoehybrid, mamba, mamba2; encoders bert, roberta, xlm-roberta, "
+      "granitemoehybrid, lfm2, mamba, mamba2; encoders bert, roberta, xlm-roberta, "
       "camembert, electra, albert, deberta-v2, modernbert; encoder-decoders t5, mt5, bart",
       where, t,
       keys.empty() ? std::string() : fmt::format(" (keys that change tensor shapes: {})", fmt::join(keys, ", "))));
@@ -1261,6 +1320,7 @@ Result<DecoderConfig> FindDecoder(const Json& doc, std::string_view where, const
 Status ReadCommonKeys(Reader& r, Reader& top, const std::string& type, std::string_view where,
                       ModelSpec& s) {
   std::optional<bool> tie = r.Bool("tie_word_embeddings");
+  if (!tie && type == "lfm2") tie = r.Bool("tie_embedding");  // LFM2's first configs
   if (!tie) tie = top.Bool("tie_word_embeddings");
   s.tie_word_embeddings = tie.value_or(DefaultTie(type));
   std::optional<std::string> dtype = r.String("torch_dtype");

@@ -50,6 +50,16 @@ TEST(HybridTest, NemotronNanoGraniteAndMambaMatchPublishedTotals) {
   EXPECT_EQ(LayerPatternSummary(CatalogModelOrDie("nvidia/NVIDIA-Nemotron-Nano-9B-v2").spec),
             "56 layers: 4 full attention, 27 Mamba-2, 25 MLP-only");
   EXPECT_EQ(LayerPatternSummary(CatalogModelOrDie("state-spaces/mamba-2.8b-hf").spec), "64 layers: 64 Mamba");
+  // sum(p.numel()) of the loaded Lfm2ForCausalLM; a per-part ledger gives
+  // embed 134,217,728 + MLP 16 x 3 x 2048 x 8192 + conv 10 x 16,783,360 +
+  // attention 6 x 10,485,760 + norms 68,352.
+  const Model lfm = CatalogModelOrDie("LiquidAI/LFM2-1.2B");
+  EXPECT_EQ(lfm.inventory.params, 1170340608);
+  EXPECT_EQ(lfm.spec.intermediate_size, 8192);
+  EXPECT_EQ(LayerPatternSummary(lfm.spec), "16 layers: 6 full attention, 10 short conv");
+  // Active per token (Qwen3-Coder-Next parser test: published total minus
+  // the inactive experts): 3,874,929,408.
+  EXPECT_EQ(CatalogModelOrDie("Qwen/Qwen3-Next-80B-A3B-Instruct").inventory.active_params, 3874929408);
 }
 
 TEST(HybridTest, Mamba2MixerTensorsOfOneNemotronLayer) {
@@ -118,6 +128,12 @@ TEST(HybridTest, StatePerSequenceMamba2AndMamba1) {
   // bf16: 64 x (15,360 + 81,920) x 2 = 12,451,840 B.
   const ModelSpec m = CatalogModelOrDie("state-spaces/mamba-2.8b-hf").spec;
   EXPECT_EQ(StateBytesPerSequence(m, DType::kBF16, DType::kBF16, ConvWindow::kKernelMinus1).value(), 12451840);
+  // LFM2-1.2B, 10 conv layers: hidden 2048 x (L_cache 3 - 1) = 4096 each;
+  // no recurrent state. KV: 6 layers x 2 x 8 x 64 x 2 B = 12,288.
+  const ModelSpec lfm = CatalogModelOrDie("LiquidAI/LFM2-1.2B").spec;
+  EXPECT_EQ(StateBytesPerSequence(lfm, DType::kBF16, DType::kBF16, ConvWindow::kKernelMinus1).value(), 81920);
+  EXPECT_EQ(StateElementsPerSequence(lfm, ConvWindow::kKernel).conv, 10 * 2048 * 3);
+  EXPECT_EQ(KvBytesPerToken(lfm, DType::kBF16, KvLayout::kLatent).value(), 12288);
   // A pure-attention model has none.
   EXPECT_EQ(StateBytesPerSequence(CatalogModelOrDie("meta-llama/Meta-Llama-3-8B").spec, DType::kBF16, DType::kBF16,
                                   ConvWindow::kKernel)
@@ -229,9 +245,29 @@ TEST(HybridTest, MambaConfigs) {
             "config.json: mamba num_heads x head_dim = 128 x 32 != d_inner 8192");
 }
 
+TEST(HybridTest, Lfm2ConfigErrors) {
+  const std::string base = R"({"model_type":"lfm2","hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,
+    "num_key_value_heads":2,"vocab_size":1000,"block_ff_dim":768,"conv_L_cache":3)";
+  auto r = ParseHfConfig(base + R"(,"full_attn_idxs":[1],"tie_embedding":false})", "config.json", nullptr);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->layers[1].attention, LayerAttention::kFull);
+  EXPECT_EQ(r->layers[0].recurrent, RecurrentKind::kShortConv);
+  EXPECT_EQ(r->intermediate_size, 512);  // int(2 x 768 / 3); no multiplier: no rounding (Lfm2MLP)
+  EXPECT_FALSE(r->tie_word_embeddings);
+  EXPECT_EQ(ParseError(base + R"(,"full_attn_idxs":[4]})"),
+            "config.json: key 'full_attn_idxs': 4 is not a layer index below 4");
+  EXPECT_EQ(ParseError(base + R"(,"full_attn_idxs":[1],"block_ffn_dim_multiplier":"x"})"),
+            "config.json: key 'block_ffn_dim_multiplier': expected a number in (0, 64], got \"x\"");
+  EXPECT_EQ(ParseError(base + "}"), "config.json: lfm2 needs 'layer_types' or 'full_attn_idxs'");
+  std::string big = base + R"(,"full_attn_idxs":[1]})";
+  big.replace(big.find("\"conv_L_cache\":3"), 16, "\"conv_L_cache\":2000");
+  EXPECT_EQ(ParseError(big),
+            "config.json: conv_L_cache = 2000: must be between 1 and 1024");
+}
+
 // Families not modelled yet stay refused in one line (never read as Llama).
 TEST(HybridTest, UnmodelledHybridFamiliesAreRefused) {
-  for (const char* t : {"kimi_linear", "falcon_h1", "jamba", "lfm2", "qwen3_5", "qwen3_5_moe"}) {
+  for (const char* t : {"kimi_linear", "falcon_h1", "jamba", "qwen3_5", "qwen3_5_moe"}) {
     const std::string cfg = std::string(R"({"model_type":")") + t +
                             R"(","hidden_size":2048,"num_hidden_layers":4,"num_attention_heads":16,
       "vocab_size":1000,"intermediate_size":512,"mamba_d_state":16})";

@@ -27,9 +27,6 @@ LayerRange StageLayers(int64_t num_layers, int64_t stages, int64_t stage) {
 Component WeightsComponent(const Model& model, const WeightFormat& fmt, DType dense,
                            LayerRange range, bool first_stage, bool last_stage, int64_t tp) {
   const ModelSpec& s = model.spec;
-  // Layers of each kind (dense / MoE) inside the range.
-  int64_t dense_in = 0, moe_in = 0;
-  for (int64_t i = range.first; i < range.last; ++i) (s.layers[i].moe ? moe_in : dense_in)++;
 
   // Parts summed by name, in a fixed array (no allocation per estimate): a
   // role holds at most the parts of one quantized layout (3) and the dense
@@ -48,8 +45,8 @@ Component WeightsComponent(const Model& model, const WeightFormat& fmt, DType de
     // decoder groups span its decoder layers, not num_hidden_layers).
     const bool all_layers = range.first == 0 && range.last == s.num_hidden_layers;
     if (g.layers > 0 && !all_layers) {
-      const int64_t held = g.moe_layer ? moe_in : dense_in;
-      copies = g.count / g.layers * held;
+      // The range's layers of the group's kind (dense / MoE / hybrid class).
+      copies = g.count / g.layers * GroupLayersIn(s, g, range.first, range.last);
     } else if (g.role == Role::kLmHead || (g.role == Role::kNorm && g.name == "norm.weight") ||
                (g.role == Role::kNorm && g.name == "norm.bias")) {
       // The final norm and the head sit with the last layers.

@@ -272,7 +272,7 @@ std::vector<Raw> TensorList(const Model& model, int64_t build) {
       const bool merged = parts.front().experts > 1;
       if (merged) per_layer = 1;
       for (int64_t il = 0; il < s.num_hidden_layers; ++il) {
-        if (s.layers[static_cast<size_t>(il)].moe != g.moe_layer) continue;
+        if (!GroupInLayer(g, s.layers[static_cast<size_t>(il)])) continue;
         for (int64_t k = 0; k < per_layer; ++k) {
           for (const Part& p : parts) {
             std::string name = fmt::format("blk.{}.{}", il, p.base);

@@ -17,6 +17,9 @@ Inspection Inspect(const Model& m, std::vector<std::string> notes) {
     in.weight_bytes += TensorBytes(g, WeightFormat{}, s.torch_dtype) * g.count;
   }
   in.kv_bytes_per_token = KvBytesPerToken(s, s.torch_dtype, KvLayout::kLatent);
+  in.state_bytes_per_sequence =
+      StateBytesPerSequence(s, s.torch_dtype, s.torch_dtype, ConvWindow::kKernelMinus1);
+  in.layer_pattern = s.topology == Topology::kDecoder ? LayerPatternSummary(s) : std::string();
   if (s.attn_kind == AttnKind::kMla) {
     in.kv_bytes_per_token_expanded = KvBytesPerToken(s, s.torch_dtype, KvLayout::kExpanded);
   }

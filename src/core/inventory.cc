@@ -27,6 +27,7 @@ const char* RoleName(Role r) {
     case Role::kVision: return "vision";
     case Role::kMtp: return "mtp";
     case Role::kHead: return "head";
+    case Role::kMixer: return "mixer";
   }
   return "?";
 }
@@ -66,10 +67,13 @@ void Attention(Builder& b, const ModelSpec& s, const std::string& p, int64_t n, 
     b.Linear(p + "qkv_proj.weight", role, q_out + k_out + v_out, h, n);
     if (s.q_bias) b.Vector(p + "qkv_proj.bias", role, q_out + k_out + v_out, n);
   } else {
-    b.Linear(p + "q_proj.weight", role, q_out, h, n);
+    // Qwen3-Next gated attention: q_proj yields the query and a sigmoid
+    // gate per head (modeling_qwen3_next.py Qwen3NextAttention).
+    const int64_t q_rows = s.attn_output_gate ? 2 * q_out : q_out;
+    b.Linear(p + "q_proj.weight", role, q_rows, h, n);
     b.Linear(p + "k_proj.weight", role, k_out, h, n);
     b.Linear(p + "v_proj.weight", role, v_out, h, n);
-    if (s.q_bias) b.Vector(p + "q_proj.bias", role, q_out, n);
+    if (s.q_bias) b.Vector(p + "q_proj.bias", role, q_rows, n);
     if (s.k_bias) b.Vector(p + "k_proj.bias", role, k_out, n);
     if (s.v_bias) b.Vector(p + "v_proj.bias", role, v_out, n);
   }
@@ -227,13 +231,17 @@ Inventory BuildInventory(const ModelSpec& s) {
   }
   if (s.embed_norm) Norm(b, s, "embed_norm", Role::kNorm, h, 1);
 
-  int64_t n_moe = 0;
-  for (const LayerSpec& l : s.layers) n_moe += l.moe ? 1 : 0;
-  const int64_t n_dense = s.num_hidden_layers - n_moe;
-  b.SetLayers(n_dense, false);
-  Layers(b, s, "layers.*.", n_dense, false, false);
-  b.SetLayers(n_moe, true);
-  Layers(b, s, "layers.*.", n_moe, true, false);
+  if (inventory::IsHybrid(s)) {
+    inventory::HybridLayers(b, s);
+  } else {
+    int64_t n_moe = 0;
+    for (const LayerSpec& l : s.layers) n_moe += l.moe ? 1 : 0;
+    const int64_t n_dense = s.num_hidden_layers - n_moe;
+    b.SetLayers(n_dense, false);
+    Layers(b, s, "layers.*.", n_dense, false, false);
+    b.SetLayers(n_moe, true);
+    Layers(b, s, "layers.*.", n_moe, true, false);
+  }
   b.SetLayers(0, false);
 
   if (s.final_norm) Norm(b, s, "norm", Role::kNorm, h, 1);
@@ -242,7 +250,18 @@ Inventory BuildInventory(const ModelSpec& s) {
 
   // Multi-token prediction modules (DeepSeek-V3 "layer 61"): embed, two
   // norms, eh_proj [h, 2h], one MoE decoder layer, shared head norm + head.
-  if (s.num_nextn_predict_layers > 0) {
+  if (s.num_nextn_predict_layers > 0 && s.mtp_shared_embed) {
+    // Qwen3-Next (vLLM qwen3_next_mtp.py Qwen3NextMultiTokenPredictor):
+    // fc [h, 2h], two pre-fc norms, full-attention MoE layers, a final norm;
+    // embeddings and head are the main model's.
+    Builder x(&inv.extra, s.torch_dtype);
+    const int64_t m = s.num_nextn_predict_layers;
+    x.Linear("mtp.fc.weight", Role::kMtp, h, 2 * h, 1);
+    x.Vector("mtp.pre_fc_norm_embedding.weight", Role::kMtp, h, 1);
+    x.Vector("mtp.pre_fc_norm_hidden.weight", Role::kMtp, h, 1);
+    Layers(x, s, "mtp.layers.*.", m, s.num_experts > 0, true);
+    x.Vector("mtp.norm.weight", Role::kMtp, h, 1);
+  } else if (s.num_nextn_predict_layers > 0) {
     Builder x(&inv.extra, s.torch_dtype);
     const int64_t m = s.num_nextn_predict_layers;
     x.Table("mtp.*.embed_tokens.weight", Role::kMtp, s.vocab_size, h, m);
@@ -274,12 +293,10 @@ KvElements KvElementsPerToken(const ModelSpec& s, KvLayout layout) {
 Bytes KvBytesPerToken(const ModelSpec& s, DType kv_dtype, KvLayout layout) {
   const KvElements e = KvElementsPerToken(s, layout);
   const Bytes per_layer = StorageBytes(kv_dtype, e.k) + StorageBytes(kv_dtype, e.v);
-  // Encoders cache nothing; an encoder-decoder caches the decoder's
-  // self-attention (the cross-attention K/V scale with the encoder tokens).
-  const int64_t layers = s.topology == Topology::kDecoder   ? s.num_hidden_layers
-                         : s.topology == Topology::kEncoder ? 0
-                                                            : s.enc.decoder_layers;
-  return per_layer * layers;
+  // Only layers with softmax attention cache K/V (sliding ones too: each
+  // holds the token); an encoder caches nothing, an encoder-decoder its
+  // decoder's self-attention.
+  return per_layer * AttentionLayerCount(s);
 }
 
 Result<Model> ModelFromSpec(ModelSpec spec) {

@@ -169,7 +169,7 @@ struct Resolver {
     const int64_t per_layer = g.count / g.layers;
     const bool experts = std::count(g.name.begin(), g.name.end(), '*') > 1;
     for (int64_t i = 0; i < spec.num_hidden_layers; ++i) {
-      if (spec.layers[static_cast<size_t>(i)].moe != g.moe_layer) continue;
+      if (!GroupInLayer(g, spec.layers[static_cast<size_t>(i)])) continue;
       if (!experts) {
         auto k = KindOf(ModuleName(spec, g, i, 0));
         if (!k.ok()) return k.error();

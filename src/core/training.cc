@@ -375,6 +375,12 @@ Result<TrainingWorkload> ResolveTraining(const Model& model, const TrainingSetti
                                          const DeviceSet& devices,
                                          std::vector<std::string>* notes) {
   const ModelSpec& spec = model.spec;
+  if (IsHybridStack(spec)) {
+    const RecurrentKind k = ModelRecurrentKind(spec);
+    return Unsupported(fmt::format("vramfit train: {} has {} layers; the activations saved by recurrent mixers "
+                                   "(chunked scan states) are not modelled yet",
+                                   spec.id, k == RecurrentKind::kNone ? "attention-free" : RecurrentName(k)));
+  }
   // The stack fills the defaults the user left unset.
   TrainingSettings filled = s;
   VRAMFIT_TRY(stacks::ProfileFor(s.stack).Resolve(spec, devices, &filled, notes));
@@ -526,11 +532,7 @@ int64_t TrainableCopies(const ModelSpec& s, const TrainingWorkload& w, const Tra
   if (w.method != TrainMethod::kFreeze || g.layers == 0) return g.count;
   // For freeze, per-layer groups train only in the last layers: weight the
   // group by the fraction of its layers that train.
-  int64_t held = 0;
-  for (int64_t i = job.first_trainable; i < job.layers; ++i) {
-    held += s.layers[i].moe == g.moe_layer ? 1 : 0;
-  }
-  return g.count / g.layers * held;
+  return g.count / g.layers * GroupLayersIn(s, g, job.first_trainable, job.layers);
 }
 
 int64_t EightBitState(int64_t n, int64_t states) {
@@ -758,7 +760,7 @@ double StageFraction(const Model& model, const TrainingWorkload& w, const TrainJ
       const int64_t per_layer = g.count / g.layers;
       int64_t in_range = 0, all = 0;
       for (int64_t i = 0; i < job.layers; ++i) {
-        if (s.layers[i].moe != g.moe_layer) continue;
+        if (!GroupInLayer(g, s.layers[i])) continue;
         if (trainable_only && w.method == TrainMethod::kFreeze && i < job.first_trainable) continue;
         ++all;
         if (i >= range.first && i < range.last) ++in_range;
@@ -936,7 +938,7 @@ int64_t LargestLayerParams(const Model& model) {
   for (int64_t i = 0; i < s.num_hidden_layers; ++i) {
     int64_t p = 0;
     for (const TensorGroup& g : model.inventory.groups) {
-      if (g.layers > 0 && g.moe_layer == s.layers[i].moe) {
+      if (g.layers > 0 && GroupInLayer(g, s.layers[i])) {
         p += g.elements_each() * (g.count / g.layers);
       }
     }

@@ -129,13 +129,16 @@ const std::vector<std::string> kSupported = {
     "gemma2", "gemma3", "gemma3_text", "phi", "phi3", "phimoe", "deepseek_v2", "deepseek_v3",
     "gpt_oss", "falcon", "gpt2", "opt", "bloom", "gpt_neox", "gpt_bigcode", "mpt", "cohere",
     "olmo2", "granite", "starcoder2", "yi", "internlm2", "bert", "roberta", "xlm-roberta",
-    "camembert", "electra", "albert", "deberta-v2", "modernbert", "t5", "mt5", "bart"};
+    "camembert", "electra", "albert", "deberta-v2", "modernbert", "t5", "mt5", "bart",
+    "qwen3_next", "nemotron_h", "granitemoehybrid", "lfm2", "mamba", "mamba2"};
 
 // transformers' default tie_word_embeddings per configuration class.
 bool DefaultTie(const std::string& t) {
   static const std::set<std::string> kTied = {"gemma", "gemma2", "gemma3", "gemma3_text",
                                               "cohere", "falcon", "gpt2", "opt", "bloom",
                                               "gpt_bigcode", "mpt", "starcoder2",
+                                              "mamba",  // MambaConfig (Mamba2Config: False)
+                                              "lfm2",   // Lfm2Config
                                               // encoders and T5 v1.0 / BART (PretrainedConfig default)
                                               "bert", "roberta", "xlm-roberta", "camembert", "electra",
                                               "albert", "deberta-v2", "modernbert", "t5", "bart"};
@@ -898,6 +901,301 @@ Status MapBart(Reader& r, const std::string&, ModelSpec& s) {
   return {};
 }
 
+// --- Hybrid stacks: recurrent mixers beside or instead of attention.
+// Tensor lists: src/core/inventory_hybrid.cc; docs/estimation.md "Hybrid layers".
+
+// A per-layer list of type names (layer_types, layers_block_type) of exactly
+// num_hidden_layers strings, each set on its LayerSpec by `set`, which
+// returns false for a name it does not know.
+template <typename Set>
+void ReadKindList(Reader& r, const char* key, ModelSpec& s, Set set) {
+  auto it = r.obj().find(key);
+  if (!it->is_array() || static_cast<int64_t>(it->size()) != s.num_hidden_layers) {
+    r.Fail(Corrupt(fmt::format("{}: key '{}': expected a list of {} entries (num_hidden_layers)", r.where(), key,
+                               s.num_hidden_layers)));
+    return;
+  }
+  for (size_t i = 0; i < it->size(); ++i) {
+    const Json& v = (*it)[i];
+    if (!v.is_string() || !set(v.get<std::string>(), s.layers[i])) {
+      r.Fail(Unsupported(fmt::format("{}: key '{}'[{}]: layer type {} is not modelled", r.where(), key, i,
+                                     io::Preview(v))));
+      return;
+    }
+  }
+}
+
+// Mamba-2 sub-config under the given key names (first present alias wins).
+void ReadMamba2(Reader& r, ModelSpec& s, std::initializer_list<std::string_view> heads,
+                std::initializer_list<std::string_view> head_dim, std::initializer_list<std::string_view> state,
+                std::initializer_list<std::string_view> groups, std::initializer_list<std::string_view> conv,
+                int64_t dflt_heads, int64_t dflt_head_dim, int64_t dflt_state, int64_t dflt_groups) {
+  MambaSpec& m = s.mamba;
+  m.num_heads = r.Int(heads, dflt_heads, kWidth);
+  m.head_dim = r.Int(head_dim, dflt_head_dim, kWidth);
+  m.d_state = r.Int(state, dflt_state, kWidth);
+  m.n_groups = r.Int(groups, dflt_groups, kWidth);
+  m.d_conv = r.Int(conv, 4, kWidth);
+  m.d_inner = CheckedMul(m.num_heads, m.head_dim);
+}
+
+// qwen3_next (modeling_qwen3_next.py at transformers 043bb8dd): 3 Gated
+// DeltaNet layers per full-attention layer (full_attention_interval 4, or
+// layer_types), gated attention (q_proj doubled), Qwen2-MoE experts with a
+// gated shared expert, and one MTP layer the checkpoint stores (mtp.*).
+void MapQwen3Next(Reader& r, const std::string&, ModelSpec& s) {
+  s.head_dim = r.Int({"head_dim"}, 256, kWidth);  // Qwen3NextConfig default
+  s.v_head_dim = s.head_dim;
+  SetAllAttentionBias(s, r.Bool("attention_bias", false));
+  s.qk_norm = QkNorm::kPerHead;
+  s.attn_output_gate = true;
+  s.num_experts = r.Int({"num_experts"}, 512, kExpertCount);
+  s.num_experts_per_tok = r.Int({"num_experts_per_tok"}, 10, kExpertCount);
+  s.moe_intermediate_size = r.Int({"moe_intermediate_size"}, 512, kWidthOrNone);
+  s.shared_expert_intermediate_size = r.Int({"shared_expert_intermediate_size"}, 512, kWidthOrNone);
+  s.shared_expert_gate = s.shared_expert_intermediate_size > 0;
+  const int64_t step = r.Int({"decoder_sparse_step"}, 1, kLayerStep);
+  std::set<int64_t> mlp_only;
+  auto it = r.obj().find("mlp_only_layers");
+  if (it != r.obj().end() && it->is_array()) {
+    for (const Json& v : *it) {
+      if (v.is_number_integer()) mlp_only.insert(v.get<int64_t>());
+    }
+  }
+  for (int64_t i = 0; i < s.num_hidden_layers; ++i) {
+    s.layers[i].moe = s.num_experts > 0 && mlp_only.count(i) == 0 && (i + 1) % step == 0;
+  }
+  auto gdn = [](const std::string& t, LayerSpec& l) {
+    if (t == "linear_attention") {
+      l.attention = LayerAttention::kNone;
+      l.recurrent = RecurrentKind::kGatedDeltaNet;
+      return true;
+    }
+    return t == "full_attention";
+  };
+  if (r.Has("layer_types")) {
+    ReadKindList(r, "layer_types", s, gdn);
+  } else {
+    const int64_t interval = r.Int({"full_attention_interval"}, 4, kLayerStep);
+    for (int64_t i = 0; i < s.num_hidden_layers; ++i) gdn((i + 1) % interval != 0 ? "linear_attention" : "full_attention", s.layers[i]);
+  }
+  LinearAttnSpec& a = s.linear_attn;
+  a.num_k_heads = r.Int({"linear_num_key_heads"}, 16, kWidth);
+  a.num_v_heads = r.Int({"linear_num_value_heads"}, 32, kWidth);
+  a.k_head_dim = r.Int({"linear_key_head_dim"}, 128, kWidth);
+  a.v_head_dim = r.Int({"linear_value_head_dim"}, 128, kWidth);
+  a.conv_kernel = r.Int({"linear_conv_kernel_dim"}, 4, kWidth);
+  // The checkpoint stores one MTP layer (vLLM qwen3_next_mtp.py:
+  // num_nextn_predict_layers, default 1); transformers ignores it (^mtp.*).
+  s.num_nextn_predict_layers = r.Int({"num_nextn_predict_layers"}, 1, kLayerCount);
+  s.mtp_shared_embed = true;
+}
+
+// nemotron_h (modular_nemotron_h.py at transformers 008d9e95): each block
+// is one norm and one mixer: 'M' Mamba-2, '*' attention, '-' relu^2 MLP
+// (hybrid_override_pattern, or layers_block_type names).
+void MapNemotronH(Reader& r, const std::string&, ModelSpec& s) {
+  s.head_dim = r.Int({"head_dim"}, 128, kWidth);  // NemotronHConfig default
+  s.v_head_dim = s.head_dim;
+  SetAllAttentionBias(s, r.Bool("attention_bias", false));
+  s.norms_per_layer = 1;
+  s.mlp_kind = MlpKind::kPlain;  // up_proj / down_proj, relu2
+  s.mlp_bias = r.Bool("mlp_bias", false);
+  auto block = [](const std::string& t, LayerSpec& l) {
+    l.mlp = false;
+    if (t == "mamba" || t == "linear_attention" || t == "M") {
+      l.attention = LayerAttention::kNone;
+      l.recurrent = RecurrentKind::kMamba2;
+    } else if (t == "attention" || t == "full_attention" || t == "*") {
+      l.attention = LayerAttention::kFull;
+    } else if (t == "mlp" || t == "-") {
+      l.attention = LayerAttention::kNone;
+      l.mlp = true;
+    } else {
+      return false;  // 'E' / "moe": Nemotron-H latent MoE is not modelled
+    }
+    return true;
+  };
+  if (r.Has("layers_block_type")) {
+    ReadKindList(r, "layers_block_type", s, block);
+  } else if (r.Has("hybrid_override_pattern")) {
+    const std::string p = r.String("hybrid_override_pattern").value_or("");
+    if (static_cast<int64_t>(p.size()) != s.num_hidden_layers) {
+      r.Fail(Corrupt(fmt::format("{}: key 'hybrid_override_pattern': {} characters for {} layers", r.where(),
+                                 p.size(), s.num_hidden_layers)));
+      return;
+    }
+    for (size_t i = 0; i < p.size(); ++i) {
+      if (!block(std::string(1, p[i]), s.layers[i])) {
+        r.Fail(Unsupported(fmt::format("{}: key 'hybrid_override_pattern'[{}]: block '{}' is not modelled "
+                                       "(vramfit reads M, * and -)",
+                                       r.where(), i, p[i])));
+        return;
+      }
+    }
+  } else {
+    r.Fail(Corrupt(fmt::format("{}: nemotron_h needs 'hybrid_override_pattern' or 'layers_block_type'", r.where())));
+    return;
+  }
+  ReadMamba2(r, s, {"mamba_num_heads"}, {"mamba_head_dim"}, {"ssm_state_size", "mamba_d_state"},
+             {"n_groups", "mamba_n_groups"}, {"conv_kernel", "mamba_d_conv"}, 128, 64, 128, 8);
+  s.mamba.conv_bias = r.Bool("use_conv_bias", r.Bool("mamba_conv_bias", true));
+  s.mamba.proj_bias = r.Bool("use_bias", false);
+  s.mamba.gated_norm = true;
+}
+
+// granitemoehybrid (modular_granitemoehybrid.py at transformers 023633dd):
+// 'mamba' layers (BambaMixer, Mamba-2) or 'attention' layers, every layer
+// with a shared gated MLP (shared_intermediate_size) plus, when
+// num_local_experts > 0, GraniteMoe experts of width intermediate_size.
+void MapGraniteMoeHybrid(Reader& r, const std::string&, ModelSpec& s) {
+  SetAllAttentionBias(s, r.Bool("attention_bias", false));
+  const int64_t shared = r.Required({"shared_intermediate_size"}, kMaxDim);
+  s.num_experts = r.Int({"num_local_experts"}, 0, kExpertCount);
+  if (s.num_experts > 0) {
+    s.num_experts_per_tok = r.Int({"num_experts_per_tok"}, 2, kExpertCount);
+    s.moe_intermediate_size = s.intermediate_size;  // GraniteMoe expert width
+    s.shared_expert_intermediate_size = shared;     // shared_mlp, no gate
+  } else {
+    s.intermediate_size = shared;  // the shared MLP is the only MLP
+  }
+  const char* key = r.Has("layer_types") ? "layer_types" : "layers_block_type";
+  if (!r.Has(key)) {
+    r.Fail(Corrupt(fmt::format("{}: granitemoehybrid needs 'layer_types' or 'layers_block_type'", r.where())));
+    return;
+  }
+  const bool moe = s.num_experts > 0;
+  ReadKindList(r, key, s, [moe](const std::string& t, LayerSpec& l) {
+    l.moe = moe;
+    if (t == "mamba") {
+      l.attention = LayerAttention::kNone;
+      l.recurrent = RecurrentKind::kMamba2;
+      return true;
+    }
+    return t == "attention";
+  });
+  MambaSpec& m = s.mamba;
+  m.num_heads = r.Int({"mamba_n_heads"}, 128, kWidth);
+  m.d_state = r.Int({"mamba_d_state"}, 256, kWidth);
+  m.n_groups = r.Int({"mamba_n_groups"}, 1, kWidth);
+  m.d_conv = r.Int({"mamba_d_conv"}, 4, kWidth);
+  m.d_inner = CheckedMul(r.Int({"mamba_expand"}, 2, kWidth), s.hidden_size);
+  // mamba_d_head "auto" = d_inner / mamba_n_heads (GraniteMoeHybridConfig).
+  auto dh = r.obj().find("mamba_d_head");
+  if (dh == r.obj().end() || dh->is_null() || dh->is_string()) {
+    m.head_dim = m.num_heads > 0 ? m.d_inner / m.num_heads : 0;
+  } else {
+    m.head_dim = r.Int({"mamba_d_head"}, 0, kWidth);
+  }
+  m.conv_bias = r.Bool("mamba_conv_bias", true);
+  m.proj_bias = r.Bool("mamba_proj_bias", false);
+  m.gated_norm = true;
+}
+
+// lfm2 (modeling_lfm2.py Lfm2DecoderLayer): "conv" layers (Lfm2ShortConv)
+// or "full_attention" layers (per-head q/k layernorms), each with a SwiGLU
+// MLP (w1/w3/w2) and two norms; the final norm is embedding_norm. The MLP
+// width: block_ff_dim (else intermediate_size); with block_auto_adjust_ff_dim,
+// int(2w/3), then, when block_ffn_dim_multiplier is set, int(m * w) rounded
+// up to block_multiple_of (Lfm2MLP).
+void MapLfm2(Reader& r, const std::string&, ModelSpec& s) {
+  SetAllAttentionBias(s, false);
+  s.qk_norm = QkNorm::kPerHead;
+  int64_t ff = r.Int({"block_ff_dim", "intermediate_size"}, 12288, kWidth);
+  if (r.Bool("block_auto_adjust_ff_dim", true)) {
+    ff = 2 * ff / 3;
+    auto mult = r.obj().find("block_ffn_dim_multiplier");
+    if (mult != r.obj().end() && !mult->is_null()) {
+      if (!mult->is_number() || mult->get<double>() <= 0 || mult->get<double>() > 64) {
+        r.Fail(Corrupt(fmt::format("{}: key 'block_ffn_dim_multiplier': expected a number in (0, 64], got {}",
+                                   r.where(), io::Preview(*mult))));
+        return;
+      }
+      ff = static_cast<int64_t>(mult->get<double>() * static_cast<double>(ff));
+      const int64_t of = r.Int({"block_multiple_of"}, 256, kWidth);
+      ff = of * ((ff + of - 1) / of);
+    }
+  }
+  s.intermediate_size = ff;
+  s.short_conv.l_cache = r.Int({"conv_L_cache"}, 3, kWidth);
+  s.short_conv.bias = r.Bool("conv_bias", false);
+  auto conv = [](const std::string& t, LayerSpec& l) {
+    if (t == "conv") {
+      l.attention = LayerAttention::kNone;
+      l.recurrent = RecurrentKind::kShortConv;
+      return true;
+    }
+    return t == "full_attention";
+  };
+  if (r.Has("layer_types")) {
+    ReadKindList(r, "layer_types", s, conv);
+    return;
+  }
+  // Older configs list the attention layers instead (full_attn_idxs).
+  auto idx = r.obj().find("full_attn_idxs");
+  if (idx == r.obj().end() || !idx->is_array()) {
+    r.Fail(Corrupt(fmt::format("{}: lfm2 needs 'layer_types' or 'full_attn_idxs'", r.where())));
+    return;
+  }
+  for (LayerSpec& l : s.layers) conv("conv", l);
+  for (const Json& v : *idx) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= s.num_hidden_layers) {
+      r.Fail(Corrupt(fmt::format("{}: key 'full_attn_idxs': {} is not a layer index below {}", r.where(),
+                                 io::Preview(v), s.num_hidden_layers)));
+      return;
+    }
+    LayerSpec& l = s.layers[static_cast<size_t>(v.get<int64_t>())];
+    l.attention = LayerAttention::kFull;
+    l.recurrent = RecurrentKind::kNone;
+  }
+}
+
+// mamba (modeling_mamba.py) and mamba2 (modeling_mamba2.py): every layer is
+// a norm and a mixer, no attention and no MLP; embeddings, norm_f, lm_head
+// (tied by default).
+Status MapMamba(Reader& r, const std::string& t, ModelSpec& s) {
+  s.hidden_size = r.Required({"hidden_size", "d_model"}, kMaxDim);
+  s.num_hidden_layers = r.Required({"num_hidden_layers", "n_layer"}, kMaxLayers);
+  s.vocab_size = r.Required({"vocab_size"}, kMaxDim);
+  InitLayers(s);
+  if (r.error()) return *r.error();
+  s.norm_kind = NormKind::kRms;
+  s.norms_per_layer = 1;
+  // No attention: the attention fields stay at the smallest valid shape and
+  // no layer uses them.
+  s.num_attention_heads = s.num_key_value_heads = s.head_dim = s.v_head_dim = 1;
+  MambaSpec& m = s.mamba;
+  const RecurrentKind kind = t == "mamba" ? RecurrentKind::kMamba1 : RecurrentKind::kMamba2;
+  for (LayerSpec& l : s.layers) {
+    l.attention = LayerAttention::kNone;
+    l.recurrent = kind;
+    l.mlp = false;
+  }
+  m.d_state = r.Int({"state_size"}, kind == RecurrentKind::kMamba1 ? 16 : 128, kWidth);
+  m.d_conv = r.Int({"conv_kernel"}, 4, kWidth);
+  m.conv_bias = r.Bool("use_conv_bias", true);
+  m.proj_bias = r.Bool("use_bias", false);
+  const int64_t expand = r.Int({"expand"}, 2, kWidth);
+  if (kind == RecurrentKind::kMamba1) {
+    m.d_inner = r.Int({"intermediate_size"}, CheckedMul(expand, s.hidden_size), kWidth);
+    // time_step_rank "auto" = ceil(hidden / 16) (MambaConfig).
+    auto tr = r.obj().find("time_step_rank");
+    if (tr == r.obj().end() || tr->is_null() || (tr->is_string() && tr->get<std::string>() == "auto")) {
+      m.dt_rank = (s.hidden_size + 15) / 16;
+    } else {
+      m.dt_rank = r.Int({"time_step_rank"}, 0, kWidth);
+    }
+  } else {
+    m.num_heads = r.Int({"num_heads"}, 128, kWidth);
+    m.head_dim = r.Int({"head_dim"}, 64, kWidth);
+    m.n_groups = r.Int({"n_groups"}, 8, kWidth);
+    m.d_inner = CheckedMul(expand, s.hidden_size);  // Mamba2Mixer intermediate_size
+    m.gated_norm = true;
+  }
+  s.max_position_embeddings = 0;
+  return r.error() ? *r.error() : Status{};
+}
+
 // model_type -> mapping, for the encoder and encoder-decoder families.
 OwnCoreFn EncoderFamily(const std::string& t) {
   static const std::map<std::string, OwnCoreFn, std::less<>> kFamilies = {
@@ -917,6 +1215,7 @@ OwnCoreFn OwnCoreFamily(const std::string& t) {
       {"bloom", MapBloom},     {"gpt_neox", MapGptNeox}, {"mpt", MapMpt},
       {"falcon", MapFalcon},   {"RefinedWeb", MapFalcon}, {"RefinedWebModel", MapFalcon},
       {"phi", MapPhi},         {"cohere", MapCohere},
+      {"mamba", MapMamba},     {"mamba2", MapMamba},
   };
   auto it = kFamilies.find(t);
   return it == kFamilies.end() ? EncoderFamily(t) : it->second;
@@ -932,6 +1231,8 @@ MapFn LlamaStyleFamily(const std::string& t) {
       {"gemma3_text", MapGemma2},  {"phi3", MapPhi3},          {"mixtral", MapMixtral},
       {"phimoe", MapMixtral},      {"qwen2_moe", MapQwenMoe},  {"qwen3_moe", MapQwenMoe},
       {"deepseek_v2", MapDeepseek}, {"deepseek_v3", MapDeepseek}, {"gpt_oss", MapGptOss},
+      {"qwen3_next", MapQwen3Next}, {"nemotron_h", MapNemotronH},
+      {"granitemoehybrid", MapGraniteMoeHybrid}, {"lfm2", MapLfm2},
   };
   auto it = kFamilies.find(t);
   return it == kFamilies.end() ? nullptr : it->second;
@@ -960,7 +1261,8 @@ Error RefuseUnknown(const Json& decoder, const Json& top, std::string_view where
   return Unsupported(fmt::format(
       "{}: model_type '{}' is not modelled{}; vramfit reads llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, "
       "qwen3_moe, gemma/2/3, phi, phi3, phimoe, deepseek_v2/v3, gpt_oss, falcon, gpt2, gpt_bigcode, opt, bloom, "
-      "gpt_neox, mpt, cohere, olmo2, granite, starcoder2, yi, internlm2; encoders bert, roberta, xlm-roberta, "
+      "gpt_neox, mpt, cohere, olmo2, granite, starcoder2, yi, internlm2; hybrids qwen3_next, nemotron_h, "
+      "granitemoehybrid, lfm2, mamba, mamba2; encoders bert, roberta, xlm-roberta, "
       "camembert, electra, albert, deberta-v2, modernbert; encoder-decoders t5, mt5, bart",
       where, t,
       keys.empty() ? std::string() : fmt::format(" (keys that change tensor shapes: {})", fmt::join(keys, ", "))));
@@ -1018,6 +1320,7 @@ Result<DecoderConfig> FindDecoder(const Json& doc, std::string_view where, const
 Status ReadCommonKeys(Reader& r, Reader& top, const std::string& type, std::string_view where,
                       ModelSpec& s) {
   std::optional<bool> tie = r.Bool("tie_word_embeddings");
+  if (!tie && type == "lfm2") tie = r.Bool("tie_embedding");  // LFM2's first configs
   if (!tie) tie = top.Bool("tie_word_embeddings");
   s.tie_word_embeddings = tie.value_or(DefaultTie(type));
   std::optional<std::string> dtype = r.String("torch_dtype");
@@ -1111,6 +1414,93 @@ Result<ModelSpec> ParseHfConfig(std::string_view json_text, std::string_view whe
   }
 }
 
+namespace {
+
+// The per-layer kinds and the recurrent sub-specs: caps keep the state and
+// inventory products inside int64; shapes must be consistent.
+Status ValidateRecurrent(const ModelSpec& s, std::string_view where) {
+  RecurrentKind kind = RecurrentKind::kNone;
+  for (size_t i = 0; i < s.layers.size(); ++i) {
+    const LayerSpec& l = s.layers[i];
+    if (l.moe && !l.mlp) {
+      return Corrupt(fmt::format("{}: layer {}: routed experts in a layer without an MLP", where, i));
+    }
+    if (l.moe && s.num_experts == 0) {
+      return Corrupt(fmt::format("{}: layer {}: an MoE layer in a model without experts", where, i));
+    }
+    if (l.HasRecurrent()) {
+      if (kind != RecurrentKind::kNone && kind != l.recurrent) {
+        return Unsupported(fmt::format("{}: layers of two recurrent kinds ({}, {}) are not modelled", where,
+                                       RecurrentName(kind), RecurrentName(l.recurrent)));
+      }
+      kind = l.recurrent;
+    }
+  }
+  const IntRange state{1, io::kMaxStateDim}, kernel{1, io::kMaxConvKernel};
+  const struct { const char* key; int64_t v; IntRange range; } mamba[] = {
+      {"mamba d_inner (intermediate_size / mamba_d_ssm)", s.mamba.d_inner, kWidth},
+      {"mamba d_state (state_size)", s.mamba.d_state, state},
+      {"mamba d_conv (conv_kernel)", s.mamba.d_conv, kernel},
+  };
+  const struct { const char* key; int64_t v; IntRange range; } gdn[] = {
+      {"linear_num_key_heads", s.linear_attn.num_k_heads, kWidth},
+      {"linear_num_value_heads", s.linear_attn.num_v_heads, kWidth},
+      {"linear_key_head_dim", s.linear_attn.k_head_dim, state},
+      {"linear_value_head_dim", s.linear_attn.v_head_dim, state},
+      {"linear_conv_kernel_dim", s.linear_attn.conv_kernel, kernel},
+  };
+  switch (kind) {
+    case RecurrentKind::kNone:
+      break;
+    case RecurrentKind::kMamba1:
+    case RecurrentKind::kMamba2:
+      for (const auto& c : mamba) {
+        if (!c.range.Contains(c.v)) return io::OutOfRange(where, c.key, c.v, c.range);
+      }
+      if (kind == RecurrentKind::kMamba1) {
+        if (!kWidth.Contains(s.mamba.dt_rank)) {
+          return io::OutOfRange(where, "mamba dt_rank (time_step_rank)", s.mamba.dt_rank, kWidth);
+        }
+        break;
+      }
+      if (!kWidth.Contains(s.mamba.num_heads)) {
+        return io::OutOfRange(where, "mamba num_heads", s.mamba.num_heads, kWidth);
+      }
+      if (!state.Contains(s.mamba.head_dim)) {
+        return io::OutOfRange(where, "mamba head_dim", s.mamba.head_dim, state);
+      }
+      if (!IntRange{1, s.mamba.num_heads}.Contains(s.mamba.n_groups) ||
+          s.mamba.num_heads % s.mamba.n_groups != 0) {
+        return Corrupt(fmt::format("{}: mamba n_groups = {}: must divide the {} Mamba-2 heads", where,
+                                   s.mamba.n_groups, s.mamba.num_heads));
+      }
+      if (s.mamba.num_heads * s.mamba.head_dim != s.mamba.d_inner) {
+        return Corrupt(fmt::format("{}: mamba num_heads x head_dim = {} x {} != d_inner {}", where,
+                                   s.mamba.num_heads, s.mamba.head_dim, s.mamba.d_inner));
+      }
+      break;
+    case RecurrentKind::kGatedDeltaNet:
+    case RecurrentKind::kKimiDelta:
+      for (const auto& c : gdn) {
+        if (!c.range.Contains(c.v)) return io::OutOfRange(where, c.key, c.v, c.range);
+      }
+      if (s.linear_attn.num_v_heads % s.linear_attn.num_k_heads != 0) {
+        return Corrupt(fmt::format("{}: linear_num_value_heads ({}) is not a multiple of "
+                                   "linear_num_key_heads ({})",
+                                   where, s.linear_attn.num_v_heads, s.linear_attn.num_k_heads));
+      }
+      break;
+    case RecurrentKind::kShortConv:
+      if (!kernel.Contains(s.short_conv.l_cache)) {
+        return io::OutOfRange(where, "conv_L_cache", s.short_conv.l_cache, kernel);
+      }
+      break;
+  }
+  return {};
+}
+
+}  // namespace
+
 Status ValidateSpec(const ModelSpec& s, std::string_view where) {
   // Caps (spec_limits.h) keep every product in BuildInventory and the
   // estimators far from int64 overflow. The first twelve are the config.json
@@ -1166,7 +1556,7 @@ Status ValidateSpec(const ModelSpec& s, std::string_view where) {
     return Corrupt(fmt::format("{}: layer list has {} entries for {} layers", where,
                                s.layers.size(), s.num_hidden_layers));
   }
-  return {};
+  return ValidateRecurrent(s, where);
 }
 
 }  // namespace vramfit

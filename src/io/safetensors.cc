@@ -217,6 +217,20 @@ TensorPlace PlaceHfTensor(std::string_view name, int64_t num_hidden_layers) {
                return In(s, {"wpe", "embed_positions", "position_embeddings"});
              })) {
     p.role = Role::kPosEmbed;
+  } else if (any([](std::string_view s) { return In(s, {"mamba", "linear_attn"}); }) ||
+             (p.layer >= 0 && any([](std::string_view s) { return s == "conv"; }) &&
+              name.find(fmt::format(".{}.conv.", p.layer)) != std::string_view::npos) ||
+             (any([](std::string_view s) { return s == "mixer"; }) && !seg.empty() &&
+              In(seg.size() >= 2 && (seg.back() == "weight" || seg.back() == "bias") ? seg[seg.size() - 2] : seg.back(),
+                 {"in_proj", "conv1d", "A_log", "D", "dt_bias", "x_proj", "dt_proj", "out_proj", "norm"}))) {
+    // Recurrent mixers: Mamba / Mamba-2 (Jamba, Granite-4.0-H "mamba";
+    // Nemotron-H "mixer", whose attention blocks use q/k/v/o_proj and MLP
+    // blocks up/down_proj), Gated DeltaNet ("linear_attn"), LFM2 short
+    // convolutions ("conv").
+    p.role = Role::kMixer;
+  } else if (any([](std::string_view s) { return s == "mixer"; }) && seg.size() >= 2 &&
+             In(seg[seg.size() - 2], {"q_proj", "k_proj", "v_proj", "o_proj"})) {
+    p.role = Role::kAttention;  // Nemotron-H '*' blocks
   } else if (any([](std::string_view s) { return s == "experts"; })) {
     p.role = Role::kExperts;
   } else if (any([](std::string_view s) { return s.rfind("shared_expert", 0) == 0; })) {

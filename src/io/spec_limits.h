@@ -39,6 +39,13 @@ inline constexpr int64_t kMaxImagePixels = int64_t{1} << 16;
 // Vision tower num_channels: 1024. Real towers use 3.
 inline constexpr int64_t kMaxImageChannels = 1024;
 
+// Recurrent-state widths: SSM d_state, Mamba-2 and linear-attention head
+// dims: 4096. Real models use 16 to 256 (d_state) and 64 to 256 (heads).
+inline constexpr int64_t kMaxStateDim = 4096;
+// Convolution kernels of recurrent mixers (d_conv, conv_L_cache): 1024.
+// Real models use 3 or 4.
+inline constexpr int64_t kMaxConvKernel = 1024;
+
 // The accepted values of one integer, both ends included.
 struct IntRange {
   int64_t lo;

@@ -40,7 +40,8 @@ Json EstimateDoc(const Estimate& e, const EstimateExtras& x) {
                 {"params", e.params},
                 {"active_params", e.active_params},
                 {"weight_bytes", e.weight_bytes.value()},
-                {"kv_bytes_per_token", e.kv_bytes_per_token.value()}};
+                {"kv_bytes_per_token", e.kv_bytes_per_token.value()},
+                {"state_bytes_per_sequence", e.state_bytes_per_sequence.value()}};
   Json w = Json::object();
   for (const auto& [key, v] : e.workload) {
     const std::string& k = key;  // clang 14 cannot capture a structured binding in a lambda
@@ -143,7 +144,9 @@ std::string RenderInspectJson(const Inspection& in) {
                 {"params", inv.params},
                 {"active_params", inv.active_params},
                 {"weight_bytes", in.weight_bytes.value()},
-                {"kv_bytes_per_token", in.kv_bytes_per_token.value()}};
+                {"kv_bytes_per_token", in.kv_bytes_per_token.value()},
+                {"state_bytes_per_sequence", in.state_bytes_per_sequence.value()},
+                {"layer_pattern", in.layer_pattern}};
   j["architecture"] = {{"architecture", s.architecture},
                        {"model_type", s.model_type},
                        {"torch_dtype", Name(s.torch_dtype)},
@@ -162,8 +165,15 @@ std::string RenderInspectJson(const Inspection& in) {
                        {"attention", s.attn_kind == AttnKind::kMla ? "mla" : "standard"}};
   Json layers = Json::array();
   for (const LayerSpec& l : s.layers) {
-    layers.push_back({{"attention", l.attention == LayerAttention::kSliding ? "sliding" : "full"},
-                      {"moe", l.moe}});
+    Json layer = {{"attention", l.attention == LayerAttention::kSliding ? "sliding"
+                                : l.attention == LayerAttention::kNone  ? "none"
+                                                                        : "full"},
+                  {"moe", l.moe}};
+    // Hybrid stacks only (pure-attention output unchanged): the recurrent
+    // mixer, and "mlp": false for layers without an MLP.
+    if (l.HasRecurrent()) layer["recurrent"] = RecurrentName(l.recurrent);
+    if (!l.mlp) layer["mlp"] = false;
+    layers.push_back(layer);
   }
   j["layers"] = layers;
   Json roles = Json::object();

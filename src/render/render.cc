@@ -192,6 +192,7 @@ std::string RenderInspectText(const Inspection& in, Units u) {
                        s.shared_expert_intermediate_size, moe);
   }
   if (sliding > 0) out += fmt::format("  sliding window {} tokens on {} of {} layers\n", s.sliding_window, sliding, s.num_hidden_layers);
+  if (IsHybridStack(s)) out += "  " + in.layer_pattern + "\n";
   out += fmt::format("\nparameters {} ({}){}\n", FormatCount(inv.params), inv.params,
                      inv.active_params != inv.params ? fmt::format(", active per token {} ({})", FormatCount(inv.active_params), inv.active_params) : "");
   if (s.topology != Topology::kDecoder && inv.base_params != inv.params) {
@@ -201,9 +202,13 @@ std::string RenderInspectText(const Inspection& in, Units u) {
     // Encoders publish the base model's count (AutoModel.from_pretrained).
     const bool base = s.topology != Topology::kDecoder && s.published_params == inv.base_params &&
                       inv.base_params != inv.params;
+    // A checkpoint that stores MTP layers (Qwen3-Next) publishes the
+    // decoder plus those layers.
+    const bool with_extra = inv.extra_params > 0 && s.published_params == inv.params + inv.extra_params;
     out += fmt::format("  published count {} ({})\n", s.published_params,
                        s.published_params == inv.params ? "matches"
                        : base                           ? "matches the base model"
+                       : with_extra                     ? "matches the decoder plus the layers outside it"
                                                         : "differs: " + s.published_params_note);
   }
   if (inv.extra_params > 0) {
@@ -238,7 +243,8 @@ std::string RenderInspectText(const Inspection& in, Units u) {
     out += s.topology == Topology::kEncoderDecoder
                ? "\nKV cache per generated token (decoder self-attention; cross-attention adds the same per "
                  "encoder token):\n"
-               : "\nKV cache per token (all layers):\n";
+               : IsHybridStack(s) ? fmt::format("\nKV cache per token ({} attention layers):\n", AttentionLayerCount(s))
+                                  : "\nKV cache per token (all layers):\n";
   }
   for (size_t i = 0; s.topology != Topology::kEncoder && i < in.kv_by_dtype.size(); ++i) {
     const auto& [d, bytes] = in.kv_by_dtype[i];
@@ -248,6 +254,13 @@ std::string RenderInspectText(const Inspection& in, Units u) {
       line += fmt::format("   (latent; per-head K/V {})", FormatBytes(in.kv_expanded_by_dtype[i].second, u));
     }
     out += line + "\n";
+  }
+  if (IsHybridStack(s)) {
+    const StateElements st = StateElementsPerSequence(s, ConvWindow::kKernelMinus1);
+    out += fmt::format("recurrent state per sequence ({} layers, {}): {} (conv {} + state {} elements; "
+                       "transformers keeps d_conv columns: {} conv elements)\n",
+                       RecurrentLayerCount(s), Name(s.torch_dtype), FormatBytes(in.state_bytes_per_sequence, u),
+                       st.conv, st.ssm, StateElementsPerSequence(s, ConvWindow::kKernel).conv);
   }
   if (!in.notes.empty()) {
     out += "notes:\n";

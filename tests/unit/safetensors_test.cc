@@ -157,6 +157,18 @@ TEST(SafetensorsTest, PlacesHuggingFaceTensorNames) {
       {"multi_modal_projector.mm_input_projection_weight", Role::kVision, -1},
       {"language_model.model.layers.9.mlp.gate_proj.weight", Role::kMlp, 9},
       {"mtp.layers.0.mlp.experts.1.up_proj.weight", Role::kMtp, 61},
+      // Recurrent mixers (hybrid_test.cc): Nemotron-H names every block "mixer".
+      {"backbone.layers.0.mixer.in_proj.weight", Role::kMixer, 0},
+      {"backbone.layers.0.mixer.A_log", Role::kMixer, 0},
+      {"backbone.layers.0.mixer.norm.weight", Role::kMixer, 0},
+      {"backbone.layers.7.mixer.q_proj.weight", Role::kAttention, 7},
+      {"backbone.layers.1.mixer.up_proj.weight", Role::kMlp, 1},
+      {"backbone.layers.1.norm.weight", Role::kNorm, 1},
+      {"model.layers.0.linear_attn.in_proj_qkvz.weight", Role::kMixer, 0},
+      {"model.layers.0.linear_attn.norm.weight", Role::kMixer, 0},
+      {"model.layers.4.mamba.conv1d.bias", Role::kMixer, 4},
+      {"model.layers.0.conv.in_proj.weight", Role::kMixer, 0},
+      {"deberta.encoder.conv.conv.weight", Role::kMlp, -1},
   };
   for (const auto& c : cases) {
     const TensorPlace p = PlaceHfTensor(c.name, 61);

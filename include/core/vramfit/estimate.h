@@ -41,7 +41,8 @@ struct Estimate {
   int64_t params = 0;
   int64_t active_params = 0;
   Bytes weight_bytes;              // all weights as stored for this job
-  Bytes kv_bytes_per_token;        // all layers, one token, this job's KV dtype/layout
+  Bytes kv_bytes_per_token;        // attention layers, one token, this job's KV dtype/layout
+  Bytes state_bytes_per_sequence;  // recurrent state of one sequence (0: pure attention)
 
   Echo workload;
   std::vector<DeviceEstimate> devices;

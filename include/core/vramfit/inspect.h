@@ -34,6 +34,11 @@ struct Inspection {
   // latent cache).
   Bytes kv_bytes_per_token;
   Bytes kv_bytes_per_token_expanded;  // MLA: per-head K/V at that dtype; else 0
+  // Recurrent state of one sequence over all layers at the checkpoint's
+  // dtype, conv state of d_conv - 1 columns (ConvWindow::kKernelMinus1, as
+  // vLLM and llama.cpp keep it); 0 for pure-attention models.
+  Bytes state_bytes_per_sequence;
+  std::string layer_pattern;  // LayerPatternSummary: "48 layers: 12 full attention, 36 Gated DeltaNet"
   // The same per KV element type (latent for MLA), and MLA's expanded
   // per-head K/V (0 for other models).
   std::vector<std::pair<DType, Bytes>> kv_by_dtype;

@@ -25,7 +25,21 @@ enum class NormKind { kRms, kLayerNorm, kLayerNormNoBias };
 enum class MlpKind { kGated, kPlain };  // gate/up/down (SwiGLU, GeGLU) vs fc1/fc2
 enum class AttnKind { kStandard, kMla };
 enum class QkNorm { kNone, kPerHead, kFull };  // weight [head_dim] or [heads*head_dim]
-enum class LayerAttention { kFull, kSliding };
+// The softmax attention of a decoder layer: full, sliding-window, or none
+// (a layer whose mixer is only recurrent, or an MLP-only layer).
+enum class LayerAttention { kFull, kSliding, kNone };
+
+// The fixed-state (recurrent) token mixer of a decoder layer, beside or
+// instead of softmax attention. Each keeps a per-sequence state whose size
+// does not grow with the context (RecurrentStateElements).
+//   kMamba1        Mamba (selective scan): modeling_mamba.py, Jamba's mamba layers
+//   kMamba2        Mamba-2 / SSD: modeling_mamba2.py, Nemotron-H, Granite-4.0-H, Falcon-H1
+//   kGatedDeltaNet Gated DeltaNet: Qwen3-Next / Qwen3.5 linear_attention layers
+//   kKimiDelta     Kimi Delta Attention: Kimi-Linear KDA layers
+//   kShortConv     gated short convolution: LFM2 "conv" layers
+enum class RecurrentKind { kNone, kMamba1, kMamba2, kGatedDeltaNet, kKimiDelta, kShortConv };
+// "Mamba", "Mamba-2", "Gated DeltaNet", "Kimi Delta Attention", "short conv"; "none".
+const char* RecurrentName(RecurrentKind k);
 
 // How the layers are arranged: a causal decoder stack (LLMs), a
 // bidirectional encoder stack (BERT family: no KV cache, no generation), or
@@ -88,10 +102,73 @@ struct EncoderSpec {
   HeadStyle heads;
 };
 
-// One decoder layer's variable traits.
+// One decoder layer's variable traits. A layer has up to three parts:
+// softmax attention (attention != kNone; MLA when the model's attn_kind is
+// kMla), a recurrent mixer (recurrent != kNone), and an MLP (mlp: dense, or
+// routed experts when moe). Falcon-H1 layers have attention AND a Mamba-2
+// mixer in parallel; Nemotron-H '-' layers have neither (MLP only); its 'M'
+// and '*' layers, and Mamba models, have no MLP. Pure-attention models keep
+// the defaults: {kFull or kSliding, moe, kNone, mlp = true}.
 struct LayerSpec {
   LayerAttention attention = LayerAttention::kFull;
-  bool moe = false;  // routed experts in place of the dense MLP
+  bool moe = false;  // routed experts in place of the dense MLP (REQUIRES: mlp)
+  RecurrentKind recurrent = RecurrentKind::kNone;
+  bool mlp = true;   // the layer has an MLP (dense, or MoE when moe)
+
+  bool HasAttention() const { return attention != LayerAttention::kNone; }
+  bool HasRecurrent() const { return recurrent != RecurrentKind::kNone; }
+  // Same parts (attention present, recurrent kind, MLP kind): layers of one
+  // class share their tensor shapes. Full and sliding attention are one class.
+  bool SameClass(const LayerSpec& o) const {
+    return HasAttention() == o.HasAttention() && recurrent == o.recurrent && mlp == o.mlp &&
+           moe == o.moe;
+  }
+};
+
+// A Mamba-1 or Mamba-2 mixer (config keys in parentheses; the reader maps
+// each family's names: mamba_d_state, ssm_state_size, mamba_n_heads...).
+//   Mamba-1 (modeling_mamba.py MambaMixer): in_proj [2*d_inner, h], conv1d
+//   [d_inner, 1, d_conv] (+bias), x_proj [dt_rank + 2*d_state, d_inner],
+//   dt_proj [d_inner, dt_rank] + bias, A_log [d_inner, d_state], D [d_inner],
+//   out_proj [h, d_inner]. State: conv d_inner x (d_conv or d_conv-1), ssm
+//   d_inner x d_state.
+//   Mamba-2 (modeling_mamba2.py Mamba2Mixer): conv_dim = d_inner +
+//   2*n_groups*d_state; in_proj [d_inner + conv_dim + num_heads, h], conv1d
+//   [conv_dim, 1, d_conv] (+bias), dt_bias, A_log, D [num_heads], gated
+//   norm [d_inner], out_proj [h, d_inner]. State: conv conv_dim x (d_conv or
+//   d_conv-1), ssm num_heads x head_dim x d_state.
+struct MambaSpec {
+  int64_t d_inner = 0;      // intermediate width (expand*hidden; Mamba-2: num_heads*head_dim)
+  int64_t d_state = 0;      // state_size / ssm_state_size / mamba_d_state
+  int64_t d_conv = 0;       // conv_kernel / mamba_d_conv
+  int64_t n_groups = 1;     // Mamba-2 B/C groups (n_groups / mamba_n_groups)
+  int64_t dt_rank = 0;      // Mamba-1 time_step_rank (Mamba-2: 0)
+  int64_t num_heads = 0;    // Mamba-2 heads (Mamba-1: 0)
+  int64_t head_dim = 0;     // Mamba-2 head_dim (Mamba-1: 0)
+  bool conv_bias = true;    // conv1d.bias (use_conv_bias / mamba_conv_bias)
+  bool proj_bias = false;   // in_proj.bias and out_proj.bias (use_bias / mamba_proj_bias)
+  bool gated_norm = true;   // Mamba-2 norm.weight [d_inner] (Falcon-H1 mamba_rms_norm)
+  bool inner_norms = false; // Jamba Mamba-1: dt_layernorm [dt_rank], b_/c_layernorm [d_state]
+};
+
+// A linear-attention mixer: Gated DeltaNet (Qwen3-Next) or Kimi Delta
+// Attention. conv_dim = 2*num_k_heads*k_head_dim + num_v_heads*v_head_dim
+// (q, k, v short convolutions). State per sequence: conv conv_dim x
+// (conv_kernel or conv_kernel-1), recurrent num_v_heads x k_head_dim x
+// v_head_dim.
+struct LinearAttnSpec {
+  int64_t num_k_heads = 0;  // linear_num_key_heads (KDA: num_heads)
+  int64_t num_v_heads = 0;  // linear_num_value_heads (KDA: num_heads)
+  int64_t k_head_dim = 0;   // linear_key_head_dim (KDA: head_dim)
+  int64_t v_head_dim = 0;   // linear_value_head_dim (KDA: head_dim)
+  int64_t conv_kernel = 0;  // linear_conv_kernel_dim (KDA: short_conv_kernel_size)
+};
+
+// LFM2's gated short convolution: in_proj [3h, h], conv [h, 1, l_cache],
+// out_proj [h, h] (biases when bias). State: h x (l_cache or l_cache-1).
+struct ShortConvSpec {
+  int64_t l_cache = 0;  // conv_L_cache
+  bool bias = false;    // conv_bias
 };
 
 // Quantization a checkpoint already has (config.json quantization_config).
@@ -162,6 +239,7 @@ struct ModelSpec {
   bool qk_norm_bias = false;
   bool attention_sinks = false;  // gpt-oss: one learned logit per head
   int64_t sliding_window = 0;  // tokens, for kSliding layers
+  bool attn_output_gate = false;  // Qwen3-Next: q_proj also yields a sigmoid gate ([2*heads*head_dim, h])
 
   // Multi-head latent attention (DeepSeek-V2/V3).
   int64_t q_lora_rank = 0;     // 0 = plain q_proj
@@ -199,8 +277,18 @@ struct ModelSpec {
   // Per-layer pattern; size() == num_hidden_layers.
   std::vector<LayerSpec> layers;
 
+  // Recurrent mixers, for the layers whose LayerSpec::recurrent names them
+  // (zero when the model has none).
+  MambaSpec mamba;
+  LinearAttnSpec linear_attn;
+  ShortConvSpec short_conv;
+
   // DeepSeek-V3 multi-token-prediction modules (not part of the main model).
   int64_t num_nextn_predict_layers = 0;
+  // Qwen3-Next MTP layout: the modules share the model's embeddings and head
+  // (mtp.fc [h, 2h], pre_fc_norm_embedding/hidden, a full-attention MoE
+  // layer, mtp.norm) instead of DeepSeek's own embed_tokens / shared_head.
+  bool mtp_shared_embed = false;
 
   // Multimodal checkpoints: parameters of the parts vramfit does not decode
   // (vision tower, projector), counted from vision_config when possible.
@@ -218,10 +306,11 @@ struct ModelSpec {
 enum class Role {
   kEmbed, kPosEmbed, kAttention, kMlp, kExperts, kSharedExperts, kRouter,
   kNorm, kLmHead, kVision, kMtp,
-  kHead,  // an encoder's task head: pooler, classifier, MLM transform and decoder bias
+  kHead,   // an encoder's task head: pooler, classifier, MLM transform and decoder bias
+  kMixer,  // a recurrent mixer's tensors (Mamba, Gated DeltaNet, KDA, short conv)
 };
-const char* RoleName(Role r);  // "embed", "attention", ...
-inline constexpr size_t kRoleCount = static_cast<size_t>(Role::kHead) + 1;
+const char* RoleName(Role r);  // "embed", "attention", ..., "mixer"
+inline constexpr size_t kRoleCount = static_cast<size_t>(Role::kMixer) + 1;
 
 // A set of identical tensors ("model.layers.*.self_attn.q_proj.weight").
 struct TensorGroup {
@@ -234,6 +323,11 @@ struct TensorGroup {
   DType stored = DType::kBF16;  // dtype as stored in the checkpoint
   int64_t layers = 0;           // decoder layers this group spans (0: not per layer)
   bool moe_layer = false;       // the group belongs to MoE layers (else dense layers)
+  // Hybrid stacks: the group spans the `layers` layers of this class
+  // (LayerSpec::SameClass); uniform stacks leave it at the default and
+  // moe_layer alone selects. Use GroupInLayer / GroupLayersIn, not moe_layer.
+  bool by_class = false;
+  LayerSpec layer_class{};
 
   int64_t elements_each() const { return CheckedMul(rows, cols); }
   int64_t elements() const { return CheckedMul(elements_each(), count); }
@@ -274,6 +368,12 @@ struct Model {
   std::string file_format;     // "safetensors", "gguf" or "" (config only / catalog)
 };
 
+// Whether per-layer group g (g.layers > 0) has copies in layer l, and how
+// many of the layers [first, last) of s it spans. Per-layer copies in a
+// range = g.count / g.layers * GroupLayersIn(...).
+bool GroupInLayer(const TensorGroup& g, const LayerSpec& l);
+int64_t GroupLayersIn(const ModelSpec& s, const TensorGroup& g, int64_t first, int64_t last);
+
 // A Model from a spec that passed ValidateSpec, with its inventory built. A
 // parameter count beyond 64 bits is a corrupt input: "<id>: parameter count
 // overflows 64 bits".
@@ -303,9 +403,55 @@ struct KvElements {
 };
 KvElements KvElementsPerToken(const ModelSpec& spec, KvLayout layout);
 
-// Bytes per token over all layers (every layer holding the token), for a KV
-// dtype. This is vramfit's "kv_bytes_per_token".
+// Bytes per token over the layers that have softmax attention (full and
+// sliding alike: each holds the token), for a KV dtype. Recurrent-only and
+// MLP-only layers cache no K/V. This is vramfit's "kv_bytes_per_token".
 Bytes KvBytesPerToken(const ModelSpec& spec, DType kv_dtype, KvLayout layout);
+
+// Layers with softmax attention (decoder; encoder-decoder: the decoder's).
+int64_t AttentionLayerCount(const ModelSpec& spec);
+// Layers with a recurrent mixer.
+int64_t RecurrentLayerCount(const ModelSpec& spec);
+bool HasRecurrentLayers(const ModelSpec& spec);
+// The kind of the model's recurrent layers (a model has at most one kind;
+// ValidateSpec checks), kNone for pure-attention models.
+RecurrentKind ModelRecurrentKind(const ModelSpec& spec);
+
+// True when the decoder stack is not uniform softmax attention + MLP: a
+// recurrent mixer somewhere, or a layer without attention or without MLP.
+// Runtimes that do not model such stacks refuse them (HybridRefusal).
+bool IsHybridStack(const ModelSpec& spec);
+// "--runtime <runtime>: <id> has <kind> layers; <what> is not modelled yet",
+// the one line a runtime returns for a hybrid stack it does not model.
+Error HybridRefusal(const ModelSpec& spec, std::string_view runtime, std::string_view what);
+
+// "48 layers: 12 full attention, 36 Gated DeltaNet"; "52 layers: 4 attention,
+// 24 Mamba-2, 24 MLP-only"; "32 layers: 32 full attention" for a Llama.
+// Falcon-H1 layers read "attention + Mamba-2".
+std::string LayerPatternSummary(const ModelSpec& spec);
+
+// How many conv-state columns an engine keeps per channel: transformers'
+// caches keep the whole kernel (MambaCache / HybridMambaAttentionDynamicCache
+// conv_states [.., conv_dim, d_conv]); vLLM (mamba_utils) and llama.cpp
+// (r_l: d_conv - 1 columns) keep kernel - 1.
+enum class ConvWindow { kKernel, kKernelMinus1 };
+
+// Per-sequence recurrent state of one layer, in elements: conv state and
+// SSM / delta-rule state. Zero for a layer without a recurrent mixer.
+struct StateElements {
+  int64_t conv = 0;
+  int64_t ssm = 0;
+};
+StateElements RecurrentStateElements(const ModelSpec& spec, const LayerSpec& layer,
+                                     ConvWindow window);
+// Summed over all layers of the model.
+StateElements StateElementsPerSequence(const ModelSpec& spec, ConvWindow window);
+// Bytes of one sequence's recurrent state over all layers: conv elements at
+// conv_dtype plus SSM elements at ssm_dtype (engines keep them apart:
+// vLLM mamba_ssm_cache_dtype, llama.cpp -ctk/-ctv for R/S). 0 for
+// pure-attention models. This is vramfit's "state_bytes_per_sequence".
+Bytes StateBytesPerSequence(const ModelSpec& spec, DType conv_dtype, DType ssm_dtype,
+                            ConvWindow window);
 
 }  // namespace vramfit
 

@@ -360,8 +360,6 @@ Bytes HfSegmentRounding(const Model& model, const std::vector<StorageParts>& sto
   // Every weight is its own allocation, rounded up to a 2 MiB segment when
   // over 10 MiB.
   const ModelSpec& s = model.spec;
-  int64_t moe_held = 0;  // MoE layers in the range (the rest are dense)
-  for (int64_t i = dev.range.first; i < dev.range.last; ++i) moe_held += s.layers[i].moe ? 1 : 0;
   Bytes rounding;
   for (size_t gi = 0; gi < model.inventory.groups.size(); ++gi) {
     const TensorGroup& g = model.inventory.groups[gi];
@@ -371,8 +369,7 @@ Bytes HfSegmentRounding(const Model& model, const std::vector<StorageParts>& sto
     if (g.layers > 0 && dev.range.size() == s.num_hidden_layers) {
       copies = g.count;
     } else if (g.layers > 0) {
-      const int64_t held = g.moe_layer ? moe_held : dev.range.size() - moe_held;
-      copies = g.count / g.layers * held;
+      copies = g.count / g.layers * GroupLayersIn(s, g, dev.range.first, dev.range.last);
     } else if (g.role == Role::kLmHead || g.name == "norm.weight" || g.name == "norm.bias") {
       copies = dev.last ? g.count : 0;
     } else {
@@ -658,6 +655,10 @@ class HfRuntime final : public RuntimeProfile {
 
   Status Resolve(const Model& model, const InferenceSettings& s, const DeviceSet& devices,
                  InferenceWorkload* w, std::vector<std::string>* notes) const override {
+    if (IsHybridStack(model.spec)) {
+      return HybridRefusal(model.spec, RuntimeName(id()),
+                           "the transformers hybrid cache with its mixers' prefill activations");
+    }
     // GGUF file types are what llama.cpp loads, and only llama.cpp.
     if (w->quant.method == QuantMethod::kGguf) {
       return InvalidArgument(

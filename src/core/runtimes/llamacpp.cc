@@ -852,6 +852,9 @@ class LlamaCppRuntime final : public RuntimeProfile {
                                      RuntimeName(id()),
                                      model.spec.id, TopologyName(model.spec.topology)));
     }
+    if (IsHybridStack(model.spec)) {
+      return HybridRefusal(model.spec, RuntimeName(id()), "the size of llama.cpp's recurrent-state (R/S) buffer");
+    }
     if (s.quant && w->quant.method != QuantMethod::kNone && w->quant.method != QuantMethod::kGguf) {
       return InvalidArgument(fmt::format(
           "--quant {}: llama.cpp runs GGUF files; give a GGUF file type such as Q4_K_M, Q8_0 or F16",

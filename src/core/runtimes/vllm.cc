@@ -1057,6 +1057,7 @@ class VllmRuntime final : public RuntimeProfile {
                                      RuntimeName(id()),
                                      model.spec.id, TopologyName(model.spec.topology)));
     }
+    if (IsHybridStack(model.spec)) return HybridRefusal(model.spec, RuntimeName(id()), "the vLLM hybrid KV-cache manager");
     if (IsTorchao(w->quant.method)) {
       return InvalidArgument(fmt::format(
           "--quant {}: torchao formats are modelled for --runtime hf (transformers TorchAoConfig), not vllm",

@@ -130,6 +130,17 @@ Status SetGpuMemUtil(std::string_view v, Draft& d) {
   return {};
 }
 
+Status SetMemFractionStatic(std::string_view v, Draft& d) {
+  const std::string s(v);
+  char* end = nullptr;
+  const double f = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || !(f > 0.0 && f < 1.0)) {
+    return InvalidArgument(fmt::format("--mem-fraction-static: expected a fraction in (0, 1), got '{}'", v));
+  }
+  d.infer.sglang.mem_fraction_static = f;
+  return {};
+}
+
 Status SetFlashAttn(std::string_view v, Draft& d) {
   const std::string s = Lower(v);
   if (s == "on" || s == "1" || s == "true") d.infer.llamacpp.flash_attn = true;
@@ -192,7 +203,7 @@ const Setting kSettings[] = {
        d.gpus.emplace_back(v);
        return {};
      }, /*repeatable=*/true},
-    {"runtime", "NAME", "hf (default), vllm or llamacpp", kInferCmds, kInference,
+    {"runtime", "NAME", "hf (default), vllm, llamacpp or sglang", kInferCmds, kInference,
      [](std::string_view v, Draft& d) { return Store(ParseRuntime(v), &d.infer.runtime); }},
     {"dtype", "TYPE", "compute dtype: fp32, fp16, bf16 (the model's own)", kJobs, kInference,
      [](std::string_view v, Draft& d) { return Store(ComputeDType(v), &d.infer.dtype); }, false, false,
@@ -275,6 +286,32 @@ const Setting kSettings[] = {
      }, false, true},
     {"enforce-eager", "", "vllm: no CUDA graphs", kInferCmds, kRuntime,
      [](std::string_view v, Draft& d) { return SetSwitch("--enforce-eager", v, &d.infer.vllm.enforce_eager); }},
+    // SGLang's own server arguments, with SGLang's defaults.
+    {"mem-fraction-static", "FRAC", "sglang: mem_fraction_static (by GPU memory: total minus a reserve)",
+     kInferCmds, kRuntime, SetMemFractionStatic},
+    {"context-length", "N", "sglang: context_length (--ctx, else the model's max)", kInferCmds, kRuntime,
+     [](std::string_view v, Draft& d) {
+       return Store(ParseTokens("--context-length", v), &d.infer.sglang.context_length);
+     }, false, true},
+    {"chunked-prefill-size", "N", "sglang: chunked_prefill_size (2048 below 35 GB, 4096, 8192, 16384 above 160 GB)",
+     kInferCmds, kRuntime, [](std::string_view v, Draft& d) {
+       return Store(ParseTokens("--chunked-prefill-size", v), &d.infer.sglang.chunked_prefill_size);
+     }, false, true},
+    {"max-running-requests", "N", "sglang: max_running_requests (from the pool: 2048..4096)", kInferCmds,
+     kRuntime, [](std::string_view v, Draft& d) {
+       return Store(ParseInt("--max-running-requests", v), &d.infer.sglang.max_running_requests);
+     }, false, true},
+    {"cuda-graph-max-bs", "N", "sglang: cuda_graph_max_bs (8..512 by GPU memory and tp)", kInferCmds, kRuntime,
+     [](std::string_view v, Draft& d) {
+       return Store(ParseInt("--cuda-graph-max-bs", v), &d.infer.sglang.cuda_graph_max_bs);
+     }, false, true},
+    {"disable-cuda-graph", "", "sglang: no CUDA graphs", kInferCmds, kRuntime,
+     [](std::string_view v, Draft& d) {
+       return SetSwitch("--disable-cuda-graph", v, &d.infer.sglang.disable_cuda_graph);
+     }},
+    {"page-size", "N", "sglang: tokens per KV page (1)", kInferCmds, kRuntime,
+     [](std::string_view v, Draft& d) { return Store(ParseInt("--page-size", v), &d.infer.sglang.page_size); },
+     false, true},
     // llama.cpp's own knobs (-ub, -b, -fa, -ctk, -ctv, -ngl, -np).
     {"ubatch", "N", "llamacpp: -ub physical batch (512)", kInferCmds, kRuntime,
      [](std::string_view v, Draft& d) { return Store(ParseTokens("--ubatch", v), &d.infer.llamacpp.ubatch); },
@@ -437,6 +474,9 @@ const Alias kAliases[] = {
     {"--kv-cache-dtype", "kv-dtype"},
     {"--quantization", "quant", VllmQuantization},
     {"-q", "quant", VllmQuantization},
+    // SGLang (python/sglang/srt/server_args.py).
+    {"--tp-size", "tp"},
+    {"--pp-size", "pp"},
     // llama.cpp (common/arg.cpp).
     {"-ngl", "gpu-layers"},
     {"--n-gpu-layers", "gpu-layers"},

@@ -181,6 +181,7 @@ void FinishVerdict(Estimate& e) {
     }
   }
   if (any_gpu) e.fits = all_fit;
+  if (e.failure) e.fits = false;  // the engine refuses to start
 }
 
 namespace runtimes {

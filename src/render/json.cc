@@ -78,8 +78,12 @@ Json EstimateDoc(const Estimate& e, const EstimateExtras& x) {
   }
   j["notes"] = e.notes;
   if (!e.launch_flags.empty()) {
+    // launch_argv: the whole command (command words, then the flags' tokens).
+    std::vector<std::string> argv = e.launch_command;
+    for (std::string& t : LaunchArgv(e.launch_flags)) argv.push_back(std::move(t));
     j["launch_flags"] = e.launch_flags;
-    j["launch_argv"] = LaunchArgv(e.launch_flags);
+    j["launch_command"] = e.launch_command;
+    j["launch_argv"] = argv;
   }
   if (!x.fixes.empty()) {
     Json fixes = Json::array();
@@ -117,8 +121,11 @@ std::string RenderLaunchJson(const Estimate& e, std::string_view runtime) {
   Json j;
   j["schema"] = "vramfit.launch/1";
   j["runtime"] = std::string(runtime);
+  std::vector<std::string> argv = e.launch_command;
+  for (std::string& t : LaunchArgv(e.launch_flags)) argv.push_back(std::move(t));
+  j["command"] = e.launch_command;
   j["flags"] = e.launch_flags;
-  j["argv"] = LaunchArgv(e.launch_flags);
+  j["argv"] = argv;
   j["fits"] = e.fits ? Json(*e.fits) : Json(nullptr);
   return j.dump(2) + "\n";
 }

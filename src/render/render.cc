@@ -144,8 +144,9 @@ std::string RenderEstimateText(const Estimate& e, Units u, const EstimateExtras&
   }
   if (!e.launch_flags.empty()) {
     std::string line;
+    for (const std::string& w : e.launch_command) line += " " + w;
     for (const std::string& f : e.launch_flags) line += " " + f;
-    out += "launch flags:" + line + "\n";
+    out += (e.launch_command.empty() ? "launch flags:" : "launch command:") + line + "\n";
   }
   if (x.throughput) {
     out += fmt::format("throughput: decode ~{:.0f} tok/s per sequence ({:.0f} tok/s for the batch), prefill ~{:.0f} tok/s\n",

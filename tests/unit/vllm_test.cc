@@ -638,7 +638,7 @@ TEST(VllmRuntimeTest, CliStartupFailureIsAnEstimate) {
                      out2, err2),
             0);
   EXPECT_EQ(out2.str(),
-            "--max-model-len 32768 --gpu-memory-utilization 0.9 --max-num-seqs 1024 "
+            "vllm serve meta-llama/Llama-3.1-8B --max-model-len 32768 --gpu-memory-utilization 0.9 --max-num-seqs 1024 "
             "--max-num-batched-tokens 8192 -tp 2\n");
 }
 

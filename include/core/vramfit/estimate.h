@@ -65,6 +65,11 @@ struct Estimate {
   // Command-line settings that realise this estimate in the runtime
   // ("--max-model-len 32768", "-ngl 99"); empty for hf.
   std::vector<std::string> launch_flags;
+  // The command those flags follow, one word each ({"vllm", "serve",
+  // MODEL}; {"python", "-m", "sglang.launch_server", "--model-path",
+  // MODEL}); empty where the runtime has no runnable command for this model
+  // (llama.cpp without a GGUF file).
+  std::vector<std::string> launch_command;
 };
 
 // How much of an estimate to build.

@@ -48,6 +48,9 @@ class RuntimeProfile {
 
   // Whether Estimate fills e.launch_flags (--print-flags).
   virtual bool HasLaunchFlags() const { return true; }
+  // The command the launch flags follow for this model, one word each
+  // (Estimate::launch_command); empty: none that would run.
+  virtual std::vector<std::string> LaunchCommand(const Model&) const { return {}; }
 
   // --- The planner's questions.
 

@@ -539,6 +539,9 @@ class SglangRuntime final : public RuntimeProfile {
     s.sglang.context_length = tokens;
   }
   std::string ContextFlag() const override { return "context-length"; }
+  std::vector<std::string> LaunchCommand(const Model& model) const override {
+    return {"python", "-m", "sglang.launch_server", "--model-path", model.spec.id};
+  }
   int64_t ContextOf(const InferenceWorkload& w) const override { return w.sglang.context_length.value_or(w.ctx); }
   bool SizesKvPool() const override { return true; }
   std::vector<std::string> QuantLadder() const override {

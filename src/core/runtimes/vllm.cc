@@ -1157,6 +1157,9 @@ class VllmRuntime final : public RuntimeProfile {
     s.vllm.max_model_len = tokens;
   }
   std::string ContextFlag() const override { return "max-model-len"; }
+  std::vector<std::string> LaunchCommand(const Model& model) const override {
+    return {"vllm", "serve", model.spec.id};
+  }
   int64_t ContextOf(const InferenceWorkload& w) const override {
     return w.vllm.max_model_len.value_or(w.ctx);
   }

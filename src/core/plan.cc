@@ -569,13 +569,13 @@ Job LaidOut(const Model& model, const Job& job, int64_t n, Settings* settings) {
   return j;
 }
 
-}  // namespace
-
-std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSet& devices,
-                              const Estimate& current, const std::vector<GpuSpec>* other_gpus) {
-  std::vector<Fix> fixes;
-  if (devices.empty()) return fixes;
-  const auto add = [&](std::string change, Settings settings, const Job& j, const DeviceSet& d) {
+// Estimates a changed job and keeps the change when it saves memory or
+// makes the job fit.
+struct FixAdder {
+  const Model& model;
+  const Estimate& current;
+  std::vector<Fix>* fixes;
+  void operator()(std::string change, Settings settings, const Job& j, const DeviceSet& d) const {
     auto e = EstimateJob(model, j, d, kNumbersOnly);
     if (!e.ok()) return;
     Fix f;
@@ -584,8 +584,75 @@ std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSe
     f.total = e->total;
     f.saves = current.total - e->total;
     f.fits = Fits(*e, j);
-    if (f.saves.value() > 0 || f.fits) fixes.push_back(std::move(f));
-  };
+    if (f.saves.value() > 0 || f.fits) fixes->push_back(std::move(f));
+  }
+};
+
+// The training changes: checkpointing, an 8-bit optimizer, a smaller
+// micro-batch, shorter samples, a smaller loss, LoRA / QLoRA, ZeRO-3,
+// optimizer offload.
+void AddTrainingFixes(const FixAdder& add, const Job& job, const DeviceSet& devices) {
+  const TrainingSettings& s = job.train;
+  auto rw = ResolveTraining(add.model, s, devices, nullptr);
+  if (!rw.ok()) return;
+  if (rw->grad_ckpt == GradCkpt::kNone) {
+    Job j = job;
+    j.train.grad_ckpt = GradCkpt::kFull;
+    add("--grad-ckpt full", {{"grad-ckpt", "full"}}, j, devices);
+  }
+  if (rw->optimizer == Optimizer::kAdamW) {
+    Job j = job;
+    j.train.optimizer = Optimizer::kAdamW8bit;
+    add("--optimizer adamw-8bit", {{"optimizer", "adamw-8bit"}}, j, devices);
+  }
+  if (s.batch > 1) {
+    Job j = job;
+    j.train.batch = s.batch / 2;
+    j.train.grad_accum = s.grad_accum * 2;
+    add(fmt::format("--batch {} --grad-accum {}", s.batch / 2, s.grad_accum * 2),
+        {{"batch", std::to_string(s.batch / 2)}, {"grad-accum", std::to_string(s.grad_accum * 2)}}, j,
+        devices);
+  }
+  if (s.seq > 1) {
+    Job j = job;
+    j.train.seq = s.seq / 2;
+    add(fmt::format("--seq {}", s.seq / 2), {{"seq", std::to_string(s.seq / 2)}}, j, devices);
+  }
+  if (const auto smaller = StackSmallerLoss(s.stack, rw->loss)) {
+    Job j = job;
+    j.train.loss = *smaller;
+    add(fmt::format("--loss {}", LossName(*smaller)), {{"loss", LossName(*smaller)}}, j, devices);
+  }
+  if (s.method == TrainMethod::kFull) {
+    Job j = job;
+    j.train.method = TrainMethod::kLora;
+    add("--method lora", {{"method", "lora"}}, j, devices);
+  }
+  if (s.method != TrainMethod::kQlora) {
+    Job j = job;
+    j.train.method = TrainMethod::kQlora;
+    j.train.quant.reset();
+    add("--method qlora", {{"method", "qlora"}}, j, devices);
+  }
+  if (devices.size() > 1 && s.zero < 3 && !s.fsdp) {
+    Job j = job;
+    j.train.zero = 3;
+    add("--zero 3", {{"zero", "3"}}, j, devices);
+  }
+  if ((s.zero > 0 || s.fsdp) && s.offload == Offload::kNone) {
+    Job j = job;
+    j.train.offload = Offload::kOptimizer;
+    add("--offload optimizer", {{"offload", "optimizer"}}, j, devices);
+  }
+}
+
+}  // namespace
+
+std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSet& devices,
+                              const Estimate& current, const std::vector<GpuSpec>* other_gpus) {
+  std::vector<Fix> fixes;
+  if (devices.empty()) return fixes;
+  const FixAdder add{model, current, &fixes};
   if (!job.training) {
     const InferenceSettings& s = job.infer;
     const runtimes::RuntimeProfile& rt = runtimes::ProfileFor(s.runtime);
@@ -644,58 +711,7 @@ std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSe
       add("--quant " + q, {{"quant", q}}, j, devices);
     }
   } else {
-    const TrainingSettings& s = job.train;
-    auto rw = ResolveTraining(model, s, devices, nullptr);
-    if (!rw.ok()) return fixes;
-    if (rw->grad_ckpt == GradCkpt::kNone) {
-      Job j = job;
-      j.train.grad_ckpt = GradCkpt::kFull;
-      add("--grad-ckpt full", {{"grad-ckpt", "full"}}, j, devices);
-    }
-    if (rw->optimizer == Optimizer::kAdamW) {
-      Job j = job;
-      j.train.optimizer = Optimizer::kAdamW8bit;
-      add("--optimizer adamw-8bit", {{"optimizer", "adamw-8bit"}}, j, devices);
-    }
-    if (s.batch > 1) {
-      Job j = job;
-      j.train.batch = s.batch / 2;
-      j.train.grad_accum = s.grad_accum * 2;
-      add(fmt::format("--batch {} --grad-accum {}", s.batch / 2, s.grad_accum * 2),
-          {{"batch", std::to_string(s.batch / 2)}, {"grad-accum", std::to_string(s.grad_accum * 2)}}, j,
-          devices);
-    }
-    if (s.seq > 1) {
-      Job j = job;
-      j.train.seq = s.seq / 2;
-      add(fmt::format("--seq {}", s.seq / 2), {{"seq", std::to_string(s.seq / 2)}}, j, devices);
-    }
-    if (const auto smaller = StackSmallerLoss(s.stack, rw->loss)) {
-      Job j = job;
-      j.train.loss = *smaller;
-      add(fmt::format("--loss {}", LossName(*smaller)), {{"loss", LossName(*smaller)}}, j, devices);
-    }
-    if (s.method == TrainMethod::kFull) {
-      Job j = job;
-      j.train.method = TrainMethod::kLora;
-      add("--method lora", {{"method", "lora"}}, j, devices);
-    }
-    if (s.method != TrainMethod::kQlora) {
-      Job j = job;
-      j.train.method = TrainMethod::kQlora;
-      j.train.quant.reset();
-      add("--method qlora", {{"method", "qlora"}}, j, devices);
-    }
-    if (devices.size() > 1 && s.zero < 3 && !s.fsdp) {
-      Job j = job;
-      j.train.zero = 3;
-      add("--zero 3", {{"zero", "3"}}, j, devices);
-    }
-    if ((s.zero > 0 || s.fsdp) && s.offload == Offload::kNone) {
-      Job j = job;
-      j.train.offload = Offload::kOptimizer;
-      add("--offload optimizer", {{"offload", "optimizer"}}, j, devices);
-    }
+    AddTrainingFixes(add, job, devices);
   }
   // More GPUs of the same kind.
   const GpuSpec& g = devices.gpus[0];

@@ -261,36 +261,16 @@ struct Rank {
 
 Bytes GpuTotal(const GpuSpec& g) { return vllm::GpuTotal(g); }
 
-}  // namespace
-}  // namespace sglang
-
-Status EstimateSglang(const Model& model, const InferenceWorkload& w, const DeviceSet& devices, Estimate& e) {
-  using namespace sglang;
+// Every rank before the pool: weights, activations, CUDA graphs, and the
+// pool it would size on its own (profile_max_num_token).
+std::vector<Rank> BuildRanks(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
+                             const std::vector<int64_t>& sizes, Bytes context) {
   const ModelSpec& s = model.spec;
   const SglangKnobs& k = w.sglang;
-  if (!AllResolved(k)) {
-    return Error{ErrorKind::kInternal, "sglang: the workload's SGLang settings were not resolved"};
-  }
   const double f = *k.mem_fraction_static;
-  const int64_t ctx_len = *k.context_length;
   const int64_t page = *k.page_size;
-  const int64_t tp = w.tp, stages = w.pp, world = tp * stages;
-  const bool mla = s.attn_kind == AttnKind::kMla;
-  const bool have_gpu = !devices.empty();
-  const bool nvlink = have_gpu && devices.gpus[0].form == "sxm";
+  const int64_t tp = w.tp, stages = w.pp;
   const int64_t dt = Info(w.dtype).block_bytes;
-  const int64_t elem = Info(w.kv_dtype).block_bytes;
-  const Bytes context = MiB(kCudaContextMiB) +
-                        (world > 1 ? MiB(nvlink ? kNcclNvlinkMiB : kNcclPcieMiB) : Bytes(0));
-  e.kv_bytes_per_token = KvBytesPerToken(s, w.kv_dtype, KvLayout::kLatent);
-  e.weight_bytes = Bytes(0);
-  for (size_t gi = 0; gi < model.inventory.groups.size(); ++gi) {
-    e.weight_bytes += GroupBytes(model.inventory.groups[gi], gi, w.quant, w.dtype);
-  }
-  const std::vector<int64_t> sizes = k.disable_cuda_graph ? std::vector<int64_t>{}
-                                                           : CaptureSizes(*k.cuda_graph_max_bs);
-
-  // Every rank before the pool.
   std::vector<Rank> ranks;
   for (int64_t stage = 0; stage < stages; ++stage) {
     for (int64_t r = 0; r < tp; ++r) {
@@ -330,6 +310,113 @@ Status EstimateSglang(const Model& model, const InferenceWorkload& w, const Devi
       ranks.push_back(std::move(rk));
     }
   }
+  return ranks;
+}
+
+
+// The launch flags that realise this estimate: the sizing settings
+// always, the rest where they differ from SGLang's defaults.
+void SglangLaunchFlags(const ModelSpec& s, const InferenceWorkload& w, Estimate& e) {
+  const SglangKnobs& k = w.sglang;
+  const double f = *k.mem_fraction_static;
+  const int64_t ctx_len = *k.context_length, page = *k.page_size;
+  const int64_t tp = w.tp, stages = w.pp;
+  std::vector<std::string>& fl = e.launch_flags;
+  fl.push_back(fmt::format("--mem-fraction-static {}", f));
+  fl.push_back(fmt::format("--context-length {}", ctx_len));
+  fl.push_back(fmt::format("--chunked-prefill-size {}", *k.chunked_prefill_size));
+  fl.push_back(fmt::format("--cuda-graph-max-bs {}", *k.cuda_graph_max_bs));
+  if (k.max_running_requests) fl.push_back(fmt::format("--max-running-requests {}", *k.max_running_requests));
+  if (tp > 1) fl.push_back(fmt::format("--tp-size {}", tp));
+  if (stages > 1) fl.push_back(fmt::format("--pp-size {}", stages));
+  if (w.dtype != s.torch_dtype) fl.push_back(fmt::format("--dtype {}", w.dtype == DType::kF16 ? "float16" : w.dtype == DType::kBF16 ? "bfloat16" : "float32"));
+  if (w.kv_dtype != w.dtype) fl.push_back(fmt::format("--kv-cache-dtype {}", KvName(w.kv_dtype, w.dtype)));
+  if (page != kDefaultPageSize) fl.push_back(fmt::format("--page-size {}", page));
+  if (k.disable_cuda_graph) fl.push_back("--disable-cuda-graph");
+  if (!w.quant_from_checkpoint && w.quant.method == QuantMethod::kFp8) fl.push_back("--quantization fp8");
+}
+
+// What the notes need from the pool.
+struct PoolNotes {
+  int64_t pool = 0, shown = 0, max_running = 0, cell = 0;
+  double k_bytes = 0, v_bytes = 0;  // the first rank's K and V buffers
+  bool have_gpu = false;
+};
+
+// The notes: a failure, what is modelled, SGLang's log lines, what is not.
+void SglangNotes(const ModelSpec& s, const InferenceWorkload& w, const PoolNotes& n, Estimate& e) {
+  const double f = *w.sglang.mem_fraction_static;
+  const int64_t ctx_len = *w.sglang.context_length;
+  const int64_t pool = n.pool, shown = n.shown, max_running = n.max_running;
+  const bool have_gpu = n.have_gpu, mla = s.attn_kind == AttnKind::kMla;
+  const double k_bytes_logged = n.k_bytes, v_bytes_logged = n.v_bytes;
+  if (e.failure) {
+    e.notes.push_back(fmt::format("SGLang would not start: {}{}", e.failure->message,
+                                  shown != pool ? fmt::format(" (kv_cache above is what one {}-token request needs, "
+                                                              "not what is left)",
+                                                              ctx_len)
+                                                : ""));
+  }
+  e.notes.push_back(fmt::format(
+      "modelled: SGLang {} as `python -m sglang.launch_server` starts it: KV tokens = (free memory after the "
+      "weights - free before x (1 - {})) / {} B per token; the req_to_token index, chunked-prefill "
+      "activations and CUDA graphs use the (1 - mem_fraction_static) share",
+      kSglangVersion, f, n.cell));
+  if (have_gpu && !e.failure) {
+    e.notes.push_back(
+        mla ? fmt::format("SGLang logs: KV Cache is allocated. #tokens: {}, KV size: {} GB", pool,
+                          Gb(k_bytes_logged))
+            : fmt::format("SGLang logs: KV Cache is allocated. #tokens: {}, K size: {} GB, V size: {} GB", pool,
+                          Gb(k_bytes_logged), Gb(v_bytes_logged)));
+    e.notes.push_back(fmt::format("max_total_num_tokens={}, max_running_requests={}, context_len={}; the pool holds "
+                                  "{} full-length requests; requests are capped at {} input tokens",
+                                  pool, max_running, ctx_len, pool / ctx_len,
+                                  std::min(ctx_len - 1, pool - 1)));
+  }
+  if (!have_gpu) {
+    e.notes.push_back(fmt::format(
+        "no --gpu: the KV pool shown holds one {}-token request; on a GPU SGLang sizes it from the free memory",
+        ctx_len));
+  }
+  if (mla) e.notes.push_back("MLA: one latent of kv_lora_rank + qk_rope_head_dim per token and layer, on every rank");
+  if (w.batch != 1) {
+    e.notes.push_back("--batch does not apply to SGLang; the pool's concurrency is reported instead (set "
+                      "--max-running-requests to cap running requests)");
+  }
+  e.notes.push_back("not modelled: speculative decoding (its draft model and reserve), DP attention, "
+                    "--max-total-tokens; the radix cache shares this pool and adds no memory");
+}
+
+}  // namespace
+}  // namespace sglang
+
+Status EstimateSglang(const Model& model, const InferenceWorkload& w, const DeviceSet& devices, Estimate& e) {
+  using namespace sglang;
+  const ModelSpec& s = model.spec;
+  const SglangKnobs& k = w.sglang;
+  if (!AllResolved(k)) {
+    return Error{ErrorKind::kInternal, "sglang: the workload's SGLang settings were not resolved"};
+  }
+  const double f = *k.mem_fraction_static;
+  const int64_t ctx_len = *k.context_length;
+  const int64_t page = *k.page_size;
+  const int64_t tp = w.tp, stages = w.pp, world = tp * stages;
+  const bool mla = s.attn_kind == AttnKind::kMla;
+  const bool have_gpu = !devices.empty();
+  const bool nvlink = have_gpu && devices.gpus[0].form == "sxm";
+  const int64_t elem = Info(w.kv_dtype).block_bytes;
+  const Bytes context = MiB(kCudaContextMiB) +
+                        (world > 1 ? MiB(nvlink ? kNcclNvlinkMiB : kNcclPcieMiB) : Bytes(0));
+  e.kv_bytes_per_token = KvBytesPerToken(s, w.kv_dtype, KvLayout::kLatent);
+  e.weight_bytes = Bytes(0);
+  for (size_t gi = 0; gi < model.inventory.groups.size(); ++gi) {
+    e.weight_bytes += GroupBytes(model.inventory.groups[gi], gi, w.quant, w.dtype);
+  }
+  const std::vector<int64_t> sizes = k.disable_cuda_graph ? std::vector<int64_t>{}
+                                                           : CaptureSizes(*k.cuda_graph_max_bs);
+
+  // Every rank before the pool.
+  std::vector<Rank> ranks = BuildRanks(model, w, devices, sizes, context);
 
   // The pool: the minimum over ranks (pp ranks all-reduce MIN; tp ranks
   // measure the minimum free memory over the group).
@@ -438,57 +525,11 @@ Status EstimateSglang(const Model& model, const InferenceWorkload& w, const Devi
       {"pp", stages},
   };
 
-  // Launch flags: the settings that realise this estimate.
-  std::vector<std::string>& fl = e.launch_flags;
-  fl.push_back(fmt::format("--mem-fraction-static {}", f));
-  fl.push_back(fmt::format("--context-length {}", ctx_len));
-  fl.push_back(fmt::format("--chunked-prefill-size {}", *k.chunked_prefill_size));
-  fl.push_back(fmt::format("--cuda-graph-max-bs {}", *k.cuda_graph_max_bs));
-  if (k.max_running_requests) fl.push_back(fmt::format("--max-running-requests {}", *k.max_running_requests));
-  if (tp > 1) fl.push_back(fmt::format("--tp-size {}", tp));
-  if (stages > 1) fl.push_back(fmt::format("--pp-size {}", stages));
-  if (w.dtype != s.torch_dtype) fl.push_back(fmt::format("--dtype {}", w.dtype == DType::kF16 ? "float16" : w.dtype == DType::kBF16 ? "bfloat16" : "float32"));
-  if (w.kv_dtype != w.dtype) fl.push_back(fmt::format("--kv-cache-dtype {}", KvName(w.kv_dtype, w.dtype)));
-  if (page != kDefaultPageSize) fl.push_back(fmt::format("--page-size {}", page));
-  if (k.disable_cuda_graph) fl.push_back("--disable-cuda-graph");
-  if (!w.quant_from_checkpoint && w.quant.method == QuantMethod::kFp8) fl.push_back("--quantization fp8");
+  SglangLaunchFlags(s, w, e);
 
-  // Notes.
-  if (e.failure) {
-    e.notes.push_back(fmt::format("SGLang would not start: {}{}", e.failure->message,
-                                  shown != pool ? fmt::format(" (kv_cache above is what one {}-token request needs, "
-                                                              "not what is left)",
-                                                              ctx_len)
-                                                : ""));
-  }
-  e.notes.push_back(fmt::format(
-      "modelled: SGLang {} as `python -m sglang.launch_server` starts it: KV tokens = (free memory after the "
-      "weights - free before x (1 - {})) / {} B per token; the req_to_token index, chunked-prefill "
-      "activations and CUDA graphs use the (1 - mem_fraction_static) share",
-      kSglangVersion, f, ranks.empty() ? 0 : ranks.front().cell));
-  if (have_gpu && !e.failure) {
-    e.notes.push_back(
-        mla ? fmt::format("SGLang logs: KV Cache is allocated. #tokens: {}, KV size: {} GB", pool,
-                          Gb(k_bytes_logged))
-            : fmt::format("SGLang logs: KV Cache is allocated. #tokens: {}, K size: {} GB, V size: {} GB", pool,
-                          Gb(k_bytes_logged), Gb(v_bytes_logged)));
-    e.notes.push_back(fmt::format("max_total_num_tokens={}, max_running_requests={}, context_len={}; the pool holds "
-                                  "{} full-length requests; requests are capped at {} input tokens",
-                                  pool, max_running, ctx_len, pool / ctx_len,
-                                  std::min(ctx_len - 1, pool - 1)));
-  }
-  if (!have_gpu) {
-    e.notes.push_back(fmt::format(
-        "no --gpu: the KV pool shown holds one {}-token request; on a GPU SGLang sizes it from the free memory",
-        ctx_len));
-  }
-  if (mla) e.notes.push_back("MLA: one latent of kv_lora_rank + qk_rope_head_dim per token and layer, on every rank");
-  if (w.batch != 1) {
-    e.notes.push_back("--batch does not apply to SGLang; the pool's concurrency is reported instead (set "
-                      "--max-running-requests to cap running requests)");
-  }
-  e.notes.push_back("not modelled: speculative decoding (its draft model and reserve), DP attention, "
-                    "--max-total-tokens; the radix cache shares this pool and adds no memory");
+  PoolNotes notes_in{pool, shown, max_running, ranks.empty() ? 0 : ranks.front().cell, k_bytes_logged,
+                     v_bytes_logged, have_gpu};
+  SglangNotes(s, w, notes_in, e);
   return {};
 }
 

@@ -326,8 +326,36 @@ Result<double> MeasuredPytorch(const Json& t, const std::string& compare) {
   return t["value_gib_normalized"].get<double>() * kGiBd;
 }
 
+// SGLang logs (the rows of vllm.jsonl and vllm.*.jsonl with "sglang_fields"):
+// "KV Cache is allocated. #tokens: N, K size: X GB, V size: Y GB" (MLA: "KV
+// size"), where SGLang's GB is 2^30 B (memory_pool.py GB = 1024 ** 3), and
+// "mem usage" after loading the weights.
+Result<double> MeasuredSglang(const Json& f, const std::string& compare, bool* tokens) {
+  const auto num = [&](const char* k) { return f.contains(k) && f[k].is_number(); };
+  if (compare == "kv_capacity_tokens") {
+    *tokens = true;
+    if (num("kv_tokens")) return f["kv_tokens"].get<double>();
+    return InvalidArgument("no sglang_fields.kv_tokens in the case");
+  }
+  if (compare == "kv_cache") {
+    if (num("K_size_GB") && num("V_size_GB")) {
+      return (f["K_size_GB"].get<double>() + f["V_size_GB"].get<double>()) * kGiBd;
+    }
+    if (num("KV_size_GB")) return f["KV_size_GB"].get<double>() * kGiBd;
+    return InvalidArgument("no sglang_fields K_size_GB + V_size_GB (or KV_size_GB) in the case");
+  }
+  if (compare == "weights") {
+    if (num("weights_mem_usage_GB")) return f["weights_mem_usage_GB"].get<double>() * kGiBd;
+    return InvalidArgument("no sglang_fields.weights_mem_usage_GB in the case");
+  }
+  return InvalidArgument(fmt::format("compare '{}' has no SGLang field", compare));
+}
+
 // vLLM logs print GiB (its "GB" is 2^30 B too).
 Result<double> MeasuredVllm(const Json& t, const std::string& compare, bool* tokens) {
+  if (t.contains("sglang_fields") && t["sglang_fields"].is_object()) {
+    return MeasuredSglang(t["sglang_fields"], compare, tokens);
+  }
   if (compare == "kv_capacity_tokens") {
     *tokens = true;
     if (t.contains("gpu_kv_cache_tokens") && t["gpu_kv_cache_tokens"].is_number()) {
@@ -547,6 +575,20 @@ std::string Settings(const Estimate& e, const app::JobRequest& f) {
                                 EchoText(e.workload, "gpu_memory_utilization"),
                                 EchoText(e.workload, "max_model_len"), EchoText(e.workload, "max_num_seqs"),
                                 EchoText(e.workload, "max_num_batched_tokens"));
+    if (EchoText(e.workload, "kv_dtype") != EchoText(e.workload, "dtype")) {
+      s += " kv-" + EchoText(e.workload, "kv_dtype");
+    }
+    if (EchoText(e.workload, "tp") != "1") s += " tp" + EchoText(e.workload, "tp");
+    if (!e.devices.empty() && e.devices[0].gpu) s += fmt::format(" {}x{}", e.devices.size(), e.devices[0].gpu->name);
+    return s;
+  }
+  if (EchoText(e.workload, "runtime") == "sglang") {
+    // "fp8-block f0.93 len40960 chunk8192 bs512 tp4 4xH100-80GB".
+    std::string s = fmt::format("{} f{} len{} chunk{} bs{}", EchoText(e.workload, "quant"),
+                                EchoText(e.workload, "mem_fraction_static"),
+                                EchoText(e.workload, "context_length"),
+                                EchoText(e.workload, "chunked_prefill_size"),
+                                EchoText(e.workload, "cuda_graph_max_bs"));
     if (EchoText(e.workload, "kv_dtype") != EchoText(e.workload, "dtype")) {
       s += " kv-" + EchoText(e.workload, "kv_dtype");
     }

@@ -50,7 +50,7 @@ Result<EstimateResult> EstimateWithExtras(const Model& model, const Job& job, co
       }
     }
     if (out.estimate.fits && !*out.estimate.fits) {
-      out.extras.fixes = SuggestFixes(model, job, devices, out.estimate);
+      out.extras.fixes = SuggestFixes(model, job, devices, out.estimate, &GpuCatalog::Builtin().gpus());
     }
   }
   return out;

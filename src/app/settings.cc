@@ -119,26 +119,31 @@ Status SetKvDtype(std::string_view v, Draft& d) {
   return {};
 }
 
-Status SetGpuMemUtil(std::string_view v, Draft& d) {
+// A number in (lo, hi] (hi_open: (lo, hi)), or "<flag>: expected <what>, got '<v>'".
+Result<double> ParseBounded(std::string_view flag, std::string_view v, double lo, double hi, bool hi_open,
+                            std::string_view what) {
   const std::string s(v);
   char* end = nullptr;
-  const double u = std::strtod(s.c_str(), &end);
-  if (s.empty() || *end != '\0' || !(u > 0.0 && u <= 1.0)) {
-    return InvalidArgument(fmt::format("--gpu-mem-util: expected a fraction in (0, 1], got '{}'", v));
+  const double x = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || !(x > lo && (hi_open ? x < hi : x <= hi))) {
+    return InvalidArgument(fmt::format("{}: expected {}, got '{}'", flag, what, v));
   }
-  d.infer.vllm.gpu_memory_utilization = u;
-  return {};
+  return x;
+}
+
+Status SetGpuMemUtil(std::string_view v, Draft& d) {
+  return Store(ParseBounded("--gpu-mem-util", v, 0.0, 1.0, false, "a fraction in (0, 1]"),
+               &d.infer.vllm.gpu_memory_utilization);
 }
 
 Status SetHostMemBw(std::string_view v, Draft& d) {
-  const std::string s(v);
-  char* end = nullptr;
-  const double bw = std::strtod(s.c_str(), &end);
-  if (s.empty() || *end != '\0' || !(bw > 0.0 && bw <= 100000.0)) {
-    return InvalidArgument(fmt::format("--host-mem-bw: expected GB/s in (0, 100000], got '{}'", v));
-  }
-  d.infer.llamacpp.host_mem_bw = bw;
-  return {};
+  return Store(ParseBounded("--host-mem-bw", v, 0.0, 100000.0, false, "GB/s in (0, 100000]"),
+               &d.infer.llamacpp.host_mem_bw);
+}
+
+Status SetMemFractionStatic(std::string_view v, Draft& d) {
+  return Store(ParseBounded("--mem-fraction-static", v, 0.0, 1.0, true, "a fraction in (0, 1)"),
+               &d.infer.sglang.mem_fraction_static);
 }
 
 Status SetFlashAttn(std::string_view v, Draft& d) {
@@ -203,7 +208,7 @@ const Setting kSettings[] = {
        d.gpus.emplace_back(v);
        return {};
      }, /*repeatable=*/true},
-    {"runtime", "NAME", "hf (default), vllm or llamacpp", kInferCmds, kInference,
+    {"runtime", "NAME", "hf (default), vllm, llamacpp or sglang", kInferCmds, kInference,
      [](std::string_view v, Draft& d) { return Store(ParseRuntime(v), &d.infer.runtime); }},
     {"dtype", "TYPE", "compute dtype: fp32, fp16, bf16 (the model's own)", kJobs, kInference,
      [](std::string_view v, Draft& d) { return Store(ComputeDType(v), &d.infer.dtype); }, false, false,
@@ -286,6 +291,32 @@ const Setting kSettings[] = {
      }, false, true},
     {"enforce-eager", "", "vllm: no CUDA graphs", kInferCmds, kRuntime,
      [](std::string_view v, Draft& d) { return SetSwitch("--enforce-eager", v, &d.infer.vllm.enforce_eager); }},
+    // SGLang's own server arguments, with SGLang's defaults.
+    {"mem-fraction-static", "FRAC", "sglang: mem_fraction_static (by GPU memory: total minus a reserve)",
+     kInferCmds, kRuntime, SetMemFractionStatic},
+    {"context-length", "N", "sglang: context_length (--ctx, else the model's max)", kInferCmds, kRuntime,
+     [](std::string_view v, Draft& d) {
+       return Store(ParseTokens("--context-length", v), &d.infer.sglang.context_length);
+     }, false, true},
+    {"chunked-prefill-size", "N", "sglang: chunked_prefill_size (2048 below 35 GB, 4096, 8192, 16384 above 160 GB)",
+     kInferCmds, kRuntime, [](std::string_view v, Draft& d) {
+       return Store(ParseTokens("--chunked-prefill-size", v), &d.infer.sglang.chunked_prefill_size);
+     }, false, true},
+    {"max-running-requests", "N", "sglang: max_running_requests (from the pool: 2048..4096)", kInferCmds,
+     kRuntime, [](std::string_view v, Draft& d) {
+       return Store(ParseInt("--max-running-requests", v), &d.infer.sglang.max_running_requests);
+     }, false, true},
+    {"cuda-graph-max-bs", "N", "sglang: cuda_graph_max_bs (8..512 by GPU memory and tp)", kInferCmds, kRuntime,
+     [](std::string_view v, Draft& d) {
+       return Store(ParseInt("--cuda-graph-max-bs", v), &d.infer.sglang.cuda_graph_max_bs);
+     }, false, true},
+    {"disable-cuda-graph", "", "sglang: no CUDA graphs", kInferCmds, kRuntime,
+     [](std::string_view v, Draft& d) {
+       return SetSwitch("--disable-cuda-graph", v, &d.infer.sglang.disable_cuda_graph);
+     }},
+    {"page-size", "N", "sglang: tokens per KV page (1)", kInferCmds, kRuntime,
+     [](std::string_view v, Draft& d) { return Store(ParseInt("--page-size", v), &d.infer.sglang.page_size); },
+     false, true},
     // llama.cpp's own knobs (-ub, -b, -fa, -ctk, -ctv, -ngl, -np).
     {"ubatch", "N", "llamacpp: -ub physical batch (512)", kInferCmds, kRuntime,
      [](std::string_view v, Draft& d) { return Store(ParseTokens("--ubatch", v), &d.infer.llamacpp.ubatch); },
@@ -451,6 +482,9 @@ const Alias kAliases[] = {
     {"--kv-cache-dtype", "kv-dtype"},
     {"--quantization", "quant", VllmQuantization},
     {"-q", "quant", VllmQuantization},
+    // SGLang (python/sglang/srt/server_args.py).
+    {"--tp-size", "tp"},
+    {"--pp-size", "pp"},
     // llama.cpp (common/arg.cpp).
     {"-ngl", "gpu-layers"},
     {"--n-gpu-layers", "gpu-layers"},

@@ -68,7 +68,10 @@ int PrintFlags(Ctx& c, const Estimate& e, Runtime runtime) {
   if (c.json) {
     c.out << RenderLaunchJson(e, RuntimeName(runtime));
   } else {
+    // The whole command where the runtime has one (vllm serve MODEL ...),
+    // else the flags alone.
     std::string line;
+    for (const std::string& w : e.launch_command) line += (line.empty() ? "" : " ") + w;
     for (const std::string& f : e.launch_flags) line += (line.empty() ? "" : " ") + f;
     c.out << line << "\n";
   }

@@ -178,6 +178,7 @@ void FinishVerdict(Estimate& e) {
     }
   }
   if (any_gpu) e.fits = all_fit;
+  if (e.failure) e.fits = false;  // the engine refuses to start
 }
 
 namespace runtimes {
@@ -233,8 +234,10 @@ Result<Estimate> EstimateInference(const Model& model, const InferenceWorkload& 
     e.params = model.inventory.params;
     e.active_params = model.inventory.active_params;
     {
-      Status st = runtimes::ProfileFor(w.runtime).Estimate(model, w, devices, e);
+      const runtimes::RuntimeProfile& profile = runtimes::ProfileFor(w.runtime);
+      Status st = profile.Estimate(model, w, devices, e);
       if (!st.ok()) return st.error();
+      if (!e.launch_flags.empty()) e.launch_command = profile.LaunchCommand(model);
     }
     Status st = runtimes::FinishEstimate(e, options);
     if (!st.ok()) return st.error();

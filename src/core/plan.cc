@@ -535,35 +535,162 @@ Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devi
   return Error{ErrorKind::kInternal, "plan: unknown solve"};
 }
 
-std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSet& devices,
-                              const Estimate& current) {
-  std::vector<Fix> fixes;
-  if (devices.empty()) return fixes;
-  const auto add = [&](std::string change, const Job& j, const DeviceSet& d) {
+namespace {
+
+// Largest power of two <= n (n >= 1).
+int64_t PowerOfTwoBelow(int64_t n) {
+  int64_t p = 1;
+  while (p <= n / 2) p *= 2;
+  return p;
+}
+
+// "--gpu RTX-4090x2 --tp 2": a fix's settings as the flags a user types.
+std::string FlagsText(const std::vector<std::pair<std::string, std::string>>& settings) {
+  std::string out;
+  for (const auto& [k, v] : settings) out += fmt::format("{}--{} {}", out.empty() ? "" : " ", k, v);
+  return out;
+}
+
+using Settings = std::vector<std::pair<std::string, std::string>>;
+
+// The inference job laid out on n GPUs as the runtime prefers, and the
+// settings that say so.
+Job LaidOut(const Model& model, const Job& job, int64_t n, Settings* settings) {
+  Job j = job;
+  if (const int64_t tp = runtimes::ProfileFor(j.infer.runtime).PreferredTp(model, n); tp > 0) {
+    j.infer.tp = tp;
+    j.infer.pp = n / tp;
+    if (n > 1 || job.infer.tp != 1) settings->push_back({"tp", std::to_string(j.infer.tp)});
+    if (j.infer.pp != 1 || job.infer.pp != 1) settings->push_back({"pp", std::to_string(j.infer.pp)});
+  } else {
+    j.infer.tp = 1;
+    j.infer.pp = 1;
+  }
+  return j;
+}
+
+// Estimates a changed job and keeps the change when it saves memory or
+// makes the job fit.
+struct FixAdder {
+  const Model& model;
+  const Estimate& current;
+  std::vector<Fix>* fixes;
+  void operator()(std::string change, Settings settings, const Job& j, const DeviceSet& d) const {
     auto e = EstimateJob(model, j, d, kNumbersOnly);
     if (!e.ok()) return;
     Fix f;
     f.change = std::move(change);
+    f.settings = std::move(settings);
     f.total = e->total;
     f.saves = current.total - e->total;
     f.fits = Fits(*e, j);
-    if (f.saves.value() > 0 || f.fits) fixes.push_back(std::move(f));
-  };
+    if (f.saves.value() > 0 || f.fits) fixes->push_back(std::move(f));
+  }
+};
+
+// The training changes: checkpointing, an 8-bit optimizer, a smaller
+// micro-batch, shorter samples, a smaller loss, LoRA / QLoRA, ZeRO-3,
+// optimizer offload.
+void AddTrainingFixes(const FixAdder& add, const Job& job, const DeviceSet& devices) {
+  const TrainingSettings& s = job.train;
+  auto rw = ResolveTraining(add.model, s, devices, nullptr);
+  if (!rw.ok()) return;
+  if (rw->grad_ckpt == GradCkpt::kNone) {
+    Job j = job;
+    j.train.grad_ckpt = GradCkpt::kFull;
+    add("--grad-ckpt full", {{"grad-ckpt", "full"}}, j, devices);
+  }
+  if (rw->optimizer == Optimizer::kAdamW) {
+    Job j = job;
+    j.train.optimizer = Optimizer::kAdamW8bit;
+    add("--optimizer adamw-8bit", {{"optimizer", "adamw-8bit"}}, j, devices);
+  }
+  if (s.batch > 1) {
+    Job j = job;
+    j.train.batch = s.batch / 2;
+    j.train.grad_accum = s.grad_accum * 2;
+    add(fmt::format("--batch {} --grad-accum {}", s.batch / 2, s.grad_accum * 2),
+        {{"batch", std::to_string(s.batch / 2)}, {"grad-accum", std::to_string(s.grad_accum * 2)}}, j,
+        devices);
+  }
+  if (s.seq > 1) {
+    Job j = job;
+    j.train.seq = s.seq / 2;
+    add(fmt::format("--seq {}", s.seq / 2), {{"seq", std::to_string(s.seq / 2)}}, j, devices);
+  }
+  if (const auto smaller = StackSmallerLoss(s.stack, rw->loss)) {
+    Job j = job;
+    j.train.loss = *smaller;
+    add(fmt::format("--loss {}", LossName(*smaller)), {{"loss", LossName(*smaller)}}, j, devices);
+  }
+  if (s.method == TrainMethod::kFull) {
+    Job j = job;
+    j.train.method = TrainMethod::kLora;
+    add("--method lora", {{"method", "lora"}}, j, devices);
+  }
+  if (s.method != TrainMethod::kQlora) {
+    Job j = job;
+    j.train.method = TrainMethod::kQlora;
+    j.train.quant.reset();
+    add("--method qlora", {{"method", "qlora"}}, j, devices);
+  }
+  if (devices.size() > 1 && s.zero < 3 && !s.fsdp) {
+    Job j = job;
+    j.train.zero = 3;
+    add("--zero 3", {{"zero", "3"}}, j, devices);
+  }
+  if ((s.zero > 0 || s.fsdp) && s.offload == Offload::kNone) {
+    Job j = job;
+    j.train.offload = Offload::kOptimizer;
+    add("--offload optimizer", {{"offload", "optimizer"}}, j, devices);
+  }
+}
+
+}  // namespace
+
+std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSet& devices,
+                              const Estimate& current, const std::vector<GpuSpec>* other_gpus) {
+  std::vector<Fix> fixes;
+  if (devices.empty()) return fixes;
+  const FixAdder add{model, current, &fixes};
   if (!job.training) {
     const InferenceSettings& s = job.infer;
     const runtimes::RuntimeProfile& rt = runtimes::ProfileFor(s.runtime);
     auto w = ResolveInference(model, s, devices, nullptr);
     if (!w.ok()) return fixes;
-    for (int64_t div : {2, 4}) {
-      if (w->ctx / div < 1) continue;
+    const int64_t ctx = rt.ContextOf(*w);
+    const std::string ctx_flag = rt.ContextFlag();
+    const auto add_ctx = [&](int64_t tokens) {
       Job j = job;
-      rt.SetContext(j.infer, w->ctx / div);
-      add(fmt::format("--ctx {}", w->ctx / div), j, devices);
+      rt.SetContext(j.infer, tokens);
+      Settings set = {{ctx_flag, std::to_string(tokens)}};
+      add(FlagsText(set), set, j, devices);
+    };
+    if (rt.SizesKvPool() && ctx > 1) {
+      // The pool holds what is left: the longest context whose sequences it
+      // holds (the engine's own "estimated maximum model length"), and the
+      // largest power of two below it, the number people type.
+      const ProbeFn probe = [&](int64_t v) {
+        Job j = job;
+        rt.SetContext(j.infer, v);
+        return Try(model, j, devices);
+      };
+      const SearchResult r = LargestFitting(1, ctx - 1, probe);
+      if (r.best > 0) {
+        const int64_t pow2 = PowerOfTwoBelow(r.best);
+        add_ctx(pow2);
+        if (pow2 != r.best) add_ctx(r.best);
+      }
+    } else {
+      for (int64_t div : {2, 4}) {
+        if (w->ctx / div < 1) continue;
+        add_ctx(w->ctx / div);
+      }
     }
     if (w->batch > 1) {
       Job j = job;
       j.infer.batch = w->batch / 2;
-      add(fmt::format("--batch {}", w->batch / 2), j, devices);
+      add(fmt::format("--batch {}", w->batch / 2), {{"batch", std::to_string(w->batch / 2)}}, j, devices);
     }
     // The runtime's first smaller KV type, when it saves bytes per element.
     if (const std::vector<std::string> kvs = rt.KvLadder(); !kvs.empty()) {
@@ -572,11 +699,8 @@ std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSe
       if (d && Info(*d).block_bytes * now.block_elems < now.block_bytes * Info(*d).block_elems) {
         Job j = job;
         rt.ApplyKv(j.infer, kvs.front());
-        std::string change;
-        for (const auto& [k, v] : rt.KvSettings(kvs.front())) {
-          change += fmt::format("{}--{} {}", change.empty() ? "" : " ", k, v);
-        }
-        add(change, j, devices);
+        Settings set = rt.KvSettings(kvs.front());
+        add(FlagsText(set), set, j, devices);
       }
     }
     for (const std::string& q : rt.FixQuants()) {
@@ -584,79 +708,45 @@ std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSe
       if (!f.ok() || f->Name() == w->quant.Name()) continue;
       Job j = job;
       j.infer.quant = *f;
-      add("--quant " + q, j, devices);
+      add("--quant " + q, {{"quant", q}}, j, devices);
     }
   } else {
-    const TrainingSettings& s = job.train;
-    auto rw = ResolveTraining(model, s, devices, nullptr);
-    if (!rw.ok()) return fixes;
-    if (rw->grad_ckpt == GradCkpt::kNone) {
-      Job j = job;
-      j.train.grad_ckpt = GradCkpt::kFull;
-      add("--grad-ckpt full", j, devices);
-    }
-    if (rw->optimizer == Optimizer::kAdamW) {
-      Job j = job;
-      j.train.optimizer = Optimizer::kAdamW8bit;
-      add("--optimizer adamw-8bit", j, devices);
-    }
-    if (s.batch > 1) {
-      Job j = job;
-      j.train.batch = s.batch / 2;
-      j.train.grad_accum = s.grad_accum * 2;
-      add(fmt::format("--batch {} --grad-accum {}", s.batch / 2, s.grad_accum * 2), j, devices);
-    }
-    if (s.seq > 1) {
-      Job j = job;
-      j.train.seq = s.seq / 2;
-      add(fmt::format("--seq {}", s.seq / 2), j, devices);
-    }
-    if (const auto smaller = StackSmallerLoss(s.stack, rw->loss)) {
-      Job j = job;
-      j.train.loss = *smaller;
-      add(fmt::format("--loss {}", LossName(*smaller)), j, devices);
-    }
-    if (s.method == TrainMethod::kFull) {
-      Job j = job;
-      j.train.method = TrainMethod::kLora;
-      add("--method lora", j, devices);
-    }
-    if (s.method != TrainMethod::kQlora) {
-      Job j = job;
-      j.train.method = TrainMethod::kQlora;
-      j.train.quant.reset();
-      add("--method qlora", j, devices);
-    }
-    if (devices.size() > 1 && s.zero < 3 && !s.fsdp) {
-      Job j = job;
-      j.train.zero = 3;
-      add("--zero 3", j, devices);
-    }
-    if ((s.zero > 0 || s.fsdp) && s.offload == Offload::kNone) {
-      Job j = job;
-      j.train.offload = Offload::kOptimizer;
-      add("--offload optimizer", j, devices);
-    }
+    AddTrainingFixes(add, job, devices);
   }
   // More GPUs of the same kind.
-  if (!devices.empty()) {
-    const GpuSpec& g = devices.gpus[0];
-    const int64_t n = static_cast<int64_t>(devices.size());
+  const GpuSpec& g = devices.gpus[0];
+  const int64_t n = static_cast<int64_t>(devices.size());
+  const std::string more = fmt::format("{}x{}", g.name, 2 * n);
+  if (job.training) {
     Job j = job;
-    if (j.training) {
-      j.train.gpus.reset();
-      if (j.train.zero == 0 && !j.train.fsdp) j.train.zero = 3;
-      add(fmt::format("--gpu {}x{}{}", g.name, 2 * n, job.train.zero == 0 && !job.train.fsdp ? " --zero 3" : ""), j,
-          Repeat(g, 2 * n));
-    } else {
-      if (const int64_t tp = runtimes::ProfileFor(j.infer.runtime).PreferredTp(model, 2 * n); tp > 0) {
-        j.infer.tp = tp;
-        j.infer.pp = 2 * n / tp;
-      } else {
-        j.infer.tp = 1;
-        j.infer.pp = 1;
-      }
-      add(fmt::format("--gpu {}x{}", g.name, 2 * n), j, Repeat(g, 2 * n));
+    j.train.gpus.reset();
+    Settings set = {{"gpu", more}};
+    if (j.train.zero == 0 && !j.train.fsdp) {
+      j.train.zero = 3;
+      set.push_back({"zero", "3"});
+    }
+    add(FlagsText(set), set, j, Repeat(g, 2 * n));
+  } else {
+    Settings set = {{"gpu", more}};
+    const Job j = LaidOut(model, job, 2 * n, &set);
+    add(FlagsText(set), set, j, Repeat(g, 2 * n));
+  }
+  // Another GPU kind: the smallest one with more memory than the first GPU
+  // on which the job fits, as many as it has now.
+  if (other_gpus != nullptr && !job.training) {
+    std::vector<const GpuSpec*> larger;
+    for (const GpuSpec& o : *other_gpus) {
+      if (o.vendor == g.vendor && o.capacity > g.capacity && o.name != g.name) larger.push_back(&o);
+    }
+    std::stable_sort(larger.begin(), larger.end(),
+                     [](const GpuSpec* a, const GpuSpec* b) { return a->capacity < b->capacity; });
+    for (const GpuSpec* o : larger) {
+      Settings set = {{"gpu", n > 1 ? fmt::format("{}x{}", o->name, n) : o->name}};
+      const Job j = LaidOut(model, job, n, &set);
+      Probe p = Try(model, j, Repeat(*o, n));
+      if (!p.fits) continue;
+      add(FlagsText(set), set, j, Repeat(*o, n));
+      break;
     }
   }
   std::stable_sort(fixes.begin(), fixes.end(), [](const Fix& a, const Fix& b) {

@@ -12,6 +12,7 @@ const char* RuntimeName(Runtime r) {
     case Runtime::kHf: return "hf";
     case Runtime::kVllm: return "vllm";
     case Runtime::kLlamaCpp: return "llamacpp";
+    case Runtime::kSglang: return "sglang";
   }
   return "?";
 }
@@ -29,8 +30,9 @@ Result<Runtime> ParseRuntime(std::string_view s) {
   if (s == "hf" || s == "transformers") return Runtime::kHf;
   if (s == "vllm") return Runtime::kVllm;
   if (s == "llamacpp" || s == "llama.cpp") return Runtime::kLlamaCpp;
+  if (s == "sglang") return Runtime::kSglang;
   return InvalidArgument(
-      fmt::format("--runtime: unknown runtime '{}' (expected hf, vllm or llamacpp)", s));
+      fmt::format("--runtime: unknown runtime '{}' (expected hf, vllm, llamacpp or sglang)", s));
 }
 
 Result<AttnImpl> ParseAttn(std::string_view s) {
@@ -213,6 +215,7 @@ Result<InferenceWorkload> ResolveInference(const Model& model, const InferenceSe
   w.runtime = s.runtime;
   w.vllm = s.vllm;
   w.llamacpp = s.llamacpp;
+  w.sglang = s.sglang;
   w.hf_version = s.hf_version.value_or(kHfVersionDefault);
   if (w.hf_version < 400 || w.hf_version > 999) {
     return InvalidArgument(fmt::format("--transformers: version {}.{} is not a transformers 4.x release",

@@ -58,7 +58,9 @@ Json EstimateDoc(const Estimate& e, const EstimateExtras& x) {
     dj["reserved_peak_bytes"] = OptBytes(d.reserved_peak);
     dj["allocated_peak_bytes"] = OptBytes(d.allocated_peak);
     dj["peak_phase"] = d.peak_phase;
-    dj["fits"] = d.gpu ? Json(d.total <= d.gpu->capacity) : Json(nullptr);
+    // The device whose start-up check failed does not fit, whatever its total.
+    const bool failed_here = e.failure && e.failure->device == d.name;
+    dj["fits"] = d.gpu ? Json(d.total <= d.gpu->capacity && !failed_here) : Json(nullptr);
     dj["components"] = Json::array();
     for (const Component& c : d.components) dj["components"].push_back(ComponentJson(c));
     j["devices"].push_back(dj);
@@ -72,16 +74,25 @@ Json EstimateDoc(const Estimate& e, const EstimateExtras& x) {
                    {"max_concurrency", e.kv_max_concurrency ? Json(*e.kv_max_concurrency) : Json(nullptr)}};
   j["total_bytes"] = e.total.value();
   j["fits"] = e.fits ? Json(*e.fits) : Json(nullptr);
+  if (e.failure) {
+    j["failure"] = {{"kind", e.failure->kind}, {"message", e.failure->message}, {"device", e.failure->device}};
+  }
   j["notes"] = e.notes;
   if (!e.launch_flags.empty()) {
+    // launch_argv: the whole command (command words, then the flags' tokens).
+    std::vector<std::string> argv = e.launch_command;
+    for (std::string& t : LaunchArgv(e.launch_flags)) argv.push_back(std::move(t));
     j["launch_flags"] = e.launch_flags;
-    j["launch_argv"] = LaunchArgv(e.launch_flags);
+    j["launch_command"] = e.launch_command;
+    j["launch_argv"] = argv;
   }
   if (!x.fixes.empty()) {
     Json fixes = Json::array();
     for (const Fix& f : x.fixes) {
-      fixes.push_back({{"change", f.change}, {"total_bytes", f.total.value()}, {"saves_bytes", f.saves.value()},
-                       {"fits", f.fits}});
+      Json settings = Json::object();
+      for (const auto& [k, v] : f.settings) settings[k] = v;
+      fixes.push_back({{"change", f.change}, {"settings", settings}, {"total_bytes", f.total.value()},
+                       {"saves_bytes", f.saves.value()}, {"fits", f.fits}});
     }
     j["fixes"] = fixes;
   }
@@ -111,8 +122,11 @@ std::string RenderLaunchJson(const Estimate& e, std::string_view runtime) {
   Json j;
   j["schema"] = "vramfit.launch/1";
   j["runtime"] = std::string(runtime);
+  std::vector<std::string> argv = e.launch_command;
+  for (std::string& t : LaunchArgv(e.launch_flags)) argv.push_back(std::move(t));
+  j["command"] = e.launch_command;
   j["flags"] = e.launch_flags;
-  j["argv"] = LaunchArgv(e.launch_flags);
+  j["argv"] = argv;
   j["fits"] = e.fits ? Json(*e.fits) : Json(nullptr);
   return j.dump(2) + "\n";
 }

@@ -112,7 +112,10 @@ std::string RenderEstimateText(const Estimate& e, Units u, const EstimateExtras&
     if (d.gpu) {
       const Bytes cap = d.gpu->capacity;
       const double used = 100.0 * static_cast<double>(d.total.value()) / static_cast<double>(cap.value());
-      if (d.total <= cap) {
+      if (e.failure && e.failure->device == d.name) {
+        out += fmt::format("  DOES NOT START: {} ({:.0f}% of {}); see the failure below\n", e.failure->kind, used,
+                           d.gpu->name);
+      } else if (d.total <= cap) {
         out += fmt::format("  fits: {} headroom ({:.0f}% of {} used)\n", FormatBytes(cap - d.total, u), used,
                            d.gpu->name);
       } else {
@@ -135,10 +138,15 @@ std::string RenderEstimateText(const Estimate& e, Units u, const EstimateExtras&
                        e.kv_max_concurrency ? fmt::format(", max concurrency {} sequences", *e.kv_max_concurrency) : "");
   }
   if (e.fits) out += *e.fits ? "verdict: fits\n" : "verdict: does not fit\n";
+  if (e.failure) {
+    out += fmt::format("start-up failure: {} on {} (the engine's message is in the notes)\n", e.failure->kind,
+                       e.failure->device);
+  }
   if (!e.launch_flags.empty()) {
     std::string line;
+    for (const std::string& w : e.launch_command) line += " " + w;
     for (const std::string& f : e.launch_flags) line += " " + f;
-    out += "launch flags:" + line + "\n";
+    out += (e.launch_command.empty() ? "launch flags:" : "launch command:") + line + "\n";
   }
   if (x.throughput) {
     out += fmt::format("throughput: decode ~{:.0f} tok/s per sequence ({:.0f} tok/s for the batch), prefill ~{:.0f} tok/s\n",

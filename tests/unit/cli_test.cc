@@ -83,7 +83,7 @@ TEST(CliTest, ExactErrors) {
       {{"infer", "meta-llama/Llama-3.1-8B", "--attn", "paged"}, 2,
        "vramfit: error: --attn: unknown attention kernel 'paged' (expected eager, sdpa or flash)\n"},
       {{"infer", "meta-llama/Llama-3.1-8B", "--runtime", "tgi"}, 2,
-       "vramfit: error: --runtime: unknown runtime 'tgi' (expected hf, vllm or llamacpp)\n"},
+       "vramfit: error: --runtime: unknown runtime 'tgi' (expected hf, vllm, llamacpp or sglang)\n"},
       {{"train", "meta-llama/Llama-3.1-8B", "--zero", "5"}, 2, "vramfit: error: --zero: expected 0, 1, 2 or 3, got 5\n"},
       {{"fit", "meta-llama/Llama-3.1-8B", "--gpu", "T4", "--solve", "max-speed"}, 2,
        "vramfit: error: --solve: unknown question 'max-speed' (expected max-batch, max-context, min-gpus, "

@@ -284,6 +284,8 @@ TEST(LlamaCppTest, FileTensorsPlacement) {
   // GPU: both blocks, output_norm, and the tied head's copy of token_embd.
   EXPECT_EQ(ComponentBytes(e.devices[0], "weights"), 100 + 200 + 16 + 1000);
   EXPECT_EQ(HostBytes(e, "weights"), 1000 + 8);
+  // A model read from a GGUF file launches as `llama-server -m FILE`.
+  EXPECT_EQ(e.launch_command, (std::vector<std::string>{"llama-server", "-m", "tiny.gguf"}));
   // -ngl 1 (output first): only the output layer.
   InferenceSettings one = Llama(256);
   one.llamacpp.gpu_layers = 1;
@@ -298,6 +300,8 @@ TEST(LlamaCppTest, LaunchFlagsAndEcho) {
   s.llamacpp.cache_type_k = DType::kQ8_0;
   s.llamacpp.cache_type_v = DType::kQ8_0;
   Estimate e = EstimateOrDie(CatalogModelOrDie("meta-llama/Llama-3.1-8B"), s, Gpus("RTX-4090"));
+  // A catalog model has no GGUF file to name: the flags alone.
+  EXPECT_TRUE(e.launch_command.empty());
   EXPECT_EQ(e.launch_flags,
             (std::vector<std::string>{"-ngl 99", "-c 8192", "-ub 512", "-fa on", "-ctk q8_0", "-ctv q8_0", "-np 1"}));
   EXPECT_EQ(Echo(e, "build"), "b8000");

@@ -141,8 +141,10 @@ TEST(PlanTest, VllmMaxContextBelowTheModelsLength) {
   Job job;
   job.infer.runtime = Runtime::kVllm;
   auto full = EstimateJob(m, job, Gpus("RTX-4090"));
-  ASSERT_FALSE(full.ok());
-  EXPECT_EQ(full.error().kind, ErrorKind::kDoesNotFit);
+  ASSERT_TRUE(full.ok()) << full.error().message;
+  EXPECT_EQ(full->fits, std::optional<bool>(false));
+  ASSERT_TRUE(full->failure.has_value());
+  EXPECT_EQ(full->failure->kind, "kv_below_one_request");
   auto a = Plan(m, job, Gpus("RTX-4090"), Solve::kMaxContext);
   ASSERT_TRUE(a.ok()) << a.error().message;
   ASSERT_TRUE(a->found) << a->reason;

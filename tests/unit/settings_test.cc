@@ -209,7 +209,7 @@ TEST(SettingsTest, TableIsWellFormed) {
   }
 }
 
-// --print-flags --json: the launch flags as argv tokens (vramfit.launch/1);
+// --print-flags --json: the launch command as argv tokens (vramfit.launch/1);
 // the estimate document carries the same tokens as launch_argv.
 TEST(SettingsTest, PrintFlagsAsJson) {
   const std::vector<std::string> base = {"infer", "meta-llama/Llama-3.1-8B", "--runtime", "vllm", "--gpu",
@@ -220,8 +220,13 @@ TEST(SettingsTest, PrintFlagsAsJson) {
   ASSERT_EQ(json.code, 0) << json.err;
   const auto j = nlohmann::json::parse(json.out);
   EXPECT_EQ(j["schema"], "vramfit.launch/1");
-  EXPECT_EQ(j["argv"][0], "--max-model-len");
-  EXPECT_EQ(j["argv"][1], "32768");
+  // The whole command: `vllm serve MODEL` then the flags' tokens.
+  EXPECT_EQ(j["command"], nlohmann::json::array({"vllm", "serve", "meta-llama/Llama-3.1-8B"}));
+  EXPECT_EQ(j["argv"][0], "vllm");
+  EXPECT_EQ(j["argv"][2], "meta-llama/Llama-3.1-8B");
+  EXPECT_EQ(j["argv"][3], "--max-model-len");
+  EXPECT_EQ(j["argv"][4], "32768");
+  EXPECT_EQ(j["flags"][0], "--max-model-len 32768");
   std::string joined;
   for (const auto& t : j["argv"]) joined += (joined.empty() ? "" : " ") + t.get<std::string>();
   EXPECT_EQ(joined + "\n", text.out);

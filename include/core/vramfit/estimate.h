@@ -35,6 +35,15 @@ struct DeviceEstimate {
   }
 };
 
+// An engine's refusal to start with settings that are valid but do not fit
+// (vLLM's "No available memory for the cache blocks", SGLang's "Not enough
+// memory"): the estimate still carries the breakdown, with fits = false.
+struct StartupFailure {
+  std::string kind;     // stable name: "no_kv_memory", "kv_below_one_request", ...
+  std::string message;  // the engine's own text (with vramfit's hint in brackets)
+  std::string device;   // the device whose check failed ("gpu0")
+};
+
 struct Estimate {
   // Model summary.
   std::string model_id;
@@ -50,11 +59,18 @@ struct Estimate {
   std::optional<int64_t> kv_capacity_tokens;
   std::optional<int64_t> kv_max_concurrency;
   Bytes total;                     // largest device total
-  std::optional<bool> fits;        // nullopt without --gpu
+  std::optional<bool> fits;        // nullopt without --gpu; false with a failure
+  // Set when the engine would refuse to start (fits is then false).
+  std::optional<StartupFailure> failure;
   std::vector<std::string> notes;
   // Command-line settings that realise this estimate in the runtime
   // ("--max-model-len 32768", "-ngl 99"); empty for hf.
   std::vector<std::string> launch_flags;
+  // The command those flags follow, one word each ({"vllm", "serve",
+  // MODEL}; {"python", "-m", "sglang.launch_server", "--model-path",
+  // MODEL}); empty where the runtime has no runnable command for this model
+  // (llama.cpp without a GGUF file).
+  std::vector<std::string> launch_command;
 };
 
 // How much of an estimate to build.

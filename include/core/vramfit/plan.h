@@ -77,6 +77,10 @@ Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devi
 // A change that would make a job fit (or fit better), with its effect.
 struct Fix {
   std::string change;     // "--ctx 4096", "--kv-dtype fp8", "--quant nf4", "--gpu H100-80GBx2"
+  // Every setting the change makes, by CLI flag name without the dashes
+  // (as FitAnswer::settings): {"max-model-len", "65536"}, {"gpu",
+  // "RTX-4090x2"}, {"tp", "2"}.
+  std::vector<std::pair<std::string, std::string>> settings;
   Bytes total;            // largest device total after the change
   Bytes saves;            // reduction against the original
   bool fits = false;
@@ -84,8 +88,12 @@ struct Fix {
 
 // The "OOM checklist" as numbers: single changes ranked by what they save,
 // those that make the job fit first. Empty when the job has no GPU.
+// For runtimes that size a KV pool (vLLM, SGLang) the context fixes are the
+// longest context that fits and the largest power of two below it. With
+// `other_gpus` (the catalog), the smallest other GPU kind on which the job
+// fits, as many of it as the job has devices, is offered too.
 std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSet& devices,
-                              const Estimate& current);
+                              const Estimate& current, const std::vector<GpuSpec>* other_gpus = nullptr);
 
 // Throughput next to memory (inference): decode from memory bandwidth,
 // prefill from dense compute. Assumptions are stated in `note`.

@@ -17,10 +17,10 @@
 
 namespace vramfit {
 
-enum class Runtime { kHf, kVllm, kLlamaCpp };
+enum class Runtime { kHf, kVllm, kLlamaCpp, kSglang };
 enum class AttnImpl { kEager, kSdpa, kFlash };
 
-const char* RuntimeName(Runtime r);  // "hf", "vllm", "llamacpp"
+const char* RuntimeName(Runtime r);  // "hf", "vllm", "llamacpp", "sglang"
 const char* AttnName(AttnImpl a);    // "eager", "sdpa", "flash"
 Result<Runtime> ParseRuntime(std::string_view s);
 Result<AttnImpl> ParseAttn(std::string_view s);
@@ -33,6 +33,18 @@ struct VllmKnobs {
   std::optional<int64_t> max_num_batched_tokens; // --max-num-batched-tokens
   std::optional<int64_t> block_size;             // --block-size (16)
   bool enforce_eager = false;                    // --enforce-eager
+};
+
+// SGLang server arguments (python/sglang/srt/server_args.py); nullopt =
+// SGLang's default, most of them by GPU memory size (sglang.cc).
+struct SglangKnobs {
+  std::optional<double> mem_fraction_static;    // --mem-fraction-static (the reserve rule)
+  std::optional<int64_t> context_length;        // --context-length (--ctx, else the model's)
+  std::optional<int64_t> chunked_prefill_size;  // --chunked-prefill-size (2048..16384 by GPU)
+  std::optional<int64_t> max_running_requests;  // --max-running-requests (from the pool)
+  std::optional<int64_t> cuda_graph_max_bs;     // --cuda-graph-max-bs (8..512 by GPU and tp)
+  bool disable_cuda_graph = false;              // --disable-cuda-graph
+  std::optional<int64_t> page_size;             // --page-size (1)
 };
 
 // llama.cpp context parameters (common/arg.cpp); nullopt = llama.cpp's default.
@@ -69,6 +81,7 @@ struct InferenceSettings {
   std::optional<int64_t> hf_version;
   VllmKnobs vllm;
   LlamaCppKnobs llamacpp;
+  SglangKnobs sglang;
 };
 
 // The transformers release the hf runtime models by default (4.56: layered
@@ -107,6 +120,7 @@ struct InferenceWorkload {
   // fills its own knobs' defaults in ResolveInference.
   VllmKnobs vllm;
   LlamaCppKnobs llamacpp;
+  SglangKnobs sglang;
 };
 
 // Largest values accepted, far above any real job; they keep every product

@@ -894,6 +894,12 @@ class LlamaCppRuntime final : public RuntimeProfile {
     return EstimateLlamaCpp(model, w, devices, e);
   }
 
+  // llama-server runs a GGUF file: the command only for a model read from
+  // one (its id is the path given).
+  std::vector<std::string> LaunchCommand(const Model& model) const override {
+    if (model.file_format != "gguf") return {};
+    return {"llama-server", "-m", model.spec.id};
+  }
   std::vector<std::string> QuantLadder() const override {
     return {"BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "IQ4_XS",
             "Q3_K_M", "IQ3_XXS", "Q2_K", "IQ2_XXS", "IQ1_M"};

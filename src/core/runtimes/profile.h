@@ -48,12 +48,20 @@ class RuntimeProfile {
 
   // Whether Estimate fills e.launch_flags (--print-flags).
   virtual bool HasLaunchFlags() const { return true; }
+  // The command the launch flags follow for this model, one word each
+  // (Estimate::launch_command); empty: none that would run.
+  virtual std::vector<std::string> LaunchCommand(const Model&) const { return {}; }
 
   // --- The planner's questions.
 
   // Sets the tokens each sequence holds (the max-context search and the
   // "shorter context" fix).
   virtual void SetContext(InferenceSettings& s, int64_t tokens) const;
+  // The flag (without dashes) a user sets for that context ("ctx"; vLLM
+  // "max-model-len", SGLang "context-length"), and the tokens each sequence
+  // holds in a resolved workload.
+  virtual std::string ContextFlag() const { return "ctx"; }
+  virtual int64_t ContextOf(const InferenceWorkload& w) const { return w.ctx; }
   // Whether the runtime pre-sizes a KV pool from what is left (vLLM): then a
   // job fits only when the pool holds `batch` sequences as well.
   virtual bool SizesKvPool() const { return false; }
@@ -82,6 +90,7 @@ std::span<const RuntimeProfile* const> AllProfiles();
 const RuntimeProfile& HfProfile();
 const RuntimeProfile& VllmProfile();
 const RuntimeProfile& LlamaCppProfile();
+const RuntimeProfile& SglangProfile();
 
 }  // namespace vramfit::runtimes
 

@@ -9,11 +9,12 @@ namespace vramfit::runtimes {
 namespace {
 // Indexed by Runtime (workload.h); a new runtime adds its enumerator there
 // and its profile here.
-const std::array<const RuntimeProfile*, 3>& Registry() {
-  static const std::array<const RuntimeProfile*, 3> kProfiles = {
+const std::array<const RuntimeProfile*, 4>& Registry() {
+  static const std::array<const RuntimeProfile*, 4> kProfiles = {
       &HfProfile(),
       &VllmProfile(),
       &LlamaCppProfile(),
+      &SglangProfile(),
   };
   return kProfiles;
 }

@@ -30,6 +30,11 @@ DType VllmAutoDtype(const ModelSpec& spec, const DeviceSet& devices);
 Status EstimateVllm(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
                     Estimate& e);
 
+// SGLang: weights, then the static pool mem_fraction_static x free memory ->
+// max_total_num_tokens (sglang.cc). A start-up failure is Estimate::failure.
+Status EstimateSglang(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
+                      Estimate& e);
+
 // llama.cpp: model/KV/compute/output buffers per device, host buffers.
 Status EstimateLlamaCpp(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,
                         Estimate& e);

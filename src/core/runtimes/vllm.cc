@@ -26,6 +26,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -745,6 +746,23 @@ Status CheckStartup(const Engine& g, const std::vector<Worker>& workers) {
   return {};
 }
 
+std::optional<StartupFailure> StartupFailureOf(const Engine& g, const std::vector<Worker>& workers) {
+  if (!g.have_gpu) return std::nullopt;
+  for (const Worker& wk : workers) {
+    if (Status st = CheckFreeMemory(g, wk); !st.ok()) {
+      return StartupFailure{"free_memory_below_request", st.error().message, wk.d.name};
+    }
+  }
+  for (const Worker& wk : workers) {
+    if (Status st = CheckKvBudget(g, wk); !st.ok()) {
+      const bool none = wk.budget.available.value() <= 0;
+      return StartupFailure{none ? "no_kv_memory" : "kv_below_one_request", st.error().message,
+                            wk.d.name};
+    }
+  }
+  return std::nullopt;
+}
+
 int64_t PoolBlocks(const Engine& g, const std::vector<Worker>& workers) {
   int64_t num_blocks = INT64_MAX;
   for (const Worker& wk : workers) {
@@ -754,6 +772,23 @@ int64_t PoolBlocks(const Engine& g, const std::vector<Worker>& workers) {
     num_blocks = std::min(num_blocks, nb);
   }
   return num_blocks == INT64_MAX ? 0 : num_blocks;
+}
+
+int64_t ShownBlocks(const Engine& g, const std::optional<StartupFailure>& failure,
+                    int64_t num_blocks) {
+  if (failure && failure->kind != "free_memory_below_request") {
+    return std::max(num_blocks, g.blocks_per_request);
+  }
+  return num_blocks;
+}
+
+std::string FailureNote(const Engine& g, const StartupFailure& f, bool kv_shown_needed) {
+  return fmt::format("vLLM would not start: {}{}", f.message,
+                     kv_shown_needed
+                         ? fmt::format(" (kv_cache above is what one {}-token request needs, not "
+                                       "what is left)",
+                                       g.max_model_len)
+                         : "");
 }
 
 namespace {
@@ -902,10 +937,12 @@ void BudgetNotes(const Engine& g, const DeviceSet& devices, const Estimate& e, i
                         gpu.vendor == "nvidia" ? kDriverReserveMiB : 0));
   const double concurrency =
       static_cast<double>(num_blocks) / static_cast<double>(g.blocks_per_request);
-  notes->push_back(
-      fmt::format("vLLM logs: GPU KV cache size: {} tokens; Maximum concurrency for {} tokens per "
-                  "request: {:.2f}x",
-                  Thousands(*e.kv_capacity_tokens), Thousands(g.max_model_len), concurrency));
+  if (!e.failure) {
+    notes->push_back(fmt::format(
+        "vLLM logs: GPU KV cache size: {} tokens; Maximum concurrency for {} tokens per "
+        "request: {:.2f}x",
+        Thousands(*e.kv_capacity_tokens), Thousands(g.max_model_len), concurrency));
+  }
   notes->push_back(
       "vLLM fills memory up to --gpu-mem-util whatever the load; it fits when the KV pool holds "
       "one --max-model-len request, and total is what nvidia-smi then shows");
@@ -1005,13 +1042,17 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
       workers.push_back(vllm::BuildWorker(model, w, devices, g, stage, rank));
     }
   }
-  VRAMFIT_TRY(vllm::CheckStartup(g, workers));
-  const int64_t num_blocks = vllm::PoolBlocks(g, workers);
+  // A start-up failure is an estimate that does not fit: the pool is what
+  // is left (0 when nothing is), and the breakdown shows the KV cache vLLM
+  // would need, one max_model_len request, instead (vllm::FailedPoolBlocks).
+  e.failure = vllm::StartupFailureOf(g, workers);
+  const int64_t num_blocks = std::max<int64_t>(0, vllm::PoolBlocks(g, workers));
+  const int64_t shown_blocks = vllm::ShownBlocks(g, e.failure, num_blocks);
   for (vllm::Worker& wk : workers) {
-    e.devices.push_back(vllm::DeviceOf(s, g, std::move(wk), num_blocks));
+    e.devices.push_back(vllm::DeviceOf(s, g, std::move(wk), shown_blocks));
   }
   // Every worker holds KV layers, so the pool is never empty on success.
-  if (e.devices.empty() || num_blocks <= 0) {
+  if (e.devices.empty() || (!e.failure && num_blocks <= 0)) {
     return Error{ErrorKind::kInternal,
                  fmt::format("vllm: no KV cache pool was sized ({} workers, {} blocks)",
                              e.devices.size(), num_blocks)};
@@ -1024,6 +1065,7 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
   e.kv_max_concurrency = num_blocks / g.blocks_per_request;
   e.workload = vllm::WorkloadEcho(w);
   e.launch_flags = vllm::LaunchFlags(s, w, devices);
+  if (e.failure) e.notes.push_back(vllm::FailureNote(g, *e.failure, num_blocks != shown_blocks));
   for (std::string& n : vllm::Notes(s, w, devices, g, e, num_blocks)) {
     e.notes.push_back(std::move(n));
   }
@@ -1114,6 +1156,13 @@ class VllmRuntime final : public RuntimeProfile {
   void SetContext(InferenceSettings& s, int64_t tokens) const override {
     RuntimeProfile::SetContext(s, tokens);
     s.vllm.max_model_len = tokens;
+  }
+  std::string ContextFlag() const override { return "max-model-len"; }
+  std::vector<std::string> LaunchCommand(const Model& model) const override {
+    return {"vllm", "serve", model.spec.id};
+  }
+  int64_t ContextOf(const InferenceWorkload& w) const override {
+    return w.vllm.max_model_len.value_or(w.ctx);
   }
   bool SizesKvPool() const override { return true; }
   std::vector<std::string> QuantLadder() const override {

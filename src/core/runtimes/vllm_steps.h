@@ -15,6 +15,7 @@
 #define VRAMFIT_SRC_CORE_RUNTIMES_VLLM_STEPS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -235,6 +236,19 @@ int64_t EstimateMaxModelLen(const Engine& g, int64_t pools, Bytes available);
 // (check_enough_kv_cache_memory). kDoesNotFit errors with vLLM's text and
 // the vramfit flag to change. Nothing to check without a GPU.
 Status CheckStartup(const Engine& g, const std::vector<Worker>& workers);
+
+// The same checks as a StartupFailure (kind free_memory_below_request,
+// no_kv_memory or kv_below_one_request; vLLM's text; the failing worker),
+// nullopt when vLLM starts or without a GPU.
+std::optional<StartupFailure> StartupFailureOf(const Engine& g, const std::vector<Worker>& workers);
+
+// Blocks the breakdown shows per pool: num_blocks, or with a KV failure
+// what one max_model_len request needs when that is more.
+int64_t ShownBlocks(const Engine& g, const std::optional<StartupFailure>& failure,
+                    int64_t num_blocks);
+
+// The note that carries vLLM's refusal.
+std::string FailureNote(const Engine& g, const StartupFailure& f, bool kv_shown_needed);
 
 // num_blocks of the pool, the minimum over workers holding KV layers of
 // available // page // group_size (get_kv_cache_configs); without a GPU the

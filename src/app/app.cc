@@ -11,7 +11,7 @@
 namespace vramfit::app {
 
 Result<DeviceSet> ToDevices(const std::vector<std::string>& gpus, const GpuCatalog& catalog,
-                            size_t max_devices) {
+                            size_t max_devices, const Calibration* calibration) {
   DeviceSet set;
   for (const std::string& g : gpus) {
     size_t start = 0;
@@ -39,6 +39,7 @@ Result<DeviceSet> ToDevices(const std::vector<std::string>& gpus, const GpuCatal
       start = comma + 1;
     } while (start <= g.size());
   }
+  if (calibration) AttachCalibration(*calibration, &set);
   return set;
 }
 
@@ -129,7 +130,7 @@ SweepKey KeyOf(const Setting& s, const std::string& text) {
 
 // Estimates one cell: the request with each swept key set to its value.
 SweepCell SweepOne(const Model& model, const Request& base, const std::vector<SweepAxis>& axes,
-                   const std::vector<size_t>& idx, bool training) {
+                   const std::vector<size_t>& idx, bool training, const Calibration* calibration) {
   Request r = base;
   SweepCell cell;
   for (size_t a = 0; a < axes.size(); ++a) {
@@ -142,7 +143,7 @@ SweepCell SweepOne(const Model& model, const Request& base, const std::vector<Sw
   Result<Estimate> e = Error{};
   auto job = BuildJob(r, kCmdFit, training);
   if (job.ok()) {
-    auto devices = ToDevices(job->gpus, GpuCatalog::Builtin());
+    auto devices = ToDevices(job->gpus, GpuCatalog::Builtin(), 0, calibration);
     // A cell shows its total and verdict only: numbers-only estimates.
     e = devices.ok() ? EstimateJob(model, job->job, *devices, EstimateOptions{.formulas = false})
                      : Result<Estimate>(devices.error());
@@ -159,14 +160,14 @@ SweepCell SweepOne(const Model& model, const Request& base, const std::vector<Sw
 }
 
 Result<std::vector<SweepCell>> Sweep(const Model& model, const Request& r, const FitRequest& fit,
-                                     size_t max_cells, bool training) {
+                                     size_t max_cells, bool training, const Calibration* calibration) {
   if (fit.solve) return InvalidArgument("--sweep: give either --sweep or --solve, not both");
   auto axes = ParseSweep(fit.sweep, max_cells);
   if (!axes.ok()) return axes.error();
   std::vector<SweepCell> cells;
   std::vector<size_t> idx(axes->size(), 0);
   while (true) {
-    cells.push_back(SweepOne(model, r, *axes, idx, training));
+    cells.push_back(SweepOne(model, r, *axes, idx, training, calibration));
     size_t a = axes->size();
     while (a > 0) {
       --a;
@@ -215,14 +216,15 @@ bool OneOfEachKind(const DeviceSet& d) {
 
 }  // namespace
 
-Result<FitResult> Fit(const Model& model, const Request& request, size_t max_sweep_cells, bool training) {
+Result<FitResult> Fit(const Model& model, const Request& request, size_t max_sweep_cells, bool training,
+                      const Calibration* calibration) {
   FitResult out;
   // Parse the request once up front: errors in any setting surface first.
   auto first = BuildJob(request, kCmdFit, training);
   if (!first.ok()) return first.error();
   const FitRequest& fit = first->fit;
   if (!fit.sweep.empty()) {
-    auto cells = Sweep(model, request, fit, max_sweep_cells, training);
+    auto cells = Sweep(model, request, fit, max_sweep_cells, training, calibration);
     if (!cells.ok()) return cells.error();
     out.kind = FitResult::Kind::kSweep;
     out.sweep = std::move(cells.value());
@@ -247,7 +249,7 @@ Result<FitResult> Fit(const Model& model, const Request& request, size_t max_swe
     if (solve != Solve::kMinGpus) return InvalidArgument("--gpu all: ranks GPUs by --solve min-gpus");
     kinds = GpuCatalog::Builtin().gpus();
   } else {
-    auto devices = ToDevices(req->gpus, GpuCatalog::Builtin());
+    auto devices = ToDevices(req->gpus, GpuCatalog::Builtin(), 0, calibration);
     if (!devices.ok()) return devices.error();
     if (devices->empty()) return InvalidArgument(fmt::format("--solve {}: give --gpu", SolveName(solve)));
     // A list with counts ("--gpu H100-80GBx2,RTX-4090x4") is the set the

@@ -365,6 +365,83 @@ std::vector<std::string> Devices(const CheckResult& r) {
 
 }  // namespace
 
+namespace {
+
+const DeviceEstimate* EstimatedDevice(const CheckResult& r, const std::string& name) {
+  if (!r.estimate) return nullptr;
+  for (const DeviceEstimate& d : r.estimate->devices) {
+    if (d.name == name) return &d;
+  }
+  return nullptr;
+}
+
+const CheckRow* RowOf(const CheckResult& r, const std::string& device, const char* component) {
+  for (const CheckRow& row : r.rows) {
+    if (row.device == device && row.component == component) return &row;
+  }
+  return nullptr;
+}
+
+// The context a device's process holds beyond its buffers, as the log
+// measured it, and the figures it came from; nullopt when the log has none.
+std::optional<std::pair<Bytes, std::string>> MeasuredContext(const CheckResult& r, const std::string& device) {
+  if (const CheckRow* u = RowOf(r, device, "breakdown_unaccounted")) {
+    return std::make_pair(u->measured, fmt::format("llama.cpp memory breakdown: unaccounted {}", u->printed));
+  }
+  const CheckRow* total = RowOf(r, device, "total");
+  const CheckRow* reserved = RowOf(r, device, "reserved_peak");
+  if (total && reserved && total->measured >= reserved->measured) {
+    return std::make_pair(total->measured - reserved->measured,
+                          fmt::format("{} less {}", total->engine_names, reserved->engine_names));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::vector<CalibrationEntry>> CalibrationFrom(const CheckResult& r, const std::string& date) {
+  if (r.runtime == "vllm" || r.runtime == "sglang") {
+    return Unsupported(fmt::format(
+        "--save: {}'s memory outside its buffers sizes its KV pool, so it is not an additive term; calibrating {} "
+        "is not built",
+        r.runtime, r.runtime));
+  }
+  if (!r.estimate) return Unsupported("--save: the log's job was not estimated (the notes say why): nothing to learn");
+  const std::string family = r.mode == "train" || r.runtime == "hf" ? "pytorch" : r.runtime;
+  if (family != "pytorch" && family != "llamacpp") {
+    return Unsupported(fmt::format("--save: the {} runtime is not calibrated", r.runtime));
+  }
+  std::vector<CalibrationEntry> out;
+  for (const DeviceEstimate& d : r.estimate->devices) {
+    if (!d.gpu) continue;
+    auto measured = MeasuredContext(r, d.name);
+    if (!measured) continue;
+    const Component* assumed = Find(d.components, "cuda_context");
+    if (!assumed) continue;
+    if (measured->first.value() > kMaxCalibratedBytes) {
+      return InvalidArgument(fmt::format("--save: {} holds {} MiB outside its buffers by this log; over {} GiB is "
+                                         "not a context (other processes?): not saved",
+                                         d.name, measured->first.value() / kMiB, kMaxCalibratedBytes >> 30));
+    }
+    // Several devices of one kind: the largest, so that the estimate keeps
+    // the headroom the worst of them needed.
+    CalibrationEntry e{d.gpu->name, family, "cuda_context", measured->first.value(), assumed->bytes.value(),
+                       fmt::format("vramfit check {} on {} ({})", r.input, d.name, measured->second), date};
+    auto same = std::find_if(out.begin(), out.end(), [&](const CalibrationEntry& o) { return o.gpu == e.gpu; });
+    if (same == out.end()) {
+      out.push_back(std::move(e));
+    } else if (e.bytes > same->bytes) {
+      *same = std::move(e);
+    }
+  }
+  if (out.empty()) {
+    return Unsupported(
+        "--save: the log has no figure of what the process holds beyond its buffers on a GPU of the estimate "
+        "(llama.cpp's memory breakdown table, or a PyTorch record with nvml_used and reserved_peak; give --gpu)");
+  }
+  return out;
+}
+
 std::string RenderCheckText(const CheckResult& r, Units u) {
   std::string out = fmt::format("check {} ({})\n", r.input, io::LogFormatName(r.log.format));
   if (!r.estimate) {

@@ -413,6 +413,9 @@ const Setting kSettings[] = {
     {"json", "", "print JSON (schema vramfit.*/1)", kJobs, kOutput,
      [](std::string_view v, Draft& d) { return SetSwitch("--json", v, &d.output.json); }},
     {"units", "UNIT", "gib (default) or gb", kJobs, kOutput, SetUnits},
+    {"no-calibration", "", "ignore this machine's calibration (vramfit check --save; docs/check.md 6)", kJobs,
+     kOutput,
+     [](std::string_view v, Draft& d) { return SetSwitch("--no-calibration", v, &d.output.no_calibration); }},
 };
 #pragma GCC diagnostic pop
 

@@ -1,16 +1,19 @@
 // Subcommands: a table of names, flags generated from the settings table
 // (include/vramfit/app/settings.h), one error path.
 #include <algorithm>
+#include <ctime>
 #include <exception>
 #include <fstream>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "cli.h"
 #include "vramfit/app/app.h"
 #include "vramfit/app/check.h"
+#include "vramfit/io/calibration.h"
 #include "vramfit/io/engine_log.h"
 #include "vramfit/app/settings.h"
 #include "vramfit/io/source.h"
@@ -33,6 +36,8 @@ struct Ctx {
   std::string host = "127.0.0.1";  // serve
   std::string port = "8080";       // serve
   std::string logfile;             // check: LOGFILE or "-"
+  bool save = false;               // check --save
+  std::string action = "show";     // calibration: show | clear
 };
 
 int Fail(Ctx& c, const Error& e) {
@@ -78,6 +83,13 @@ int PrintFlags(Ctx& c, const Estimate& e, Runtime runtime) {
   return e.fits && !*e.fits ? 3 : 0;
 }
 
+// This machine's calibration file (vramfit check --save), unless
+// --no-calibration; a file that cannot be read is an error naming it.
+Result<Calibration> MachineCalibration(const app::Output& output) {
+  if (output.no_calibration) return Calibration{};
+  return LoadCalibration(CalibrationPath());
+}
+
 // infer and train: settings -> devices -> model -> estimate -> rendered
 // estimate (with the fixes when it does not fit). Exit status: 0 fits (or
 // no GPU given), 3 does not fit.
@@ -86,7 +98,9 @@ int RunEstimate(Ctx& c, app::Command cmd) {
   if (!req.ok()) return Fail(c, req.error());
   auto units = ToUnits(req->output.units);
   if (!units.ok()) return Fail(c, units.error());
-  auto devices = app::ToDevices(req->gpus, GpuCatalog::Builtin());
+  auto calibration = MachineCalibration(req->output);
+  if (!calibration.ok()) return Fail(c, calibration.error());
+  auto devices = app::ToDevices(req->gpus, GpuCatalog::Builtin(), 0, &*calibration);
   if (!devices.ok()) return Fail(c, devices.error());
   std::vector<std::string> notes;
   auto m = LoadModel(c.model, ModelCatalog::Builtin(), &notes);
@@ -115,7 +129,9 @@ int RunFit(Ctx& c) {
   std::vector<std::string> notes;
   auto model = LoadModel(c.model, ModelCatalog::Builtin(), &notes);
   if (!model.ok()) return Fail(c, model.error());
-  auto fit = app::Fit(*model, c.request);
+  auto calibration = MachineCalibration(req->output);
+  if (!calibration.ok()) return Fail(c, calibration.error());
+  auto fit = app::Fit(*model, c.request, 10000, false, &*calibration);
   if (!fit.ok()) return Fail(c, fit.error());
   switch (fit->kind) {
     case app::FitResult::Kind::kSweep:
@@ -132,6 +148,8 @@ int RunFit(Ctx& c) {
   }
   return 1;
 }
+
+int SaveCheck(Ctx& c, const app::CheckResult& r, Units u);
 
 // check: the log -> the job it describes (completed by flags) -> the
 // estimate -> measured vs estimated per device. Exit 2 for a log it cannot
@@ -176,7 +194,69 @@ int RunCheck(Ctx& c) {
   }
   auto r = app::Check(*log, c.logfile, job_flags, c.model);
   if (!r.ok()) return Fail(c, r.error());
+  if (c.save) return SaveCheck(c, *r, *units);
   c.out << (c.json ? app::RenderCheckJson(*r) : app::RenderCheckText(*r, *units));
+  return 0;
+}
+
+// The UTC day, "2026-12-07".
+std::string Today() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
+}
+
+// check --save: the comparison, then what it learned, written to this
+// machine's calibration file (the JSON document stays the comparison; the
+// saved line goes to stderr then).
+int SaveCheck(Ctx& c, const app::CheckResult& r, Units u) {
+  auto entries = app::CalibrationFrom(r, Today());
+  if (!entries.ok()) return Fail(c, entries.error());
+  const std::string path = CalibrationPath();
+  Status st = SaveCalibration(path, *entries);
+  if (!st.ok()) return Fail(c, st.error());
+  c.out << (c.json ? app::RenderCheckJson(r) : app::RenderCheckText(r, u));
+  std::ostream& said = c.json ? c.err : c.out;
+  for (const CalibrationEntry& e : *entries) {
+    said << fmt::format("calibration: saved {} {} MiB for {} / {} (assumed {} MiB) to {}\n", e.component,
+                        e.bytes / kMiB, e.gpu, e.runtime, e.assumed_bytes / kMiB, path);
+  }
+  return 0;
+}
+
+// calibration show|clear: this machine's calibration file.
+int RunCalibration(Ctx& c) {
+  const std::string path = CalibrationPath();
+  if (c.action == "clear") {
+    Status st = ClearCalibration(path);
+    if (!st.ok()) return Fail(c, st.error());
+    c.out << fmt::format("calibration: cleared {}\n", path.empty() ? std::string("(no file)") : path);
+    return 0;
+  }
+  if (c.action != "show") {
+    return Fail(c, InvalidArgument(fmt::format("calibration: expected show or clear, got '{}'", c.action)));
+  }
+  auto cal = LoadCalibration(path);
+  if (!cal.ok()) return Fail(c, cal.error());
+  if (c.json) {
+    nlohmann::json j = {{"schema", "vramfit.calibration/1"}, {"path", path}, {"entries", nlohmann::json::array()}};
+    for (const CalibrationEntry& e : cal->entries) {
+      j["entries"].push_back({{"gpu", e.gpu}, {"runtime", e.runtime}, {"component", e.component},
+                              {"bytes", e.bytes}, {"assumed_bytes", e.assumed_bytes}, {"source", e.source},
+                              {"saved", e.saved}});
+    }
+    c.out << j.dump(2) << "\n";
+    return 0;
+  }
+  c.out << fmt::format("calibration file: {}\n", path.empty() ? std::string("(none: no HOME)") : path);
+  if (cal->entries.empty()) c.out << "  no entries (vramfit check LOG --save adds them)\n";
+  for (const CalibrationEntry& e : cal->entries) {
+    c.out << fmt::format("  {:<14} {:<9} {:<13} {:>6} MiB (assumed {} MiB)  {}, saved {}\n", e.gpu, e.runtime,
+                         e.component, e.bytes / kMiB, e.assumed_bytes / kMiB, e.source, e.saved);
+  }
   return 0;
 }
 
@@ -225,6 +305,8 @@ const Command kCommands[] = {
      RunCheck, false, false, app::kCmdInfer | app::kCmdTrain},
     {"fit", "plan: max-batch, max-context, min-gpus, best-quant, best-method; --sweep; --gpu all", RunFit, true,
      false, app::kCmdFit},
+    {"calibration", "show|clear: this machine's calibration (vramfit check LOG --save)", RunCalibration, false,
+     false, 0},
 };
 
 // The job settings as CLI11 options, from the settings table: those of this
@@ -342,6 +424,12 @@ int RunCommand(const Command& cmd, const std::vector<std::string>& given, Ctx& c
     app.add_option("--model", c.model,
                    "MODEL for what the log does not name: catalog id, config.json, model directory, .gguf")
         ->type_name("MODEL");
+    app.add_flag("--save", c.save,
+                 "learn this machine's context overhead from the log (llama.cpp breakdown, PyTorch record) into "
+                 "its calibration file");
+  }
+  if (std::string(cmd.name) == "calibration") {
+    app.add_option("ACTION", c.action, "show (default) or clear")->type_name("");
   }
 
   std::reverse(rest.begin(), rest.end());  // CLI11 takes the vector reversed

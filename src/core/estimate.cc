@@ -234,9 +234,45 @@ void AddOtherProcesses(Estimate& e) {
   }
 }
 
+// The runtime family a calibrated term belongs to: every PyTorch process
+// (hf inference, each training stack) shares one CUDA context term.
+std::string CalibrationFamily(const Estimate& e) {
+  std::string mode, runtime;
+  for (const auto& [k, v] : e.workload) {
+    if (k == "mode" && std::holds_alternative<std::string>(v)) mode = std::get<std::string>(v);
+    if (k == "runtime" && std::holds_alternative<std::string>(v)) runtime = std::get<std::string>(v);
+  }
+  if (mode == "train" || runtime == "hf") return "pytorch";
+  return runtime;
+}
+
+// This machine's measured terms (vramfit check --save) in place of the
+// estimate's assumed ones. Only additive terms outside the physics are
+// calibrated, so the rest of the breakdown is unchanged.
+void ApplyCalibration(Estimate& e) {
+  const std::string family = CalibrationFamily(e);
+  for (DeviceEstimate& d : e.devices) {
+    if (!d.gpu) continue;
+    for (const CalibratedTerm& t : d.gpu->calibration) {
+      if (t.runtime != family) continue;
+      for (Component& c : d.components) {
+        if (c.name != t.component) continue;
+        const Bytes assumed = c.bytes;
+        c = Leaf(t.component, t.bytes, fmt::format("calibrated on this machine: {}", t.source));
+        d.total = d.total - assumed + t.bytes;
+        e.notes.push_back(fmt::format(
+            "{}: {} is this machine's calibration ({} MiB in place of the assumed {} MiB; {}); "
+            "--no-calibration ignores it",
+            d.name, t.component, t.bytes.value() / kMiB, assumed.value() / kMiB, t.source));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Status FinishEstimate(Estimate& e, const EstimateOptions& options) {
+  ApplyCalibration(e);
   AddOtherProcesses(e);
   for (const DeviceEstimate& d : e.devices) {
     Status st = CheckTree(d.components);

@@ -10,6 +10,17 @@
 
 namespace vramfit {
 
+// A term measured on this machine (`vramfit check --save`) that replaces
+// the estimate's assumption for one GPU kind and runtime family. Only terms
+// outside the physics are calibrated: what the process holds beyond its own
+// buffers (the CUDA context, driver and library memory).
+struct CalibratedTerm {
+  std::string runtime;    // "pytorch" (hf inference and every training stack) | "llamacpp"
+  std::string component;  // the estimate's top-level component: "cuda_context"
+  Bytes bytes;
+  std::string source;     // "server.log line 412 (llama.cpp memory breakdown), saved 2026-12-07"
+};
+
 // One GPU model from the catalog (data/gpus.json).
 struct GpuSpec {
   std::string name;            // canonical: "H100-80GB"
@@ -32,6 +43,9 @@ struct GpuSpec {
   std::string detected_name;
   Bytes in_use;
   bool in_use_known = true;
+  // This machine's calibration for this GPU kind (CLI infer/train; empty
+  // with --no-calibration or no calibration file).
+  std::vector<CalibratedTerm> calibration;
 };
 
 // The devices a job runs on: one entry per physical device.

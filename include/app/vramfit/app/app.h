@@ -13,6 +13,7 @@
 #include "vramfit/app/settings.h"
 #include "vramfit/catalog.h"
 #include "vramfit/device.h"
+#include "vramfit/io/calibration.h"
 #include "vramfit/error.h"
 #include "vramfit/estimate.h"
 #include "vramfit/model.h"
@@ -25,9 +26,10 @@ namespace vramfit::app {
 // of this machine as NVML / nvidia-smi report it, with the memory other
 // processes hold (include/io/vramfit/io/local_gpus.h). `max_devices` caps
 // the total (the web API's limit; the web API also refuses "local"); 0 = no
-// cap and "local" allowed.
+// cap and "local" allowed. `calibration` (this machine's, from
+// include/io/vramfit/io/calibration.h) is attached to the GPUs it covers.
 Result<DeviceSet> ToDevices(const std::vector<std::string>& gpus, const GpuCatalog& catalog,
-                            size_t max_devices = 0);
+                            size_t max_devices = 0, const Calibration* calibration = nullptr);
 
 // An estimate as a frontend shows it: the estimate, the loader's notes first,
 // and the planner's extras (the fixes when it does not fit; the throughput of
@@ -54,7 +56,7 @@ struct FitResult {
 // answers --solve on the devices given.
 // `training` plans a training job even when no training setting is given.
 Result<FitResult> Fit(const Model& model, const Request& request, size_t max_sweep_cells = 10000,
-                      bool training = false);
+                      bool training = false, const Calibration* calibration = nullptr);
 
 // The settings one sweep key can take: every job setting that has a value.
 bool Sweepable(const Setting& s);

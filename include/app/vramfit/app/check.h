@@ -14,6 +14,7 @@
 
 #include "vramfit/app/settings.h"
 #include "vramfit/estimate.h"
+#include "vramfit/io/calibration.h"
 #include "vramfit/io/engine_log.h"
 #include "vramfit/measured.h"
 #include "vramfit/render.h"
@@ -52,6 +53,15 @@ struct CheckResult {
 // estimate and the notes say why.
 Result<CheckResult> Check(const io::EngineLog& log, std::string_view input, const Request& flags,
                           const std::string& model_flag);
+
+// What `check --save` learns from a comparison: per GPU of the estimate, the
+// memory the process holds beyond its own buffers, measured (llama.cpp's
+// memory-breakdown "unaccounted"; a PyTorch record's nvml_used less its
+// reserved peak) in place of the estimate's assumed cuda_context. `date` is
+// the UTC day saved ("2026-12-07"). An error (one line) when the log holds
+// no such figure, the job was not estimated on a catalog GPU, or the runtime
+// is one whose unaccounted memory sizes its KV pool (vLLM, SGLang).
+Result<std::vector<CalibrationEntry>> CalibrationFrom(const CheckResult& r, const std::string& date);
 
 // The comparison as a table per device, and as JSON (schema vramfit.check/1).
 std::string RenderCheckText(const CheckResult& r, Units u);

@@ -47,6 +47,7 @@ struct Output {
   std::string units = "gib";
   bool csv = false;
   bool print_flags = false;
+  bool no_calibration = false;  // --no-calibration: this machine's calibration file is not read
 };
 
 // fit's own settings.

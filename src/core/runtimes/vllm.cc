@@ -1206,7 +1206,8 @@ void StateNotes(const ModelSpec& s, const InferenceWorkload& w, const Engine& g,
       "({} B) holds a state page, and pads each state page by {}% to the same size; {} groups "
       "({} attention, {} {}) of {} layers share {} pools of one block pool; a {}-token request "
       "takes {} attention blocks + {} state blocks (one per state group) = {}; GPU KV cache "
-      "size = num_blocks // {} groups x {} tokens",
+      "size = num_blocks // {} groups x {} tokens, below the tokens the admitted requests hold "
+      "(concurrency x max_model_len)",
       raised, Thousands(g.page.bytes), Pct(g.page.bytes - st.bytes, st.bytes), n,
       n - state_groups, state_groups, kind, pools, pools, g.max_model_len,
       g.blocks_per_request - state_groups, state_groups, g.blocks_per_request, n, g.token_block));

@@ -24,6 +24,7 @@
 
 #include "core/runtimes/vllm_steps.h"
 #include "test_util.h"
+#include "vramfit/plan.h"
 
 namespace vramfit {
 namespace {
@@ -244,6 +245,75 @@ TEST(VllmHybridTest, StateThatDoesNotSplitIsRefused) {
   const Status k = CheckStateLayout(kda, 1);
   ASSERT_FALSE(k.ok());
   EXPECT_EQ(k.error().kind, ErrorKind::kUnsupported);
+}
+
+}  // namespace
+}  // namespace vramfit
+
+namespace vramfit {
+namespace {
+
+// SGLang's hybrid pools are not modelled; its refusal points to --runtime
+// vllm only where vllm models the model.
+TEST(VllmHybridTest, SglangRefusalPointsToVllmWhereItModelsIt) {
+  InferenceSettings s;
+  s.runtime = Runtime::kSglang;
+  const DeviceSet d = Gpus("H100-80GB");
+  Model m = CatalogModelOrDie("nvidia/NVIDIA-Nemotron-Nano-9B-v2");
+  auto w = ResolveInference(m, s, d, nullptr);
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.error().message,
+            "--runtime sglang: nvidia/NVIDIA-Nemotron-Nano-9B-v2 has sliding-window, linear-attention or "
+            "state-space layers; SGLang's hybrid pools (SWAKVPool, HybridLinearKVPool, Mamba cache) are not "
+            "modelled; use --runtime vllm");
+  for (LayerSpec& l : m.spec.layers) {
+    if (l.HasRecurrent()) l.recurrent = RecurrentKind::kKimiDelta;
+  }
+  auto k = ResolveInference(m, s, d, nullptr);
+  ASSERT_FALSE(k.ok());
+  EXPECT_EQ(k.error().message.find("use --runtime vllm"), std::string::npos) << k.error().message;
+}
+
+}  // namespace
+}  // namespace vramfit
+
+
+namespace vramfit {
+namespace {
+
+// fit --solve max-context / max-batch on hybrids: the answer fits (the pool
+// holds its requests) and one more does not. granite-4.0-h-small (60 GiB of
+// bf16 weights) leaves an H100 a pool of a few 131072-token requests.
+TEST(VllmHybridTest, PlannerBoundariesOnHybrids) {
+  const DeviceSet d = Gpus("H100-80GB");
+  for (const char* id : {"ibm-granite/granite-4.0-h-small", "LiquidAI/LFM2-1.2B"}) {
+    const Model m = CatalogModelOrDie(id);
+    Job job;
+    job.infer.runtime = Runtime::kVllm;
+    auto b = Plan(m, job, d, Solve::kMaxBatch);
+    ASSERT_TRUE(b.ok()) << b.error().message;
+    ASSERT_TRUE(b->found) << id << ": " << b->reason;
+    auto at = [&](int64_t batch) {
+      Job j = job;
+      j.infer.batch = batch;
+      auto e = EstimateJob(m, j, d);
+      return e.ok() && Fits(*e, j);
+    };
+    EXPECT_TRUE(at(b->number)) << id;
+    EXPECT_FALSE(at(b->number + 1)) << id;
+    // The answer is the pool's whole 131072-token requests.
+    auto e = EstimateJob(m, job, d);
+    ASSERT_TRUE(e.ok());
+    EXPECT_EQ(b->number, *e->kv_max_concurrency) << id;
+  }
+  // Nemotron-Nano on a 24 GB RTX 4090 at --max-model-len 131072: fits.
+  const Model n = CatalogModelOrDie("nvidia/NVIDIA-Nemotron-Nano-9B-v2");
+  Job job;
+  job.infer.runtime = Runtime::kVllm;
+  auto c = Plan(n, job, Gpus("RTX-4090"), Solve::kMaxContext);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_TRUE(c->found) << c->reason;
+  EXPECT_EQ(c->number, 131072);
 }
 
 }  // namespace

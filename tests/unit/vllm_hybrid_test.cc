@@ -20,8 +20,10 @@
 //            MambaSpec.max_memory_usage_bytes = page_size_bytes).
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <string>
 
+#include "cli/cli.h"
 #include "core/runtimes/vllm_steps.h"
 #include "test_util.h"
 #include "vramfit/plan.h"
@@ -83,7 +85,7 @@ TEST(VllmHybridTest, StatePagePerRank) {
       {"state-spaces/mamba-2.8b-hf", 1, 5120 * 3, 5120 * 16, (15360 + 81920) * 2},
   };
   for (const auto& c : cases) {
-    const StatePage p = StatePageOf(CatalogModelOrDie(c.id).spec, c.tp, DType::kBF16);
+    const StatePage p = StatePageOf(CatalogModelOrDie(c.id).spec, c.tp, DType::kBF16, DType::kBF16);
     EXPECT_EQ(p.conv, c.conv) << c.id << " tp " << c.tp;
     EXPECT_EQ(p.ssm, c.ssm) << c.id << " tp " << c.tp;
     EXPECT_EQ(p.bytes, c.bytes) << c.id << " tp " << c.tp;
@@ -111,7 +113,7 @@ TEST(VllmHybridTest, AttentionBlockRaisedToHoldAStatePage) {
     const ModelSpec& s = CatalogModelOrDie(c.id).spec;
     const int64_t one = KvPageOf(s, c.tp, DType::kBF16, 1).bytes;
     EXPECT_EQ(one, c.attn_1_token) << c.id;
-    EXPECT_EQ(HybridBlockSize(StatePageOf(s, c.tp, DType::kBF16).bytes, one), c.block) << c.id;
+    EXPECT_EQ(HybridBlockSize(StatePageOf(s, c.tp, DType::kBF16, DType::kBF16).bytes, one), c.block) << c.id;
   }
 }
 
@@ -314,6 +316,44 @@ TEST(VllmHybridTest, PlannerBoundariesOnHybrids) {
   ASSERT_TRUE(c.ok()) << c.error().message;
   ASSERT_TRUE(c->found) << c->reason;
   EXPECT_EQ(c->number, 131072);
+}
+
+}  // namespace
+}  // namespace vramfit
+
+namespace vramfit {
+namespace {
+
+// --mamba-ssm-cache-dtype float32 (NVIDIA's recommendation for Nemotron-H):
+// the SSM state at 4 B, the conv state still bf16: 36864 x 2 + 1310720 x 4 =
+// 5,316,608 B; block 16 x cdiv(5316608, 65536) = 16 x 82 = 1312; page 1312 x
+// 4096 = 5,373,952 B, padding 57344 / 5316608 = 1.08%.
+TEST(VllmHybridTest, Fp32SsmStateOnNemotron) {
+  const Model m = CatalogModelOrDie("nvidia/NVIDIA-Nemotron-Nano-9B-v2");
+  InferenceSettings s = Vllm();
+  s.vllm.mamba_ssm_cache_dtype = DType::kF32;
+  const Estimate e = EstimateOrDie(m, s, Gpus("H100-80GB"));
+  ASSERT_FALSE(e.failure);
+  const int64_t page = 1312 * 4096;
+  const int64_t kv = ComponentBytes(e.devices[0], "kv_cache");
+  ASSERT_EQ(kv % (page * 4), 0);
+  const int64_t blocks = kv / (page * 4);
+  EXPECT_EQ(*e.kv_capacity_tokens, blocks / 8 * 1312);
+  // cdiv(131072, 1312) = 100 attention blocks + 7.
+  EXPECT_EQ(*e.kv_max_concurrency, blocks / 107);
+  EXPECT_EQ(e.state_bytes_per_sequence.value(), 27 * 5316608);
+  EXPECT_TRUE(HasNote(e, "pads each state page by 1.08%"));
+  bool flag = false;
+  for (const std::string& f : e.launch_flags) flag = flag || f == "--mamba-ssm-cache-dtype float32";
+  EXPECT_TRUE(flag);
+
+  std::ostringstream out, err;
+  EXPECT_EQ(cli::Run({"infer", "nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--runtime", "vllm",
+                      "--mamba-ssm-cache-dtype", "fp16"},
+                     out, err),
+            2);
+  EXPECT_EQ(err.str(),
+            "vramfit: error: --mamba-ssm-cache-dtype: vLLM's MambaDType is auto or float32, got 'fp16'\n");
 }
 
 }  // namespace

@@ -416,9 +416,17 @@ KvPage KvPageOf(const ModelSpec& s, int64_t tp, DType kv_dtype, int64_t block_si
   return p;
 }
 
-StatePage StatePageOf(const ModelSpec& s, int64_t tp, DType dtype) {
+StateDTypes StateDTypesOf(const InferenceWorkload& w) {
+  StateDTypes d;
+  d.conv = w.vllm.mamba_cache_dtype.value_or(w.dtype);
+  d.ssm = w.vllm.mamba_ssm_cache_dtype.value_or(d.conv);
+  return d;
+}
+
+StatePage StatePageOf(const ModelSpec& s, int64_t tp, DType conv_dtype, DType ssm_dtype) {
   StatePage p;
-  p.elem_bytes = Info(dtype).block_bytes;
+  p.conv_bytes = Info(conv_dtype).block_bytes;
+  p.ssm_bytes = Info(ssm_dtype).block_bytes;
   switch (ModelRecurrentKind(s)) {
     case RecurrentKind::kMamba1: {
       const MambaSpec& m = s.mamba;
@@ -450,7 +458,7 @@ StatePage StatePageOf(const ModelSpec& s, int64_t tp, DType dtype) {
     case RecurrentKind::kNone:
       break;
   }
-  p.bytes = CheckedMul(CheckedAdd(p.conv, p.ssm), p.elem_bytes);
+  p.bytes = CheckedAdd(CheckedMul(p.conv, p.conv_bytes), CheckedMul(p.ssm, p.ssm_bytes));
   return p;
 }
 
@@ -663,7 +671,10 @@ void LayOutPages(const ModelSpec& s, const InferenceWorkload& w, Engine* g) {
   g->token_block = g->block_size;
   g->has_state = HasRecurrentLayers(s);
   g->attention_free = g->has_state && AttentionLayerCount(s) == 0;
-  if (g->has_state) g->state = StatePageOf(s, g->tp, w.dtype);
+  if (g->has_state) {
+    const StateDTypes sd = StateDTypesOf(w);
+    g->state = StatePageOf(s, g->tp, sd.conv, sd.ssm);
+  }
   if (g->attention_free) {
     g->page = KvPage{};
     g->page.bytes = g->state.bytes;
@@ -992,8 +1003,9 @@ Component StatePoolComponent(const Engine& g, int64_t num_blocks, int64_t pools)
   const Bytes pad = Bytes(CheckedMul(pages, g.page.bytes - g.state.bytes));
   std::vector<Component> st;
   st.push_back(Leaf("state", state,
-                    Formula("{} req x {} groups x {} pools x ({} conv + {} ssm) x {} B", reqs,
-                            state_groups, pools, g.state.conv, g.state.ssm, g.state.elem_bytes)));
+                    Formula("{} req x {} groups x {} pools x ({} conv x {} B + {} ssm x {} B)",
+                            reqs, state_groups, pools, g.state.conv, g.state.conv_bytes,
+                            g.state.ssm, g.state.ssm_bytes)));
   if (pad.value() > 0) {
     st.push_back(Leaf("page padding", pad,
                       Formula("{} pages x ({} - {}) B", pages, g.page.bytes, g.state.bytes)));
@@ -1112,6 +1124,8 @@ std::vector<std::string> LaunchFlags(const ModelSpec& spec, const InferenceWorkl
     f.push_back(fmt::format("--block-size {}", *k.block_size));
   }
   if (k.enforce_eager) f.push_back("--enforce-eager");
+  if (k.mamba_cache_dtype) f.push_back("--mamba-cache-dtype float32");
+  if (k.mamba_ssm_cache_dtype) f.push_back("--mamba-ssm-cache-dtype float32");
   if (!w.quant_from_checkpoint && w.quant.method == QuantMethod::kFp8) {
     f.push_back("--quantization fp8");
   }
@@ -1175,12 +1189,15 @@ void StateNotes(const ModelSpec& s, const InferenceWorkload& w, const Engine& g,
                 std::vector<std::string>* notes) {
   const StatePage& st = g.state;
   const char* kind = RecurrentName(ModelRecurrentKind(s));
+  const StateDTypes sd = StateDTypesOf(w);
   notes->push_back(fmt::format(
-      "recurrent state: one {} layer keeps {} conv + {} SSM elements per sequence{} at {} "
-      "(mamba_cache_dtype / mamba_ssm_cache_dtype auto = the model dtype) = {} B, one MambaSpec "
-      "page; it does not grow with the context",
-      kind, st.conv, st.ssm, g.tp > 1 ? fmt::format(" on each of {} ranks", g.tp) : "",
-      Name(w.dtype), Thousands(st.bytes)));
+      "recurrent state: one {} layer keeps {} conv elements at {} and {} SSM elements at {} per "
+      "sequence{} (mamba_cache_dtype {}, mamba_ssm_cache_dtype {}) = {} B, one MambaSpec page; it "
+      "does not grow with the context",
+      kind, st.conv, Name(sd.conv), st.ssm, Name(sd.ssm),
+      g.tp > 1 ? fmt::format(" on each of {} ranks", g.tp) : "",
+      w.vllm.mamba_cache_dtype ? "float32" : "auto = the model dtype",
+      w.vllm.mamba_ssm_cache_dtype ? "float32" : "auto = the conv dtype", Thousands(st.bytes)));
   int64_t state_groups = 0;
   for (const KvGroup& kg : g.groups) state_groups += kg.type.kind == CacheKind::kState ? 1 : 0;
   const int64_t n = static_cast<int64_t>(g.groups.size());
@@ -1335,13 +1352,18 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
   const int64_t n_groups = static_cast<int64_t>(g.groups.size());
   e.kv_capacity_tokens = CheckedMul(num_blocks / std::max<int64_t>(1, n_groups), g.token_block);
   if (g.has_state) {
-    e.state_bytes_per_sequence =
-        StateBytesPerSequence(s, w.dtype, w.dtype, ConvWindow::kKernelMinus1);
+    const vllm::StateDTypes sd = vllm::StateDTypesOf(w);
+    e.state_bytes_per_sequence = StateBytesPerSequence(s, sd.conv, sd.ssm, ConvWindow::kKernelMinus1);
   }
   e.kv_max_concurrency = num_blocks / g.blocks_per_request;
   e.workload = vllm::WorkloadEcho(w);
   for (auto& [key, value] : e.workload) {
     if (key == "block_size") value = g.block_size;  // after the hybrid raise
+  }
+  if (g.has_state) {
+    const vllm::StateDTypes sd = vllm::StateDTypesOf(w);
+    e.workload.emplace_back("mamba_cache_dtype", std::string(Name(sd.conv)));
+    e.workload.emplace_back("mamba_ssm_cache_dtype", std::string(Name(sd.ssm)));
   }
   e.launch_flags = vllm::LaunchFlags(s, w, devices);
   if (e.failure) e.notes.push_back(vllm::FailureNote(g, *e.failure, num_blocks != shown_blocks));
@@ -1361,7 +1383,8 @@ class VllmRuntime final : public RuntimeProfile {
   std::span<const std::string_view> Settings() const override {
     static constexpr std::string_view kSettings[] = {"gpu-mem-util", "max-model-len",
                                                      "max-num-seqs", "max-num-batched-tokens",
-                                                     "block-size",   "enforce-eager"};
+                                                     "block-size",   "enforce-eager",
+                                                     "mamba-cache-dtype", "mamba-ssm-cache-dtype"};
     return kSettings;
   }
 

@@ -141,9 +141,10 @@ KvPage KvPageOf(const ModelSpec& spec, int64_t tp, DType kv_dtype, int64_t block
 // One recurrent layer's state on one rank, as its MambaSpec holds it
 // (model_executor/layers/mamba/mamba_utils.py MambaStateShapeCalculator,
 // vLLM 0.11; conv windows are kernel - 1 columns; heads and channels split
-// over --tp): elements of the conv state and of the SSM / delta-rule state,
-// both at the model dtype (mamba_cache_dtype and mamba_ssm_cache_dtype
-// "auto"), and the page: MambaSpec.page_size_bytes before padding.
+// over --tp): elements of the conv state (at conv_dtype: mamba_cache_dtype,
+// auto = the model dtype) and of the SSM / delta-rule state (at ssm_dtype:
+// mamba_ssm_cache_dtype, auto = the conv dtype), and the page:
+// MambaSpec.page_size_bytes before padding.
 //   Mamba-1:  conv (d_inner/tp) x (d_conv-1); ssm (d_inner/tp) x d_state
 //   Mamba-2:  groups g' = n_groups, or tp when n_groups = 1 < tp
 //             (extra_groups_for_head_shards); conv ((d_inner + 2 g' d_state)/tp)
@@ -153,10 +154,20 @@ KvPage KvPageOf(const ModelSpec& spec, int64_t tp, DType kv_dtype, int64_t block
 struct StatePage {
   int64_t conv = 0;  // elements
   int64_t ssm = 0;   // elements
-  int64_t elem_bytes = 0;
-  int64_t bytes = 0;  // (conv + ssm) x elem_bytes
+  int64_t conv_bytes = 0;  // bytes per conv element
+  int64_t ssm_bytes = 0;   // bytes per SSM element
+  int64_t bytes = 0;  // conv x conv_bytes + ssm x ssm_bytes
 };
-StatePage StatePageOf(const ModelSpec& spec, int64_t tp, DType dtype);
+StatePage StatePageOf(const ModelSpec& spec, int64_t tp, DType conv_dtype, DType ssm_dtype);
+
+// The state dtypes vLLM runs with: mamba_cache_dtype (auto = the model
+// dtype) for the conv state, mamba_ssm_cache_dtype (auto = the conv dtype)
+// for the SSM state (MambaStateDtypeCalculator._mamba_state_dtype).
+struct StateDTypes {
+  DType conv = DType::kBF16;
+  DType ssm = DType::kBF16;
+};
+StateDTypes StateDTypesOf(const InferenceWorkload& w);
 
 // The recurrent kinds and tensor-parallel splits whose vLLM state shape is
 // modelled (StatePageOf), with one line naming what is not: Kimi Delta

@@ -10,6 +10,11 @@
 //   num_blocks = available // page // group_size, the minimum over workers
 //                                     (kv_cache_utils.get_kv_cache_configs)
 //   kv_cache   = num_blocks x page x group_size        (the tensors allocated)
+// Models with recurrent layers (Mamba, Mamba-2, Gated DeltaNet, short conv)
+// add MambaSpec state pages: the attention block size is raised until one
+// attention page holds a state page and the state pages are padded to it
+// (HybridAttentionMambaModelConfig), so every group shares one page size
+// (docs/estimation.md 9.5).
 // CUDA graphs are captured after the KV cache exists (compile_or_warm_up_model),
 // in the 1 - util headroom, so they do not shrink the pool. What nvidia-smi
 // shows is the CUDA context + weights + kv_cache + the re-reserved sampler

@@ -83,6 +83,20 @@ Result<DType> ComputeDType(std::string_view v) {
   return *d;
 }
 
+// vLLM's MambaDType (config/cache.py, 0.11): "auto" (nullopt) or "float32"
+// (fp32 / f32 also read).
+Status SetMambaDType(std::string_view flag, std::string_view v, std::optional<DType>* out) {
+  if (v == "auto") {
+    out->reset();
+    return {};
+  }
+  if (v == "float32" || v == "fp32" || v == "f32") {
+    *out = DType::kF32;
+    return {};
+  }
+  return InvalidArgument(fmt::format("{}: vLLM's MambaDType is auto or float32, got '{}'", flag, v));
+}
+
 Result<DType> CacheType(std::string_view flag, std::string_view v) {
   auto d = ParseDType(v);
   const bool ok = d && (*d == DType::kF32 || *d == DType::kF16 || *d == DType::kBF16 ||
@@ -289,6 +303,16 @@ const Setting kSettings[] = {
      [](std::string_view v, Draft& d) {
        return Store(ParseInt("--block-size", v), &d.infer.vllm.block_size);
      }, false, true},
+    {"mamba-cache-dtype", "TYPE", "vllm: conv-state dtype of recurrent layers, auto or float32 (auto = the model dtype)",
+     kInferCmds, kRuntime,
+     [](std::string_view v, Draft& d) {
+       return SetMambaDType("--mamba-cache-dtype", v, &d.infer.vllm.mamba_cache_dtype);
+     }},
+    {"mamba-ssm-cache-dtype", "TYPE", "vllm: SSM-state dtype of recurrent layers, auto or float32 (auto = the conv dtype)",
+     kInferCmds, kRuntime,
+     [](std::string_view v, Draft& d) {
+       return SetMambaDType("--mamba-ssm-cache-dtype", v, &d.infer.vllm.mamba_ssm_cache_dtype);
+     }},
     {"enforce-eager", "", "vllm: no CUDA graphs", kInferCmds, kRuntime,
      [](std::string_view v, Draft& d) { return SetSwitch("--enforce-eager", v, &d.infer.vllm.enforce_eager); }},
     // SGLang's own server arguments, with SGLang's defaults.

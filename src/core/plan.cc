@@ -809,6 +809,13 @@ std::optional<Throughput> EstimateThroughput(const Model& model, const Estimate&
     batch_seqs = std::max<int64_t>(1, cap / std::max<int64_t>(1, held));
     pool_share = static_cast<double>(held) / static_cast<double>(cap);
     batch_pool_share = std::min(1.0, static_cast<double>(batch_seqs * held) / static_cast<double>(cap));
+    if (e.state_bytes_per_sequence.value() > 0 && e.kv_max_concurrency.value_or(0) > 0) {
+      // A hybrid pool's logged tokens (num_blocks // groups x block) are
+      // not the tokens it holds: a request takes 1 / max_concurrency of it.
+      batch_seqs = *e.kv_max_concurrency;
+      pool_share = 1.0 / static_cast<double>(batch_seqs);
+      batch_pool_share = 1.0;
+    }
   }
   // Assumptions: decode reaches 80% of peak memory bandwidth (GPU and host);
   // prefill 40% of dense bf16 TFLOPS (model FLOPs utilisation); each

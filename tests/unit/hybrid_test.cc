@@ -279,14 +279,13 @@ TEST(HybridTest, UnmodelledHybridFamiliesAreRefused) {
   }
 }
 
-// --- Runtimes that do not model recurrent layers refuse in one line.
+// --- Runtimes that do not model recurrent layers refuse in one line (vllm
+// models them: tests/unit/vllm_hybrid_test.cc).
 
 TEST(HybridTest, RuntimesAndTrainingRefuseHybridModels) {
   const Model m = CatalogModelOrDie("nvidia/NVIDIA-Nemotron-Nano-9B-v2");
   const DeviceSet d = Gpus("H100-80GB");
   const struct { Runtime rt; const char* want; } cases[] = {
-      {Runtime::kVllm, "--runtime vllm: nvidia/NVIDIA-Nemotron-Nano-9B-v2 has Mamba-2 layers; the vLLM hybrid "
-                       "KV-cache manager is not modelled yet"},
       {Runtime::kLlamaCpp, "--runtime llamacpp: nvidia/NVIDIA-Nemotron-Nano-9B-v2 has Mamba-2 layers; the size of "
                            "llama.cpp's recurrent-state (R/S) buffer is not modelled yet"},
       {Runtime::kHf, "--runtime hf: nvidia/NVIDIA-Nemotron-Nano-9B-v2 has Mamba-2 layers; the transformers hybrid "

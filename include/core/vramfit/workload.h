@@ -33,6 +33,11 @@ struct VllmKnobs {
   std::optional<int64_t> max_num_batched_tokens; // --max-num-batched-tokens
   std::optional<int64_t> block_size;             // --block-size (16)
   bool enforce_eager = false;                    // --enforce-eager
+  // Recurrent state dtypes (CacheConfig mamba_cache_dtype /
+  // mamba_ssm_cache_dtype, vLLM 0.11 MambaDType "auto" | "float32"):
+  // nullopt = auto (conv: the model dtype; SSM: the conv dtype); else fp32.
+  std::optional<DType> mamba_cache_dtype;        // --mamba-cache-dtype (auto)
+  std::optional<DType> mamba_ssm_cache_dtype;    // --mamba-ssm-cache-dtype (auto)
 };
 
 // SGLang server arguments (python/sglang/srt/server_args.py); nullopt =

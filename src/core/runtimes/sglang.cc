@@ -166,10 +166,13 @@ Status CheckModel(const Model& model, const InferenceWorkload& w, const DeviceSe
   }
   for (const LayerSpec& l : s.layers) {
     if (l.attention != LayerAttention::kFull) {
+      // vLLM's hybrid KV-cache manager is modelled for sliding-window layers
+      // and for the recurrent mixers vllm::CheckStateLayout accepts.
+      const bool vllm_ok = vllm::CheckStateLayout(s, w.tp).ok();
       return Unsupported(fmt::format(
           "--runtime sglang: {} has sliding-window, linear-attention or state-space layers; SGLang's "
-          "hybrid pools (SWAKVPool, HybridLinearKVPool, Mamba cache) are not modelled; use --runtime vllm",
-          s.id));
+          "hybrid pools (SWAKVPool, HybridLinearKVPool, Mamba cache) are not modelled{}",
+          s.id, vllm_ok ? "; use --runtime vllm" : ""));
     }
   }
   for (const GpuSpec& g : devices.gpus) {

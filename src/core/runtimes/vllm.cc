@@ -10,6 +10,11 @@
 //   num_blocks = available // page // group_size, the minimum over workers
 //                                     (kv_cache_utils.get_kv_cache_configs)
 //   kv_cache   = num_blocks x page x group_size        (the tensors allocated)
+// Models with recurrent layers (Mamba, Mamba-2, Gated DeltaNet, short conv)
+// add MambaSpec state pages: the attention block size is raised until one
+// attention page holds a state page and the state pages are padded to it
+// (HybridAttentionMambaModelConfig), so every group shares one page size
+// (docs/estimation.md 9.5).
 // CUDA graphs are captured after the KV cache exists (compile_or_warm_up_model),
 // in the 1 - util headroom, so they do not shrink the pool. What nvidia-smi
 // shows is the CUDA context + weights + kv_cache + the re-reserved sampler
@@ -334,8 +339,13 @@ Bytes GpuTotal(const GpuSpec& g) {
 
 std::vector<LayerType> LayerTypes(const ModelSpec& s) {
   std::vector<LayerType> types(static_cast<size_t>(s.num_hidden_layers));
-  for (size_t i = 0; i < types.size(); ++i) {
-    if (s.sliding_window > 0 && s.layers[i].attention == LayerAttention::kSliding) {
+  for (size_t i = 0; i < types.size() && i < s.layers.size(); ++i) {
+    const LayerSpec& l = s.layers[i];
+    if (l.HasRecurrent()) {
+      types[i].kind = CacheKind::kState;
+    } else if (!l.HasAttention()) {
+      types[i].kind = CacheKind::kNone;
+    } else if (s.sliding_window > 0 && l.attention == LayerAttention::kSliding) {
       types[i].window = s.sliding_window;
     }
   }
@@ -346,6 +356,7 @@ std::vector<KvGroup> BuildGroups(const std::vector<LayerType>& types) {
   std::vector<LayerType> order;
   std::map<LayerType, std::vector<int64_t>> by_type;
   for (size_t i = 0; i < types.size(); ++i) {
+    if (types[i].kind == CacheKind::kNone) continue;  // no KV cache spec
     if (by_type.find(types[i]) == by_type.end()) order.push_back(types[i]);
     by_type[types[i]].push_back(static_cast<int64_t>(i));
   }
@@ -376,6 +387,8 @@ std::vector<KvGroup> BuildGroups(const std::vector<LayerType>& types) {
 }
 
 int64_t BlocksPerRequest(LayerType t, int64_t max_len, int64_t mnbt, int64_t bs) {
+  if (t.kind == CacheKind::kState) return 1;  // one state page per request
+  if (t.kind == CacheKind::kNone) return 0;
   if (t.window == 0) return CeilDiv(max_len, bs);
   return CeilDiv(std::min(CheckedAdd(t.window - 1, mnbt), max_len), bs) + 1;
 }
@@ -406,6 +419,105 @@ KvPage KvPageOf(const ModelSpec& s, int64_t tp, DType kv_dtype, int64_t block_si
   p.v_width = mla ? 0 : p.kv_heads * s.v_head_dim;
   p.bytes = CheckedMul(CheckedMul(block_size, p.k_width + p.v_width), p.elem_bytes);
   return p;
+}
+
+StateDTypes StateDTypesOf(const InferenceWorkload& w) {
+  StateDTypes d;
+  d.conv = w.vllm.mamba_cache_dtype.value_or(w.dtype);
+  d.ssm = w.vllm.mamba_ssm_cache_dtype.value_or(d.conv);
+  return d;
+}
+
+StatePage StatePageOf(const ModelSpec& s, int64_t tp, DType conv_dtype, DType ssm_dtype) {
+  StatePage p;
+  p.conv_bytes = Info(conv_dtype).block_bytes;
+  p.ssm_bytes = Info(ssm_dtype).block_bytes;
+  switch (ModelRecurrentKind(s)) {
+    case RecurrentKind::kMamba1: {
+      const MambaSpec& m = s.mamba;
+      p.conv = CheckedMul(m.d_inner / tp, m.d_conv - 1);
+      p.ssm = CheckedMul(m.d_inner / tp, m.d_state);
+      break;
+    }
+    case RecurrentKind::kMamba2: {
+      const MambaSpec& m = s.mamba;
+      // extra_groups_for_head_shards: one group is replicated to every rank.
+      const int64_t groups = m.n_groups % tp == 0 ? m.n_groups : tp;
+      const int64_t conv_dim = CheckedAdd(m.d_inner, CheckedMul(2 * groups, m.d_state));
+      p.conv = CheckedMul(conv_dim / tp, m.d_conv - 1);
+      p.ssm = CheckedMul(CheckedMul(m.num_heads / tp, m.head_dim), m.d_state);
+      break;
+    }
+    case RecurrentKind::kGatedDeltaNet: {
+      const LinearAttnSpec& a = s.linear_attn;
+      const int64_t conv_dim = CheckedAdd(CheckedMul(2 * a.num_k_heads, a.k_head_dim),
+                                          CheckedMul(a.num_v_heads, a.v_head_dim));
+      p.conv = CheckedMul(conv_dim / tp, a.conv_kernel - 1);
+      p.ssm = CheckedMul(CheckedMul(a.num_v_heads / tp, a.k_head_dim), a.v_head_dim);
+      break;
+    }
+    case RecurrentKind::kShortConv:
+      p.conv = CheckedMul(s.hidden_size / tp, s.short_conv.l_cache - 1);
+      break;
+    case RecurrentKind::kKimiDelta:
+    case RecurrentKind::kNone:
+      break;
+  }
+  p.bytes = CheckedAdd(CheckedMul(p.conv, p.conv_bytes), CheckedMul(p.ssm, p.ssm_bytes));
+  return p;
+}
+
+namespace {
+
+// "--tp: <what> (<n>) do not split over <tp> GPUs ...", or ok.
+Status SplitsOver(const ModelSpec& s, const char* what, int64_t n, int64_t tp) {
+  if (n % tp == 0) return {};
+  return InvalidArgument(fmt::format(
+      "--tp: {} {} of {} do not split over {} GPUs (vLLM divides the recurrent state by the "
+      "tensor-parallel size)",
+      n, what, s.id, tp));
+}
+
+}  // namespace
+
+Status CheckStateLayout(const ModelSpec& s, int64_t tp) {
+  for (const LayerSpec& l : s.layers) {
+    if (l.HasRecurrent() && l.HasAttention()) {
+      return Unsupported(fmt::format(
+          "--runtime vllm: {} has layers with attention and a {} mixer in parallel; their vLLM "
+          "cache layout is not modelled yet",
+          s.id, RecurrentName(l.recurrent)));
+    }
+  }
+  const RecurrentKind k = ModelRecurrentKind(s);
+  switch (k) {
+    case RecurrentKind::kNone:
+      return {};
+    case RecurrentKind::kMamba1:
+      return SplitsOver(s, "Mamba channels (d_inner)", s.mamba.d_inner, tp);
+    case RecurrentKind::kMamba2:
+      if (s.mamba.n_groups % tp != 0 && s.mamba.n_groups != 1) {
+        return Unsupported(fmt::format(
+            "--tp: {} Mamba-2 groups of {} neither split over {} GPUs nor are one group; vLLM's "
+            "group replication for that case is not modelled",
+            s.mamba.n_groups, s.id, tp));
+      }
+      return SplitsOver(s, "Mamba-2 heads", s.mamba.num_heads, tp);
+    case RecurrentKind::kGatedDeltaNet:
+      VRAMFIT_TRY(SplitsOver(s, "linear-attention key heads", s.linear_attn.num_k_heads, tp));
+      return SplitsOver(s, "linear-attention value heads", s.linear_attn.num_v_heads, tp);
+    case RecurrentKind::kShortConv:
+      return SplitsOver(s, "short-conv channels", s.hidden_size, tp);
+    case RecurrentKind::kKimiDelta:
+      break;
+  }
+  return HybridRefusal(s, "vllm", "the vLLM state shape of this mixer (not verified in vLLM 0.11)");
+}
+
+int64_t HybridBlockSize(int64_t state_page_bytes, int64_t attn_page_1_token_bytes) {
+  // Attention backends (FlashAttention) take block sizes in multiples of 16.
+  constexpr int64_t kAlign = 16;
+  return kAlign * CeilDiv(state_page_bytes, kAlign * attn_page_1_token_bytes);
 }
 
 // --- The profile run.
@@ -472,6 +584,39 @@ Component MlpPeak(const ModelSpec& s, LayerRange range, int64_t T, int64_t tp, i
   return mlp;
 }
 
+// Live temporaries of one recurrent mixer for T tokens, in elements per
+// token on one rank: the input projection's output and the mixer's output
+// before out_proj (Mamba-1: in_proj 2 d_inner, x_proj dt_rank + 2 d_state,
+// dt d_inner, y d_inner; Mamba-2: in_proj 2 d_inner + 2 g d_state + heads,
+// y d_inner; GDN: in_proj_qkvz 2 nk dk + 2 nv dv, in_proj_ba 2 nv, core
+// output nv dv; short conv: in_proj 3 h, conv output h). 0 without a mixer.
+int64_t MixerWidth(const ModelSpec& s, LayerRange range, int64_t tp) {
+  bool any = false;
+  for (int64_t i = range.first; i < range.last; ++i) {
+    any = any || s.layers[static_cast<size_t>(i)].HasRecurrent();
+  }
+  if (!any) return 0;
+  const MambaSpec& m = s.mamba;
+  const LinearAttnSpec& a = s.linear_attn;
+  switch (ModelRecurrentKind(s)) {
+    case RecurrentKind::kMamba1:
+      return 4 * (m.d_inner / tp) + m.dt_rank + 2 * m.d_state;
+    case RecurrentKind::kMamba2:
+      return (2 * m.d_inner + 2 * std::max(m.n_groups, tp) * m.d_state + m.num_heads) / tp +
+             m.d_inner / tp;
+    case RecurrentKind::kGatedDeltaNet:
+      return (2 * a.num_k_heads * a.k_head_dim + 3 * a.num_v_heads * a.v_head_dim +
+              2 * a.num_v_heads) /
+             tp;
+    case RecurrentKind::kShortConv:
+      return 4 * s.hidden_size / tp;
+    case RecurrentKind::kKimiDelta:
+    case RecurrentKind::kNone:
+      break;
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::vector<Component> ForwardPeak(const ModelSpec& s, LayerRange range, int64_t T, int64_t tp,
@@ -481,10 +626,14 @@ std::vector<Component> ForwardPeak(const ModelSpec& s, LayerRange range, int64_t
   const int64_t h = s.hidden_size;
   parts.push_back(Leaf("residual + hidden", Bytes(CheckedMul(CheckedMul(2, T), h)) * dt,
                        Formula("2 x {} tok x {} x {} B", T, h, dt)));
-  const int64_t attn_w = AttentionWidth(s, tp);
+  const int64_t attn_w = AttentionLayerCount(s) > 0 ? AttentionWidth(s, tp) : 0;
   const Bytes attn = Bytes(CheckedMul(T, attn_w)) * dt;
   Component mlp = MlpPeak(s, range, T, tp, dt);
-  if (attn >= mlp.bytes) {
+  const int64_t mix_w = MixerWidth(s, range, tp);
+  const Bytes mix = Bytes(CheckedMul(T, mix_w)) * dt;
+  if (mix > attn && mix > mlp.bytes) {
+    parts.push_back(Leaf("mixer", mix, Formula("{} tok x {} x {} B", T, mix_w, dt)));
+  } else if (attn >= mlp.bytes) {
     parts.push_back(Leaf("attention", attn, Formula("{} tok x {} x {} B", T, attn_w, dt)));
   } else {
     parts.push_back(std::move(mlp));
@@ -514,6 +663,40 @@ std::vector<Component> SamplerPeak(const ModelSpec& s, int64_t T, int64_t rows, 
 
 // --- One worker.
 
+namespace {
+
+// The page every group shares and the block size, as vLLM settles them
+// before the KV cache is sized: attention-only models keep the block size
+// and the attention page; hybrids raise the block size until an attention
+// page holds a state page (HybridAttentionMambaModelConfig) and pad the
+// state pages to it; attention-free models (MambaModelConfig) use the state
+// page, one block of max_model_len tokens per sequence.
+void LayOutPages(const ModelSpec& s, const InferenceWorkload& w, Engine* g) {
+  g->given_block_size = g->block_size;
+  g->token_block = g->block_size;
+  g->has_state = HasRecurrentLayers(s);
+  g->attention_free = g->has_state && AttentionLayerCount(s) == 0;
+  if (g->has_state) {
+    const StateDTypes sd = StateDTypesOf(w);
+    g->state = StatePageOf(s, g->tp, sd.conv, sd.ssm);
+  }
+  if (g->attention_free) {
+    g->page = KvPage{};
+    g->page.bytes = g->state.bytes;
+    g->token_block = g->max_model_len;  // mamba_block_size = max_model_len
+    return;
+  }
+  if (g->has_state) {
+    const int64_t one = KvPageOf(s, g->tp, w.kv_dtype, 1).bytes;
+    g->block_size = std::max(g->block_size, HybridBlockSize(g->state.bytes, one));
+    // min over the groups' block sizes: attention's, and max_model_len.
+    g->token_block = std::min(g->block_size, g->max_model_len);
+  }
+  g->page = KvPageOf(s, g->tp, w.kv_dtype, g->block_size);
+}
+
+}  // namespace
+
 Engine EngineOf(const ModelSpec& s, const InferenceWorkload& w, const DeviceSet& devices) {
   const VllmKnobs& k = w.vllm;
   Engine g;
@@ -534,7 +717,7 @@ Engine EngineOf(const ModelSpec& s, const InferenceWorkload& w, const DeviceSet&
   g.nccl_before = g.world > 1 && g.nvlink;
   g.dt = Info(w.dtype).block_bytes;
   g.rows = std::min(g.max_num_seqs, g.mnbt);
-  g.page = KvPageOf(s, g.tp, w.kv_dtype, g.block_size);
+  LayOutPages(s, w, &g);
   g.groups = BuildGroups(LayerTypes(s));
   g.blocks_per_request = SumBlocks(g.groups, g.max_model_len, g.mnbt, g.block_size);
   g.capture_sizes = CaptureSizes(g.max_num_seqs, g.mnbt);
@@ -552,7 +735,10 @@ Component WorkerWeights(const Model& model, const InferenceWorkload& w, LayerRan
       (w.weights_as_stored && !model.file_tensors.empty())
           ? FileWeightsComponent(model, w.dtype, /*cast_floats=*/true, range, first, last, tp)
           : WeightsComponent(model, w.quant, w.dtype, range, first, last, tp);
-  if (s.learned_positions == 0 && range.size() > 0) {
+  // No RoPE where no layer attends (Mamba models) or attention is NoPE
+  // (Nemotron-H: NemotronHAttention has no rotary_emb).
+  const bool rope = AttentionLayerCount(s) > 0 && s.model_type != "nemotron_h";
+  if (s.learned_positions == 0 && range.size() > 0 && rope) {
     // get_rope: one cos_sin_cache [max_position, rotary_dim] in the
     // model dtype, shared by all layers (rotary_embedding.py).
     const int64_t rot = s.attn_kind == AttnKind::kMla ? s.qk_rope_head_dim : s.head_dim;
@@ -793,9 +979,56 @@ std::string FailureNote(const Engine& g, const StartupFailure& f, bool kv_shown_
 
 namespace {
 
+// A pool with recurrent layers: num_blocks blocks of `pools` pages, taken
+// by attention groups and state groups alike from one block pool. Split as
+// vLLM fills it with max_model_len requests: C = num_blocks //
+// blocks_per_request whole requests, each holding its attention blocks and
+// one (padded) state page per state group, and the blocks no whole request
+// takes. Bytes.
+Component StatePoolComponent(const Engine& g, int64_t num_blocks, int64_t pools) {
+  int64_t attn_blocks = 0, state_groups = 0;
+  for (const KvGroup& kg : g.groups) {
+    if (kg.type.kind == CacheKind::kState) {
+      ++state_groups;
+    } else {
+      attn_blocks += BlocksPerRequest(kg.type, g.max_model_len, g.mnbt, g.block_size);
+    }
+  }
+  const int64_t reqs = num_blocks / g.blocks_per_request;
+  const Bytes block = Bytes(CheckedMul(g.page.bytes, pools));  // one block, all pools
+  std::vector<Component> parts;
+  if (attn_blocks > 0) {
+    parts.push_back(Leaf("attention KV", block * CheckedMul(reqs, attn_blocks),
+                         Formula("{} req x {} blocks x {} tok x {} pools x {} B/tok/layer", reqs,
+                                 attn_blocks, g.block_size, pools,
+                                 g.page.bytes / std::max<int64_t>(1, g.block_size))));
+  }
+  const int64_t pages = CheckedMul(CheckedMul(reqs, state_groups), pools);
+  const Bytes state = Bytes(CheckedMul(pages, g.state.bytes));
+  const Bytes pad = Bytes(CheckedMul(pages, g.page.bytes - g.state.bytes));
+  std::vector<Component> st;
+  st.push_back(Leaf("state", state,
+                    Formula("{} req x {} groups x {} pools x ({} conv x {} B + {} ssm x {} B)",
+                            reqs, state_groups, pools, g.state.conv, g.state.conv_bytes,
+                            g.state.ssm, g.state.ssm_bytes)));
+  if (pad.value() > 0) {
+    st.push_back(Leaf("page padding", pad,
+                      Formula("{} pages x ({} - {}) B", pages, g.page.bytes, g.state.bytes)));
+  }
+  parts.push_back(Parent("recurrent state", std::move(st)));
+  const int64_t spare = num_blocks - CheckedMul(reqs, g.blocks_per_request);
+  if (spare > 0) {
+    parts.push_back(Leaf("[blocks beyond whole requests]", block * spare,
+                         Formula("{} blocks x {} pools x {} B", spare, pools, g.page.bytes)));
+  }
+  return Parent("kv_cache", std::move(parts),
+                Formula("{} blocks x {} pools x {} B pages", num_blocks, pools, g.page.bytes));
+}
+
 // The allocated KV tensors: num_blocks blocks in each of `pools` pools;
 // K and V per layer, or the MLA latent. Bytes.
 Component KvCacheComponent(const ModelSpec& s, const Engine& g, int64_t num_blocks, int64_t pools) {
+  if (g.has_state) return StatePoolComponent(g, num_blocks, pools);
   const int64_t slots = CheckedMul(num_blocks, pools);  // blocks x pools
   const int64_t bs = g.block_size;
   const KvPage& p = g.page;
@@ -896,6 +1129,8 @@ std::vector<std::string> LaunchFlags(const ModelSpec& spec, const InferenceWorkl
     f.push_back(fmt::format("--block-size {}", *k.block_size));
   }
   if (k.enforce_eager) f.push_back("--enforce-eager");
+  if (k.mamba_cache_dtype) f.push_back("--mamba-cache-dtype float32");
+  if (k.mamba_ssm_cache_dtype) f.push_back("--mamba-ssm-cache-dtype float32");
   if (!w.quant_from_checkpoint && w.quant.method == QuantMethod::kFp8) {
     f.push_back("--quantization fp8");
   }
@@ -948,6 +1183,63 @@ void BudgetNotes(const Engine& g, const DeviceSet& devices, const Estimate& e, i
       "one --max-model-len request, and total is what nvidia-smi then shows");
 }
 
+// Percent with two decimals, as vLLM logs the padding ("%.2f%%").
+std::string Pct(int64_t part, int64_t whole) {
+  return fmt::format("{:.2f}", 100.0 * static_cast<double>(part) / static_cast<double>(whole));
+}
+
+// The recurrent state, the page-size unification and the groups of a model
+// with recurrent layers.
+void StateNotes(const ModelSpec& s, const InferenceWorkload& w, const Engine& g,
+                std::vector<std::string>* notes) {
+  const StatePage& st = g.state;
+  const char* kind = RecurrentName(ModelRecurrentKind(s));
+  const StateDTypes sd = StateDTypesOf(w);
+  notes->push_back(fmt::format(
+      "recurrent state: one {} layer keeps {} conv elements at {} and {} SSM elements at {} per "
+      "sequence{} (mamba_cache_dtype {}, mamba_ssm_cache_dtype {}) = {} B, one MambaSpec page; it "
+      "does not grow with the context",
+      kind, st.conv, Name(sd.conv), st.ssm, Name(sd.ssm),
+      g.tp > 1 ? fmt::format(" on each of {} ranks", g.tp) : "",
+      w.vllm.mamba_cache_dtype ? "float32" : "auto = the model dtype",
+      w.vllm.mamba_ssm_cache_dtype ? "float32" : "auto = the conv dtype", Thousands(st.bytes)));
+  int64_t state_groups = 0;
+  for (const KvGroup& kg : g.groups) state_groups += kg.type.kind == CacheKind::kState ? 1 : 0;
+  const int64_t n = static_cast<int64_t>(g.groups.size());
+  const int64_t pools = StageGroupSize(g.groups, {0, s.num_hidden_layers});
+  if (g.attention_free) {
+    notes->push_back(fmt::format(
+        "attention-free model (MambaModelConfig): {} group of {} layers, one state page per "
+        "sequence; vLLM counts each block as max_model_len = {} tokens, so GPU KV cache size = "
+        "num_blocks x {} and max concurrency = num_blocks",
+        n, pools, g.max_model_len, g.max_model_len));
+    return;
+  }
+  const int64_t one = g.page.bytes / g.block_size;
+  std::string raised =
+      g.block_size != g.given_block_size
+          ? fmt::format("raises the attention block size from {} to {} tokens (16 x cdiv({}, 16 "
+                        "x {} B per token))",
+                        g.given_block_size, g.block_size, st.bytes, one)
+          : fmt::format("keeps block size {} (>= the {} tokens a state page needs)",
+                        g.block_size, HybridBlockSize(st.bytes, one));
+  notes->push_back(fmt::format(
+      "hybrid page size (HybridAttentionMambaModelConfig): vLLM {} so that an attention page "
+      "({} B) holds a state page, and pads each state page by {}% to the same size; {} groups "
+      "({} attention, {} {}) of {} layers share {} pools of one block pool; a {}-token request "
+      "takes {} attention blocks + {} state blocks (one per state group) = {}; GPU KV cache "
+      "size = num_blocks // {} groups x {} tokens, below the tokens the admitted requests hold "
+      "(concurrency x max_model_len)",
+      raised, Thousands(g.page.bytes), Pct(g.page.bytes - st.bytes, st.bytes), n,
+      n - state_groups, state_groups, kind, pools, pools, g.max_model_len,
+      g.blocks_per_request - state_groups, state_groups, g.blocks_per_request, n, g.token_block));
+  if (s.model_type == "qwen3_next") {
+    notes->push_back(
+        "the RoPE cache is counted at head_dim; Qwen3-Next rotates a quarter of it "
+        "(partial_rotary_factor 0.25 is not read), so weights read up to 96 MiB high");
+  }
+}
+
 // The defaults taken and what is particular to the model and the layout.
 void SettingsNotes(const ModelSpec& s, const InferenceWorkload& w, const DeviceSet& devices,
                    const Engine& g, std::vector<std::string>* notes) {
@@ -962,7 +1254,9 @@ void SettingsNotes(const ModelSpec& s, const InferenceWorkload& w, const DeviceS
         g.max_num_seqs, g.mnbt, d.big ? "GPUs with >= 70 GiB other than A100" : "this GPU",
         d.big ? kLlmSeqsBig : kLlmSeqs, d.big ? kLlmTokensBig : kLlmTokens));
   }
-  if (g.groups.size() > 1) {
+  if (g.has_state) {
+    StateNotes(s, w, g, notes);
+  } else if (g.groups.size() > 1) {
     const int64_t pools = StageGroupSize(g.groups, {0, s.num_hidden_layers});
     notes->push_back(fmt::format(
         "hybrid KV cache: {} groups of {} layers share {} pools; a request takes {} blocks "
@@ -1061,9 +1355,21 @@ Status EstimateVllm(const Model& model, const InferenceWorkload& w, const Device
   // What vLLM logs: "GPU KV cache size: N tokens" (num_blocks // groups x
   // block_size) and "Maximum concurrency ... : x.xx x".
   const int64_t n_groups = static_cast<int64_t>(g.groups.size());
-  e.kv_capacity_tokens = CheckedMul(num_blocks / std::max<int64_t>(1, n_groups), g.block_size);
+  e.kv_capacity_tokens = CheckedMul(num_blocks / std::max<int64_t>(1, n_groups), g.token_block);
+  if (g.has_state) {
+    const vllm::StateDTypes sd = vllm::StateDTypesOf(w);
+    e.state_bytes_per_sequence = StateBytesPerSequence(s, sd.conv, sd.ssm, ConvWindow::kKernelMinus1);
+  }
   e.kv_max_concurrency = num_blocks / g.blocks_per_request;
   e.workload = vllm::WorkloadEcho(w);
+  for (auto& [key, value] : e.workload) {
+    if (key == "block_size") value = g.block_size;  // after the hybrid raise
+  }
+  if (g.has_state) {
+    const vllm::StateDTypes sd = vllm::StateDTypesOf(w);
+    e.workload.emplace_back("mamba_cache_dtype", std::string(Name(sd.conv)));
+    e.workload.emplace_back("mamba_ssm_cache_dtype", std::string(Name(sd.ssm)));
+  }
   e.launch_flags = vllm::LaunchFlags(s, w, devices);
   if (e.failure) e.notes.push_back(vllm::FailureNote(g, *e.failure, num_blocks != shown_blocks));
   for (std::string& n : vllm::Notes(s, w, devices, g, e, num_blocks)) {
@@ -1082,7 +1388,8 @@ class VllmRuntime final : public RuntimeProfile {
   std::span<const std::string_view> Settings() const override {
     static constexpr std::string_view kSettings[] = {"gpu-mem-util", "max-model-len",
                                                      "max-num-seqs", "max-num-batched-tokens",
-                                                     "block-size",   "enforce-eager"};
+                                                     "block-size",   "enforce-eager",
+                                                     "mamba-cache-dtype", "mamba-ssm-cache-dtype"};
     return kSettings;
   }
 
@@ -1099,7 +1406,7 @@ class VllmRuntime final : public RuntimeProfile {
                                      RuntimeName(id()),
                                      model.spec.id, TopologyName(model.spec.topology)));
     }
-    if (IsHybridStack(model.spec)) return HybridRefusal(model.spec, RuntimeName(id()), "the vLLM hybrid KV-cache manager");
+    VRAMFIT_TRY(vllm::CheckStateLayout(model.spec, w->tp));
     if (IsTorchao(w->quant.method)) {
       return InvalidArgument(fmt::format(
           "--quant {}: torchao formats are modelled for --runtime hf (transformers TorchAoConfig), not vllm",

@@ -78,11 +78,21 @@ Status ResolveKnobs(const ModelSpec& spec, const DeviceSet& devices, VllmKnobs* 
 // NVIDIA, else capacity.
 Bytes GpuTotal(const GpuSpec& g);
 
+// Which KVCacheSpec a layer gets (v1/kv_cache_interface.py): attention
+// (FullAttentionSpec / MLAAttentionSpec / SlidingWindowSpec), a recurrent
+// mixer's MambaSpec (Mamba, Mamba-2, Gated DeltaNet, short conv), or none
+// (an MLP-only layer, Nemotron-H '-': get_kv_cache_spec finds no
+// attention module).
+enum class CacheKind { kAttention, kState, kNone };
+
 // What one layer caches, as vLLM's KVCacheSpec says (v1/kv_cache_interface.py).
 struct LayerType {
-  int64_t window = 0;  // 0: FullAttentionSpec / MLAAttentionSpec; else SlidingWindowSpec
-  bool operator<(const LayerType& o) const { return window < o.window; }
-  bool operator==(const LayerType& o) const { return window == o.window; }
+  int64_t window = 0;  // attention: 0 full / MLA, else SlidingWindowSpec's window
+  CacheKind kind = CacheKind::kAttention;
+  bool operator<(const LayerType& o) const {
+    return kind != o.kind ? kind < o.kind : window < o.window;
+  }
+  bool operator==(const LayerType& o) const { return kind == o.kind && window == o.window; }
 };
 
 // One KV cache group: layers of one type that share a block table.
@@ -92,20 +102,22 @@ struct KvGroup {
 };
 
 // The KV spec of every decoder layer: sliding-window layers of a model with
-// a window get SlidingWindowSpec, the rest full attention.
+// a window get SlidingWindowSpec, the rest full attention; recurrent
+// layers MambaSpec (kState); layers with neither none (kNone).
 std::vector<LayerType> LayerTypes(const ModelSpec& spec);
 
 // get_kv_cache_groups (v1/core/kv_cache_utils.py): one group when every
 // layer has the same spec; otherwise _get_kv_cache_groups_uniform_page_size:
 // group_size = the fewest layers of a type (the most, when that is < 1.5 x
 // the fewest), each type cut into cdiv(n, group_size) groups taking
-// layers[i::num_groups].
+// layers[i::num_groups]. kNone layers join no group.
 std::vector<KvGroup> BuildGroups(const std::vector<LayerType>& types);
 
 // Blocks one request of max_len tokens needs in a group of type t
 // (spec.max_memory_usage_bytes / page_size_bytes):
 //   full:    cdiv(max_len, bs)
 //   sliding: cdiv(min(window - 1 + max_num_batched_tokens, max_len), bs) + 1
+//   state:   1 (MambaSpec.max_memory_usage_bytes = one page, vLLM 0.11)
 int64_t BlocksPerRequest(LayerType t, int64_t max_len, int64_t mnbt, int64_t bs);
 // The same summed over the groups: blocks of one max_len request.
 int64_t SumBlocks(const std::vector<KvGroup>& groups, int64_t max_len, int64_t mnbt, int64_t bs);
@@ -125,6 +137,52 @@ struct KvPage {
   int64_t bytes = 0;       // block_size x (k_width + v_width) x elem_bytes
 };
 KvPage KvPageOf(const ModelSpec& spec, int64_t tp, DType kv_dtype, int64_t block_size);
+
+// One recurrent layer's state on one rank, as its MambaSpec holds it
+// (model_executor/layers/mamba/mamba_utils.py MambaStateShapeCalculator,
+// vLLM 0.11; conv windows are kernel - 1 columns; heads and channels split
+// over --tp): elements of the conv state (at conv_dtype: mamba_cache_dtype,
+// auto = the model dtype) and of the SSM / delta-rule state (at ssm_dtype:
+// mamba_ssm_cache_dtype, auto = the conv dtype), and the page:
+// MambaSpec.page_size_bytes before padding.
+//   Mamba-1:  conv (d_inner/tp) x (d_conv-1); ssm (d_inner/tp) x d_state
+//   Mamba-2:  groups g' = n_groups, or tp when n_groups = 1 < tp
+//             (extra_groups_for_head_shards); conv ((d_inner + 2 g' d_state)/tp)
+//             x (d_conv-1); ssm (heads/tp) x head_dim x d_state
+//   GDN:      conv ((2 nk dk + nv dv)/tp) x (kernel-1); ssm (nv/tp) x dk x dv
+//   short conv (LFM2): conv (hidden/tp) x (L_cache-1); no ssm
+struct StatePage {
+  int64_t conv = 0;  // elements
+  int64_t ssm = 0;   // elements
+  int64_t conv_bytes = 0;  // bytes per conv element
+  int64_t ssm_bytes = 0;   // bytes per SSM element
+  int64_t bytes = 0;  // conv x conv_bytes + ssm x ssm_bytes
+};
+StatePage StatePageOf(const ModelSpec& spec, int64_t tp, DType conv_dtype, DType ssm_dtype);
+
+// The state dtypes vLLM runs with: mamba_cache_dtype (auto = the model
+// dtype) for the conv state, mamba_ssm_cache_dtype (auto = the conv dtype)
+// for the SSM state (MambaStateDtypeCalculator._mamba_state_dtype).
+struct StateDTypes {
+  DType conv = DType::kBF16;
+  DType ssm = DType::kBF16;
+};
+StateDTypes StateDTypesOf(const InferenceWorkload& w);
+
+// The recurrent kinds and tensor-parallel splits whose vLLM state shape is
+// modelled (StatePageOf), with one line naming what is not: Kimi Delta
+// Attention, layers with attention and a mixer in parallel (Falcon-H1),
+// heads or channels that do not split over --tp.
+Status CheckStateLayout(const ModelSpec& spec, int64_t tp);
+
+// HybridAttentionMambaModelConfig.verify_and_update_config
+// (model_executor/models/config.py, vLLM 0.11): the attention block size
+// that makes an attention page (block x attn_page_1_token) hold one state
+// page, rounded to a multiple of 16 tokens:
+//   16 x cdiv(state_page, 16 x attn_page_1_token).
+// vLLM raises block_size to it when smaller and pads every state page to
+// the attention page (mamba_page_size_padded).
+int64_t HybridBlockSize(int64_t state_page_bytes, int64_t attn_page_1_token_bytes);
 
 // Sizes vLLM captures CUDA graphs for (config/compilation.py): [1, 2, 4] +
 // range(8, 256, 8) + range(256, 513, 16), up to min(2 x max_num_seqs, 512,
@@ -160,7 +218,12 @@ struct Engine {
   bool nccl_before = false;  // NCCL communicators set up before the snapshot (world > 1, NVLink)
   int64_t dt = 0;            // compute dtype, bytes per element
   int64_t rows = 0;          // sampler warm-up rows: min(max_num_seqs, mnbt)
-  KvPage page;
+  KvPage page;               // the page of every group (attention, or the padded state page)
+  bool has_state = false;    // recurrent layers: MambaSpec groups
+  bool attention_free = false;  // no attention layer (Mamba, Mamba-2 models)
+  StatePage state;           // one recurrent layer's state page per rank, unpadded
+  int64_t given_block_size = 0;  // --block-size or the platform default, before the raise
+  int64_t token_block = 0;   // min block size over groups: the "GPU KV cache size" unit
   std::vector<KvGroup> groups;
   int64_t blocks_per_request = 0;  // SumBlocks at max_model_len
   std::vector<int64_t> capture_sizes;

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Writes a header-only (sparse) GGUF of a real model's shapes.
+
+The file holds the metadata llama.cpp's loader reads and every tensor info
+with the shape llama.cpp's load_arch_tensors asks for; the data section is
+left as a hole (the file is truncated to its full size), so the file takes
+no disk and llama.cpp maps it with mmap. The vocabulary is a
+placeholder SentencePiece list of the model's size (<unk>, <s>, </s>, the
+256 byte tokens, then "tokN"), so node-llama-cpp can tokenize at load; the
+model can be loaded and a context created, not run.
+
+Usage: write_gguf.py MODEL OUT.gguf     MODEL: lfm2-1.2b | mamba-2.8b
+
+Shapes (ggml order: ne[0] is the row length) follow src/models/<arch>.cpp
+load_arch_tensors of the llama.cpp release node-llama-cpp 3.21.1 bundles
+(README.md); hyperparameters are those of data/models/hybrid.json (cited
+there), written under the keys convert_hf_to_gguf.py uses.
+"""
+import struct
+import sys
+
+F32, F16 = 0, 1
+TYPE_SIZE = {F32: 4, F16: 2}
+ALIGN = 32
+
+# GGUF value types (ggml/include/gguf.h).
+U32, I32, F32V, BOOL, STR, ARR = 4, 5, 6, 7, 8, 9
+
+
+def lfm2_1_2b():
+    # LiquidAI/LFM2-1.2B (data/models/hybrid.json): hidden 2048, 16 layers,
+    # attention at full_attn_idxs [2, 5, 8, 10, 12, 14], 32 heads, 8 KV heads,
+    # MLP 8192 (block_ff_dim 12288 auto-adjusted: 2*12288/3), conv_L_cache 3,
+    # vocab 65536, tied embeddings.
+    arch, h, n_layer, ff, vocab, heads, kv = "lfm2", 2048, 16, 8192, 65536, 32, 8
+    attn = {2, 5, 8, 10, 12, 14}
+    hd = h // heads
+    kv_arr = [kv if i in attn else 0 for i in range(n_layer)]
+    meta = [
+        ("general.architecture", STR, arch),
+        ("general.name", STR, "LFM2-1.2B (shapes only)"),
+        (f"{arch}.context_length", U32, 128000),
+        (f"{arch}.embedding_length", U32, h),
+        (f"{arch}.block_count", U32, n_layer),
+        (f"{arch}.feed_forward_length", U32, ff),
+        (f"{arch}.attention.head_count", U32, heads),
+        (f"{arch}.attention.head_count_kv", (ARR, I32), kv_arr),
+        (f"{arch}.attention.layer_norm_rms_epsilon", F32V, 1e-5),
+        (f"{arch}.rope.freq_base", F32V, 1000000.0),
+        (f"{arch}.shortconv.l_cache", U32, 3),
+        (f"{arch}.vocab_size", U32, vocab),
+    ]
+    t = [("token_embd.weight", [h, vocab], F16), ("token_embd_norm.weight", [h], F32)]
+    for i in range(n_layer):
+        b = f"blk.{i}."
+        t.append((b + "attn_norm.weight", [h], F32))
+        t.append((b + "ffn_norm.weight", [h], F32))
+        t.append((b + "ffn_gate.weight", [h, ff], F16))
+        t.append((b + "ffn_up.weight", [h, ff], F16))
+        t.append((b + "ffn_down.weight", [ff, h], F16))
+        if i in attn:
+            t.append((b + "attn_q_norm.weight", [hd], F32))
+            t.append((b + "attn_k_norm.weight", [hd], F32))
+            t.append((b + "attn_q.weight", [h, h], F16))
+            t.append((b + "attn_k.weight", [h, kv * hd], F16))
+            t.append((b + "attn_v.weight", [h, kv * hd], F16))
+            t.append((b + "attn_output.weight", [h, h], F16))
+        else:
+            t.append((b + "shortconv.conv.weight", [3, h], F32))
+            t.append((b + "shortconv.in_proj.weight", [h, 3 * h], F16))
+            t.append((b + "shortconv.out_proj.weight", [h, h], F16))
+    return meta, t
+
+
+def mamba_2_8b():
+    # state-spaces/mamba-2.8b-hf (data/models/hybrid.json): d_model 2560,
+    # 64 layers, d_inner 5120 (expand 2), d_state 16, d_conv 4, dt_rank 160,
+    # vocab 50280, tied embeddings; attention head counts 0 (as
+    # convert_hf_to_gguf.py MambaModel writes them).
+    arch, h, n_layer, vocab = "mamba", 2560, 64, 50280
+    d_inner, d_state, d_conv, dt_rank = 5120, 16, 4, 160
+    meta = [
+        ("general.architecture", STR, arch),
+        ("general.name", STR, "mamba-2.8b (shapes only)"),
+        (f"{arch}.context_length", U32, 1 << 20),
+        (f"{arch}.embedding_length", U32, h),
+        (f"{arch}.block_count", U32, n_layer),
+        (f"{arch}.feed_forward_length", U32, 0),
+        (f"{arch}.attention.head_count", U32, 0),
+        (f"{arch}.attention.layer_norm_rms_epsilon", F32V, 1e-5),
+        (f"{arch}.ssm.conv_kernel", U32, d_conv),
+        (f"{arch}.ssm.inner_size", U32, d_inner),
+        (f"{arch}.ssm.state_size", U32, d_state),
+        (f"{arch}.ssm.time_step_rank", U32, dt_rank),
+        (f"{arch}.vocab_size", U32, vocab),
+    ]
+    t = [("token_embd.weight", [h, vocab], F16), ("output_norm.weight", [h], F32)]
+    for i in range(n_layer):
+        b = f"blk.{i}."
+        t.append((b + "attn_norm.weight", [h], F32))
+        t.append((b + "ssm_in.weight", [h, 2 * d_inner], F16))
+        t.append((b + "ssm_conv1d.weight", [d_conv, d_inner], F32))
+        t.append((b + "ssm_conv1d.bias", [d_inner], F32))
+        t.append((b + "ssm_x.weight", [d_inner, dt_rank + 2 * d_state], F16))
+        t.append((b + "ssm_dt.weight", [dt_rank, d_inner], F16))
+        t.append((b + "ssm_dt.bias", [d_inner], F32))
+        t.append((b + "ssm_a", [d_state, d_inner], F32))
+        t.append((b + "ssm_d", [d_inner], F32))
+        t.append((b + "ssm_out.weight", [d_inner, h], F16))
+    return meta, t
+
+
+MODELS = {"lfm2-1.2b": lfm2_1_2b, "mamba-2.8b": mamba_2_8b}
+
+
+def gstr(s):
+    b = s.encode()
+    return struct.pack("<Q", len(b)) + b
+
+
+def value(kind, v):
+    if kind == U32:
+        return struct.pack("<I", U32) + struct.pack("<I", v)
+    if kind == F32V:
+        return struct.pack("<I", F32V) + struct.pack("<f", v)
+    if kind == STR:
+        return struct.pack("<I", STR) + gstr(v)
+    if isinstance(kind, tuple) and kind[1] == I32:
+        return struct.pack("<IIQ", ARR, I32, len(v)) + b"".join(struct.pack("<i", x) for x in v)
+    if isinstance(kind, tuple) and kind[1] == F32V:
+        return struct.pack("<IIQ", ARR, F32V, len(v)) + b"".join(struct.pack("<f", x) for x in v)
+    if isinstance(kind, tuple) and kind[1] == STR:
+        return struct.pack("<IIQ", ARR, STR, len(v)) + b"".join(gstr(x) for x in v)
+    raise ValueError(kind)
+
+
+def nbytes(shape, typ):
+    n = TYPE_SIZE[typ]
+    for d in shape:
+        n *= d
+    return n
+
+
+def vocab_keys(n):
+    # SentencePiece ("llama") placeholder: token types 2 unknown, 3 control,
+    # 6 byte, 1 normal (llama_token_type).
+    toks = ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % b for b in range(256)]
+    types = [2, 3, 3] + [6] * 256
+    toks += ["tok%d" % i for i in range(n - len(toks))]
+    types += [1] * (n - len(types))
+    return [
+        ("tokenizer.ggml.model", STR, "llama"),
+        ("tokenizer.ggml.tokens", (ARR, STR), toks),
+        ("tokenizer.ggml.scores", (ARR, F32V), [0.0] * n),
+        ("tokenizer.ggml.token_type", (ARR, I32), types),
+        ("tokenizer.ggml.bos_token_id", U32, 1),
+        ("tokenizer.ggml.eos_token_id", U32, 2),
+    ]
+
+
+def write(meta, tensors, path):
+    vocab = next(shape[1] for name, shape, _ in tensors if name == "token_embd.weight")
+    meta = [m for m in meta if not m[0].endswith(".vocab_size")] + vocab_keys(vocab)
+    out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(meta)))
+    for key, kind, v in meta:
+        out += gstr(key) + value(kind, v)
+    offset = 0
+    for name, shape, typ in tensors:
+        out += gstr(name) + struct.pack("<I", len(shape))
+        out += b"".join(struct.pack("<Q", d) for d in shape)
+        out += struct.pack("<IQ", typ, offset)
+        offset += (nbytes(shape, typ) + ALIGN - 1) // ALIGN * ALIGN
+    out += b"\0" * ((-len(out)) % ALIGN)
+    with open(path, "wb") as f:
+        f.write(out)
+        f.truncate(len(out) + offset)  # the data section: a hole
+    return len(out) + offset
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in MODELS:
+        sys.exit("usage: write_gguf.py {%s} OUT.gguf" % "|".join(MODELS))
+    meta, tensors = MODELS[sys.argv[1]]()
+    size = write(meta, tensors, sys.argv[2])
+    print(f"{sys.argv[2]}: {size} bytes, {len(tensors)} tensors")
+
+
+if __name__ == "__main__":
+    main()

@@ -92,7 +92,8 @@ Status BufferLine(EngineLog& out, std::string_view name, const Line& l, std::str
   if (kind.empty() && func.find("load_tensors") != std::string_view::npos) kind = "model";
   std::string component;
   if (kind == "model") component = "weights";
-  else if (kind == "KV" || kind == "RS") component = "kv_cache";
+  else if (kind == "KV") component = "kv_cache";
+  else if (kind == "RS") component = "recurrent_state";  // llama_memory_recurrent's R/S buffer
   else if (kind == "compute") component = "compute_buffer";
   else if (kind == "output") component = "output_buffer";
   else return {};

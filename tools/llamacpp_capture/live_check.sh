@@ -1,0 +1,26 @@
+#!/bin/bash
+# Re-captures the four committed logs with the installed node-llama-cpp and
+# compares every buffer line with the fixtures (tests/data/logs/llamacpp/).
+# Exit 77 (ctest: skipped) when node_modules is absent: CI never runs npm.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+fixtures="$here/../../tests/data/logs/llamacpp"
+if [ ! -d "$here/node_modules/node-llama-cpp" ] || ! command -v node >/dev/null || ! command -v python3 >/dev/null; then
+  echo "skipped: run 'npm ci' in tools/llamacpp_capture to check the logs live"
+  exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+status=0
+for model in lfm2-1.2b mamba-2.8b; do
+  python3 "$here/write_gguf.py" "$model" "$tmp/$model.gguf" >/dev/null
+  for np in 1 4; do
+    node "$here/capture.mjs" "$tmp/$model.gguf" 4096 "$np" > "$tmp/log"
+    fixture="$fixtures/$model-f16-cpu-np$np-node-llama-cpp-3.21.1.log"
+    if ! diff <(grep -E 'buffer size|: size =' "$fixture") <(grep -E 'buffer size|: size =' "$tmp/log"); then
+      echo "$model -np $np: buffer lines differ from $fixture"
+      status=1
+    fi
+  done
+done
+exit $status

@@ -287,8 +287,10 @@ TEST(HybridTest, RuntimesAndTrainingRefuseHybridModels) {
   const struct { Runtime rt; const char* want; } cases[] = {
       {Runtime::kVllm, "--runtime vllm: nvidia/NVIDIA-Nemotron-Nano-9B-v2 has Mamba-2 layers; the vLLM hybrid "
                        "KV-cache manager is not modelled yet"},
-      {Runtime::kLlamaCpp, "--runtime llamacpp: nvidia/NVIDIA-Nemotron-Nano-9B-v2 has Mamba-2 layers; the size of "
-                           "llama.cpp's recurrent-state (R/S) buffer is not modelled yet"},
+      // A catalog model: no .gguf file to take the mixer tensors from
+      // (a hybrid GGUF is estimated: llamacpp_hybrid_test.cc).
+      {Runtime::kLlamaCpp, "--runtime llamacpp: nvidia/NVIDIA-Nemotron-Nano-9B-v2 has Mamba-2 layers; sizing a GGUF "
+                           "conversion of its mixer tensors (give the .gguf file) is not modelled yet"},
       {Runtime::kHf, "--runtime hf: nvidia/NVIDIA-Nemotron-Nano-9B-v2 has Mamba-2 layers; the transformers hybrid "
                      "cache with its mixers' prefill activations is not modelled yet"},
   };

@@ -126,6 +126,28 @@ TEST(LlamaCppHybridTest, RecurrentStateScalesWithParallel) {
 // Qwen3-Next: the GGUF keys map to the catalog's Gated DeltaNet layout, and
 // each linear layer holds llama-hparams.cpp's n_embd_r = (4 - 1) x (4096 +
 // 2 x 16 x 128) and n_embd_s = 128 x 4096 f32 per sequence, on the GPU.
+// The log reader: "CPU RS buffer size = 95.00 MiB" is recurrent_state, the
+// recurrent "size = ... (4 cells ...)" line is no KV capacity, and a log
+// whose layers all sit on the CPU says -ngl 0.
+TEST(LlamaCppHybridTest, LogReaderRsLine) {
+  auto log = io::ParseEngineLog(LogFixture("mamba-2.8b-f16-cpu-np4-node-llama-cpp-3.21.1.log"), "mamba.log");
+  ASSERT_TRUE(log.ok()) << log.error().message;
+  const Measured* rs = nullptr;
+  for (const Measured& m : log->figures) {
+    if (m.engine_name == "RS buffer") rs = &m;
+  }
+  ASSERT_NE(rs, nullptr);
+  EXPECT_EQ(rs->component, "recurrent_state");
+  EXPECT_EQ(rs->device, "host");
+  EXPECT_EQ(rs->printed, "95.00 MiB");
+  EXPECT_FALSE(log->kv_capacity_tokens.has_value());
+  std::string ngl;
+  for (const io::LogSetting& st : log->settings) {
+    if (st.name == "gpu-layers") ngl = st.value;
+  }
+  EXPECT_EQ(ngl, "0");
+}
+
 TEST(LlamaCppHybridTest, Qwen3NextMapsAndSizesItsState) {
   const Loaded l = LoadOrDie(Qwen3Next(), "qwen3next");
   const Model cat = testing::CatalogModelOrDie("Qwen/Qwen3-Next-80B-A3B-Instruct");

@@ -10,12 +10,14 @@ if (!file || !ctxArg || !seqArg) {
     console.error("usage: node capture.mjs FILE.gguf CONTEXT_SIZE SEQUENCES");
     process.exit(2);
 }
-const lines = [];
+// llama.cpp's log callback may deliver one line in several pieces: they are
+// joined as they come, and only whole lines are printed.
+let text = "";
 const llama = await getLlama({
     gpu: false,
     build: "never",           // prebuilt binaries only: nothing is compiled
     logLevel: LlamaLogLevel.debug,
-    logger: (level, message) => lines.push(message.replace(/\n$/, "")),
+    logger: (level, message) => { text += message.endsWith("\n") ? message : message + "\n"; },
 });
 const model = await llama.loadModel({
     modelPath: file, gpuLayers: 0, useMmap: true, ignoreMemorySafetyChecks: true,
@@ -26,6 +28,6 @@ const context = await model.createContext({
 console.log(`# node-llama-cpp 3.21.1, llama.cpp ${llama.llamaCppRelease.repo} ${llama.llamaCppRelease.release}` +
             `, gpu ${llama.gpu}; loadModel {gpuLayers: 0, useMmap: true}; ` +
             `createContext {contextSize: ${ctxArg}, sequences: ${seqArg}}`);
-for (const l of lines) console.log(l);
+process.stdout.write(text);
 await context.dispose();
 await model.dispose();

@@ -15,10 +15,17 @@ status=0
 for model in lfm2-1.2b mamba-2.8b; do
   python3 "$here/write_gguf.py" "$model" "$tmp/$model.gguf" >/dev/null
   for np in 1 4; do
-    node "$here/capture.mjs" "$tmp/$model.gguf" 4096 "$np" > "$tmp/log"
     fixture="$fixtures/$model-f16-cpu-np$np-node-llama-cpp-3.21.1.log"
-    if ! diff <(grep -E 'buffer size|: size =' "$fixture") <(grep -E 'buffer size|: size =' "$tmp/log"); then
-      echo "$model -np $np: buffer lines differ from $fixture"
+    grep -E 'buffer size|: size =' "$fixture" > "$tmp/want"
+    # node-llama-cpp's logger sometimes loses a run of lines around its
+    # simulated load (seen: 1 in 3 runs): up to 4 tries per capture.
+    ok=0
+    for try in 1 2 3 4; do
+      node "$here/capture.mjs" "$tmp/$model.gguf" 4096 "$np" > "$tmp/log"
+      if grep -E 'buffer size|: size =' "$tmp/log" | diff "$tmp/want" - > "$tmp/diff"; then ok=1; break; fi
+    done
+    if [ $ok = 0 ]; then
+      echo "$model -np $np: buffer lines differ from $fixture:"; cat "$tmp/diff"
       status=1
     fi
   done

@@ -910,6 +910,9 @@ Status EstimateSteps(const Model& model, const InferenceWorkload& w, const Devic
   e.host.push_back(HostComputeBuffer(s, a, cells, *k.flash_attn, p));
   e.host.push_back(OutputBuffer(s.vocab_size, cells.n_seq));
   e.workload = EchoOf(k, cells, ngl, p, f, n_layer);
+  if (AttentionLayerCount(s) == 0) {  // a recurrent-only model has no KV cells (no llama_kv_cache)
+    std::erase_if(e.workload, [](const auto& kv) { return kv.first == "kv_cells"; });
+  }
   e.launch_flags = LaunchFlags(k, cells, ngl, n_layer, devices);
   std::vector<std::string> notes = Notes(s, k, cells, ngl, p, f, a);
   e.notes.insert(e.notes.end(), notes.begin(), notes.end());

@@ -62,8 +62,9 @@ inline GgufBuilder Mamba() {
 
 // Qwen/Qwen3-Next-80B-A3B-Instruct (data/models/hybrid.json) as
 // src/models/qwen3next.cpp load_arch_tensors asks for it, without the MTP
-// block; the fused ssm_in spelling.
-inline GgufBuilder Qwen3Next() {
+// block; the fused ssm_in spelling. Matrices in `q` (write_gguf.py writes
+// IQ1_S, the type of the captured logs), norms, conv, router and gates f32.
+inline GgufBuilder Qwen3Next(GgmlType q = kIQ1_S) {
   const int64_t h = 2048, heads = 16, hd = 256, kvh = 2, experts = 512, ff_exp = 512, vocab = 151936;
   const int64_t nk = 16, nv = 32, dk = 128, conv = 4;
   const int64_t key_dim = nk * dk, value_dim = nv * dk;
@@ -78,29 +79,29 @@ inline GgufBuilder Qwen3Next() {
   b.U32("qwen3next.ssm.state_size", dk).U32("qwen3next.ssm.group_count", nk);
   b.U32("qwen3next.ssm.time_step_rank", nv).U32("qwen3next.ssm.inner_size", value_dim);
   b.U32("qwen3next.full_attention_interval", 4);
-  b.Tensor("token_embd.weight", {h, vocab}, kF16).Tensor("output_norm.weight", {h}, kF32);
-  b.Tensor("output.weight", {h, vocab}, kF16);
+  b.Tensor("token_embd.weight", {h, vocab}, q).Tensor("output_norm.weight", {h}, kF32);
+  b.Tensor("output.weight", {h, vocab}, q);
   for (int il = 0; il < 48; ++il) {
     const std::string p = "blk." + std::to_string(il) + ".";
     b.Tensor(p + "attn_norm.weight", {h}, kF32).Tensor(p + "post_attention_norm.weight", {h}, kF32);
     if ((il + 1) % 4 == 0) {
-      b.Tensor(p + "attn_q.weight", {h, 2 * heads * hd}, kF16).Tensor(p + "attn_k.weight", {h, kvh * hd}, kF16);
-      b.Tensor(p + "attn_v.weight", {h, kvh * hd}, kF16).Tensor(p + "attn_output.weight", {heads * hd, h}, kF16);
+      b.Tensor(p + "attn_q.weight", {h, 2 * heads * hd}, q).Tensor(p + "attn_k.weight", {h, kvh * hd}, q);
+      b.Tensor(p + "attn_v.weight", {h, kvh * hd}, q).Tensor(p + "attn_output.weight", {heads * hd, h}, q);
       b.Tensor(p + "attn_q_norm.weight", {hd}, kF32).Tensor(p + "attn_k_norm.weight", {hd}, kF32);
     } else {
-      b.Tensor(p + "ssm_in.weight", {h, 2 * key_dim + 2 * value_dim}, kF16);
+      b.Tensor(p + "ssm_in.weight", {h, 2 * key_dim + 2 * value_dim}, q);
       b.Tensor(p + "ssm_conv1d.weight", {conv, 2 * key_dim + value_dim}, kF32);
       b.Tensor(p + "ssm_dt.bias", {nv}, kF32).Tensor(p + "ssm_a", {nv}, kF32);
-      b.Tensor(p + "ssm_ba.weight", {h, 2 * nv}, kF16).Tensor(p + "ssm_norm.weight", {dk}, kF32);
-      b.Tensor(p + "ssm_out.weight", {value_dim, h}, kF16);
+      b.Tensor(p + "ssm_ba.weight", {h, 2 * nv}, q).Tensor(p + "ssm_norm.weight", {dk}, kF32);
+      b.Tensor(p + "ssm_out.weight", {value_dim, h}, q);
     }
     b.Tensor(p + "ffn_gate_inp.weight", {h, experts}, kF32);
-    b.Tensor(p + "ffn_gate_exps.weight", {h, ff_exp, experts}, kF16);
-    b.Tensor(p + "ffn_up_exps.weight", {h, ff_exp, experts}, kF16);
-    b.Tensor(p + "ffn_down_exps.weight", {ff_exp, h, experts}, kF16);
+    b.Tensor(p + "ffn_gate_exps.weight", {h, ff_exp, experts}, q);
+    b.Tensor(p + "ffn_up_exps.weight", {h, ff_exp, experts}, q);
+    b.Tensor(p + "ffn_down_exps.weight", {ff_exp, h, experts}, q);
     b.Tensor(p + "ffn_gate_inp_shexp.weight", {h}, kF32);
-    b.Tensor(p + "ffn_gate_shexp.weight", {h, 512}, kF16).Tensor(p + "ffn_up_shexp.weight", {h, 512}, kF16);
-    b.Tensor(p + "ffn_down_shexp.weight", {512, h}, kF16);
+    b.Tensor(p + "ffn_gate_shexp.weight", {h, 512}, q).Tensor(p + "ffn_up_shexp.weight", {h, 512}, q);
+    b.Tensor(p + "ffn_down_shexp.weight", {512, h}, q);
   }
   return b;
 }

@@ -167,6 +167,15 @@ TEST(LlamaCppHybridTest, Qwen3NextMapsAndSizesItsState) {
   EXPECT_EQ(testing::ComponentBytes(e.devices[0], "kv_cache"), 12 * 2 * 2 * 256 * 2 * 8192);
 }
 
+// Qwen3-Next-80B-A3B in IQ1_S (write_gguf.py qwen3-next-80b-a3b): 12
+// attention layers' KV, 36 Gated DeltaNet layers' R (3.38 MiB) and S (72.00
+// MiB) per sequence, the mapped 15028.54 MiB.
+TEST(LlamaCppHybridTest, Qwen3NextBuffersMatchTheLogs) {
+  const Loaded l = LoadOrDie(Qwen3Next(), "qwen3next");
+  ExpectLogBuffers(l.model, 1, "qwen3-next-80b-a3b-iq1s-cpu-np1-node-llama-cpp-3.21.1.log");
+  ExpectLogBuffers(l.model, 4, "qwen3-next-80b-a3b-iq1s-cpu-np4-node-llama-cpp-3.21.1.log");
+}
+
 TEST(LlamaCppHybridTest, Refusals) {
   GgufBuilder b;
   b.Str("general.architecture", "jamba").U32("jamba.embedding_length", 64).U32("jamba.block_count", 1);

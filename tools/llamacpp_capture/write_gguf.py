@@ -19,8 +19,10 @@ there), written under the keys convert_hf_to_gguf.py uses.
 import struct
 import sys
 
-F32, F16 = 0, 1
-TYPE_SIZE = {F32: 4, F16: 2}
+F32, F16, IQ1_S = 0, 1, 19
+# (elements per block, bytes per block): ggml.c type_traits; IQ1_S is
+# block_iq1_s (QK_K = 256: 2 + 32 + 16 bytes).
+BLOCK = {F32: (1, 4), F16: (1, 2), IQ1_S: (256, 50)}
 ALIGN = 32
 
 # GGUF value types (ggml/include/gguf.h).
@@ -110,7 +112,75 @@ def mamba_2_8b():
     return meta, t
 
 
-MODELS = {"lfm2-1.2b": lfm2_1_2b, "mamba-2.8b": mamba_2_8b}
+def qwen3_next_80b_a3b():
+    # Qwen/Qwen3-Next-80B-A3B-Instruct (data/models/hybrid.json): hidden 2048,
+    # 48 layers (Gated DeltaNet but every 4th, full attention), 16 heads x 256,
+    # 2 KV heads, linear attention 16 key / 32 value heads of 128, conv 4,
+    # 512 experts of 512 (10 used) + a gated shared expert of 512, vocab
+    # 151936, untied; no MTP block. Matrices are IQ1_S (1.56 bits: the file
+    # is mapped and prefetched, so the smallest type keeps the page cache
+    # small; IQ1_S has no CPU_REPACK layout, so nothing is copied).
+    arch, h, n_layer, vocab, heads, hd, kvh = "qwen3next", 2048, 48, 151936, 16, 256, 2
+    experts, ff_exp, shexp, nk, nv, dk, conv = 512, 512, 512, 16, 32, 128, 4
+    key_dim, value_dim = nk * dk, nv * dk
+    q = IQ1_S
+    meta = [
+        ("general.architecture", STR, arch),
+        ("general.name", STR, "Qwen3-Next-80B-A3B (shapes only)"),
+        (f"{arch}.context_length", U32, 262144),
+        (f"{arch}.embedding_length", U32, h),
+        (f"{arch}.block_count", U32, n_layer),
+        (f"{arch}.feed_forward_length", U32, 5120),
+        (f"{arch}.attention.head_count", U32, heads),
+        (f"{arch}.attention.head_count_kv", U32, kvh),
+        (f"{arch}.attention.key_length", U32, hd),
+        (f"{arch}.attention.value_length", U32, hd),
+        (f"{arch}.attention.layer_norm_rms_epsilon", F32V, 1e-6),
+        (f"{arch}.rope.freq_base", F32V, 10000000.0),
+        (f"{arch}.rope.dimension_count", U32, 64),
+        (f"{arch}.expert_count", U32, experts),
+        (f"{arch}.expert_used_count", U32, 10),
+        (f"{arch}.expert_feed_forward_length", U32, ff_exp),
+        (f"{arch}.expert_shared_feed_forward_length", U32, shexp),
+        (f"{arch}.ssm.conv_kernel", U32, conv),
+        (f"{arch}.ssm.state_size", U32, dk),
+        (f"{arch}.ssm.group_count", U32, nk),
+        (f"{arch}.ssm.time_step_rank", U32, nv),
+        (f"{arch}.ssm.inner_size", U32, value_dim),
+        (f"{arch}.full_attention_interval", U32, 4),
+    ]
+    t = [("token_embd.weight", [h, vocab], q), ("output_norm.weight", [h], F32), ("output.weight", [h, vocab], q)]
+    for i in range(n_layer):
+        b = f"blk.{i}."
+        t.append((b + "attn_norm.weight", [h], F32))
+        t.append((b + "post_attention_norm.weight", [h], F32))
+        if (i + 1) % 4 == 0:
+            t.append((b + "attn_q.weight", [h, 2 * heads * hd], q))
+            t.append((b + "attn_k.weight", [h, kvh * hd], q))
+            t.append((b + "attn_v.weight", [h, kvh * hd], q))
+            t.append((b + "attn_output.weight", [heads * hd, h], q))
+            t.append((b + "attn_q_norm.weight", [hd], F32))
+            t.append((b + "attn_k_norm.weight", [hd], F32))
+        else:
+            t.append((b + "ssm_in.weight", [h, 2 * key_dim + 2 * value_dim], q))
+            t.append((b + "ssm_conv1d.weight", [conv, 2 * key_dim + value_dim], F32))
+            t.append((b + "ssm_dt.bias", [nv], F32))
+            t.append((b + "ssm_a", [nv], F32))
+            t.append((b + "ssm_ba.weight", [h, 2 * nv], q))
+            t.append((b + "ssm_norm.weight", [dk], F32))
+            t.append((b + "ssm_out.weight", [value_dim, h], q))
+        t.append((b + "ffn_gate_inp.weight", [h, experts], F32))
+        t.append((b + "ffn_gate_exps.weight", [h, ff_exp, experts], q))
+        t.append((b + "ffn_up_exps.weight", [h, ff_exp, experts], q))
+        t.append((b + "ffn_down_exps.weight", [ff_exp, h, experts], q))
+        t.append((b + "ffn_gate_inp_shexp.weight", [h], F32))
+        t.append((b + "ffn_gate_shexp.weight", [h, shexp], q))
+        t.append((b + "ffn_up_shexp.weight", [h, shexp], q))
+        t.append((b + "ffn_down_shexp.weight", [shexp, h], q))
+    return meta, t
+
+
+MODELS = {"lfm2-1.2b": lfm2_1_2b, "mamba-2.8b": mamba_2_8b, "qwen3-next-80b-a3b": qwen3_next_80b_a3b}
 
 
 def gstr(s):
@@ -135,8 +205,9 @@ def value(kind, v):
 
 
 def nbytes(shape, typ):
-    n = TYPE_SIZE[typ]
-    for d in shape:
+    per, size = BLOCK[typ]
+    n = shape[0] // per * size
+    for d in shape[1:]:
         n *= d
     return n
 

@@ -60,6 +60,30 @@ inline GgufBuilder Mamba() {
   return b;
 }
 
+// state-spaces/mamba2-2.7b (write_gguf.py mamba2_2_7b: d_model 2560, 64
+// layers, vocab 50288, mamba_ssm Mamba2 defaults d_state 128, d_conv 4,
+// expand 2, headdim 64, ngroups 1), as src/models/mamba2.cpp asks for it.
+inline GgufBuilder Mamba2() {
+  const int64_t h = 2560, d_inner = 5120, d_state = 128, d_conv = 4, heads = 80, ng = 1;
+  const int64_t conv_dim = d_inner + 2 * ng * d_state;
+  GgufBuilder b;
+  b.Str("general.architecture", "mamba2").U32("mamba2.context_length", 1 << 20).U32("mamba2.embedding_length", h);
+  b.U32("mamba2.block_count", 64).U32("mamba2.feed_forward_length", 0).U32("mamba2.attention.head_count", 0);
+  b.U32("mamba2.ssm.conv_kernel", d_conv).U32("mamba2.ssm.inner_size", d_inner);
+  b.U32("mamba2.ssm.state_size", d_state).U32("mamba2.ssm.time_step_rank", heads).U32("mamba2.ssm.group_count", ng);
+  b.Tensor("token_embd.weight", {h, 50288}, kF16).Tensor("output_norm.weight", {h}, kF32);
+  for (int il = 0; il < 64; ++il) {
+    const std::string p = "blk." + std::to_string(il) + ".";
+    b.Tensor(p + "attn_norm.weight", {h}, kF32);
+    b.Tensor(p + "ssm_in.weight", {h, 2 * d_inner + 2 * ng * d_state + heads}, kF16);
+    b.Tensor(p + "ssm_conv1d.weight", {d_conv, conv_dim}, kF32).Tensor(p + "ssm_conv1d.bias", {conv_dim}, kF32);
+    b.Tensor(p + "ssm_dt.bias", {heads}, kF32).Tensor(p + "ssm_a", {1, heads}, kF32);
+    b.Tensor(p + "ssm_d", {1, heads}, kF32).Tensor(p + "ssm_norm.weight", {d_inner / ng, ng}, kF32);
+    b.Tensor(p + "ssm_out.weight", {d_inner, h}, kF16);
+  }
+  return b;
+}
+
 // Qwen/Qwen3-Next-80B-A3B-Instruct (data/models/hybrid.json) as
 // src/models/qwen3next.cpp load_arch_tensors asks for it, without the MTP
 // block; the fused ssm_in spelling. Matrices in `q` (write_gguf.py writes

@@ -26,6 +26,7 @@ namespace {
 using fixtures::GgufBuilder;
 using fixtures::Lfm2;
 using fixtures::Mamba;
+using fixtures::Mamba2;
 using fixtures::Qwen3Next;
 
 std::string LogFixture(const std::string& rel) {
@@ -108,6 +109,17 @@ TEST(LlamaCppHybridTest, MambaBuffersMatchTheLogs) {
   EXPECT_EQ(l.model.inventory.params, testing::CatalogModelOrDie("state-spaces/mamba-2.8b-hf").spec.published_params);
   ExpectLogBuffers(l.model, 1, "mamba-2.8b-f16-cpu-np1-node-llama-cpp-3.21.1.log");
   ExpectLogBuffers(l.model, 4, "mamba-2.8b-f16-cpu-np4-node-llama-cpp-3.21.1.log");
+}
+
+// Mamba-2: R = 3 x (5120 + 2 x 128) and S = 128 x 5120 f32 per layer and
+// sequence (the log: R 3.94 MiB, S 160.00 MiB for one sequence).
+TEST(LlamaCppHybridTest, Mamba2BuffersMatchTheLogs) {
+  const Loaded l = LoadOrDie(Mamba2(), "mamba2");
+  EXPECT_EQ(LayerPatternSummary(l.model.spec), "64 layers: 64 Mamba-2");
+  EXPECT_EQ(l.model.spec.mamba.head_dim, 64);
+  for (const std::string& n : l.notes) EXPECT_EQ(n.find("the architecture mapping counts"), std::string::npos) << n;
+  ExpectLogBuffers(l.model, 1, "mamba2-2.7b-f16-cpu-np1-node-llama-cpp-3.21.1.log");
+  ExpectLogBuffers(l.model, 4, "mamba2-2.7b-f16-cpu-np4-node-llama-cpp-3.21.1.log");
 }
 
 TEST(LlamaCppHybridTest, RecurrentStateScalesWithParallel) {

@@ -9,7 +9,8 @@ placeholder SentencePiece list of the model's size (<unk>, <s>, </s>, the
 256 byte tokens, then "tokN"), so node-llama-cpp can tokenize at load; the
 model can be loaded and a context created, not run.
 
-Usage: write_gguf.py MODEL OUT.gguf     MODEL: lfm2-1.2b | mamba-2.8b
+Usage: write_gguf.py MODEL OUT.gguf
+       MODEL: lfm2-1.2b | mamba-2.8b | mamba2-2.7b | qwen3-next-80b-a3b
 
 Shapes (ggml order: ne[0] is the row length) follow src/models/<arch>.cpp
 load_arch_tensors of the llama.cpp release node-llama-cpp 3.21.1 bundles
@@ -112,6 +113,44 @@ def mamba_2_8b():
     return meta, t
 
 
+def mamba2_2_7b():
+    # state-spaces/mamba2-2.7b: d_model 2560, n_layer 64, vocab 50277 padded
+    # to a multiple of 16 (50288), tied; its config names only ssm_cfg.layer
+    # "Mamba2", so the mixer is mamba_ssm Mamba2's defaults: d_state 128,
+    # d_conv 4, expand 2 (d_inner 5120), headdim 64 (80 heads), ngroups 1.
+    arch, h, n_layer, vocab = "mamba2", 2560, 64, 50288
+    d_inner, d_state, d_conv, n_head, ng = 5120, 128, 4, 80, 1
+    conv_dim = d_inner + 2 * ng * d_state
+    meta = [
+        ("general.architecture", STR, arch),
+        ("general.name", STR, "mamba2-2.7b (shapes only)"),
+        (f"{arch}.context_length", U32, 1 << 20),
+        (f"{arch}.embedding_length", U32, h),
+        (f"{arch}.block_count", U32, n_layer),
+        (f"{arch}.feed_forward_length", U32, 0),
+        (f"{arch}.attention.head_count", U32, 0),
+        (f"{arch}.attention.layer_norm_rms_epsilon", F32V, 1e-5),
+        (f"{arch}.ssm.conv_kernel", U32, d_conv),
+        (f"{arch}.ssm.inner_size", U32, d_inner),
+        (f"{arch}.ssm.state_size", U32, d_state),
+        (f"{arch}.ssm.time_step_rank", U32, n_head),
+        (f"{arch}.ssm.group_count", U32, ng),
+    ]
+    t = [("token_embd.weight", [h, vocab], F16), ("output_norm.weight", [h], F32)]
+    for i in range(n_layer):
+        b = f"blk.{i}."
+        t.append((b + "attn_norm.weight", [h], F32))
+        t.append((b + "ssm_in.weight", [h, 2 * d_inner + 2 * ng * d_state + n_head], F16))
+        t.append((b + "ssm_conv1d.weight", [d_conv, conv_dim], F32))
+        t.append((b + "ssm_conv1d.bias", [conv_dim], F32))
+        t.append((b + "ssm_dt.bias", [n_head], F32))
+        t.append((b + "ssm_a", [1, n_head], F32))
+        t.append((b + "ssm_d", [1, n_head], F32))
+        t.append((b + "ssm_norm.weight", [d_inner // ng, ng], F32))
+        t.append((b + "ssm_out.weight", [d_inner, h], F16))
+    return meta, t
+
+
 def qwen3_next_80b_a3b():
     # Qwen/Qwen3-Next-80B-A3B-Instruct (data/models/hybrid.json): hidden 2048,
     # 48 layers (Gated DeltaNet but every 4th, full attention), 16 heads x 256,
@@ -180,7 +219,7 @@ def qwen3_next_80b_a3b():
     return meta, t
 
 
-MODELS = {"lfm2-1.2b": lfm2_1_2b, "mamba-2.8b": mamba_2_8b, "qwen3-next-80b-a3b": qwen3_next_80b_a3b}
+MODELS = {"lfm2-1.2b": lfm2_1_2b, "mamba-2.8b": mamba_2_8b, "mamba2-2.7b": mamba2_2_7b, "qwen3-next-80b-a3b": qwen3_next_80b_a3b}
 
 
 def gstr(s):

@@ -92,7 +92,8 @@ Status BufferLine(EngineLog& out, std::string_view name, const Line& l, std::str
   if (kind.empty() && func.find("load_tensors") != std::string_view::npos) kind = "model";
   std::string component;
   if (kind == "model") component = "weights";
-  else if (kind == "KV" || kind == "RS") component = "kv_cache";
+  else if (kind == "KV") component = "kv_cache";
+  else if (kind == "RS") component = "recurrent_state";  // llama_memory_recurrent's R/S buffer
   else if (kind == "compute") component = "compute_buffer";
   else if (kind == "output") component = "output_buffer";
   else return {};
@@ -258,6 +259,24 @@ bool SettingLine(EngineLog& out, const Line& l) {
   return true;
 }
 
+// "load_tensors: layer %3d assigned to device %s, is_swa = %d" (debug
+// level): a build without a GPU (or -ngl 0) prints CPU for every layer and
+// no "offloaded N/M layers to GPU" line, so the layers say -ngl 0.
+struct LayerDevices {
+  int cpu = 0, other = 0;
+  const Line* last = nullptr;
+  void Read(const Line& l) {
+    auto d = log::After(l.text, " assigned to device ");
+    if (!d || l.text.find("load_tensors: layer ") == std::string_view::npos) return;
+    (StartsWith(*d, "CPU,") ? cpu : other) += 1;
+    last = &l;
+  }
+  void Finish(EngineLog& out) const {
+    if (cpu == 0 || other > 0 || last == nullptr) return;
+    log::AddSetting(out, "gpu-layers", "0", *last, fmt::format("all {} layers assigned to device CPU", cpu));
+  }
+};
+
 }  // namespace
 
 Result<EngineLog> ParseLlamaCppLog(std::string_view text, std::string_view name) {
@@ -267,8 +286,10 @@ Result<EngineLog> ParseLlamaCppLog(std::string_view text, std::string_view name)
   if (!lines.ok()) return lines.error();
   bool any = false;
   int load_line = 0;
+  LayerDevices layers;
   for (const Line& l : *lines) {
     const std::string_view t = l.text;
+    layers.Read(l);
     // A second load in one log (llama-server reloading, --fit's trial loads
     // print no buffers): its figures replace the first load's.
     if (t.find("loading model tensors") != std::string_view::npos || t.find("loaded meta data with") != std::string_view::npos) {
@@ -293,7 +314,9 @@ Result<EngineLog> ParseLlamaCppLog(std::string_view text, std::string_view name)
       VRAMFIT_TRY(BreakdownLine(out, name, l, t.substr(t.find(':') + 1)));
       continue;
     }
-    if (auto size = log::After(t, ": size = "); size && t.find(" cells") != std::string_view::npos) {
+    // The recurrent state's "size = ... (4 cells, ...)" counts sequences, not tokens.
+    if (auto size = log::After(t, ": size = ");
+        size && t.find(" cells") != std::string_view::npos && t.find("llama_memory_recurrent") == std::string_view::npos) {
       KvSizeLine(out, l, *size);
       any = true;
       continue;
@@ -304,6 +327,7 @@ Result<EngineLog> ParseLlamaCppLog(std::string_view text, std::string_view name)
     }
     if (SettingLine(out, l)) any = true;
   }
+  layers.Finish(out);
   if (!any) {
     return InvalidArgument(fmt::format(
         "{}: no llama.cpp line found (expected \"<device> model buffer size = X MiB\", \"KV buffer size\", "

@@ -591,6 +591,9 @@ bool IsLayerNorm(std::string_view x) {
   // q/k (and MLA q_a/kv_a) norms sit inside attention, as in the Hugging Face
   // inventory; the rest are the block's own norms.
   if (x == "attn_q_norm" || x == "attn_k_norm" || x == "attn_q_a_norm" || x == "attn_kv_a_norm") return false;
+  // A recurrent mixer's own norms (Mamba-2 / Gated DeltaNet gated norm,
+  // Jamba dt/B/C norms) belong to the mixer.
+  if (StartsWith(x, "ssm_")) return false;
   return EndsWith(x, "_norm") || x.find("_norm_") != std::string_view::npos || x == "norm";
 }
 
@@ -612,7 +615,10 @@ Role GgufTensorRole(std::string_view name) {
   if (EndsWith(x, "_exps") || EndsWith(x, "_chexps")) return Role::kExperts;
   // Older files store experts one by one: ffn_gate.3, ffn_up.3, ffn_down.3.
   if (StartsWith(x, "ffn_") && x.find('.') != std::string_view::npos) return Role::kExperts;
-  if (StartsWith(x, "attn_") || StartsWith(x, "ssm_") || StartsWith(x, "time_mix_")) return Role::kAttention;
+  // Recurrent mixers: Mamba / Mamba-2 / Gated DeltaNet (ssm_*), LFM2's
+  // short convolution (shortconv.*).
+  if (StartsWith(x, "ssm_") || StartsWith(x, "shortconv.")) return Role::kMixer;
+  if (StartsWith(x, "attn_") || StartsWith(x, "time_mix_")) return Role::kAttention;
   return Role::kMlp;
 }
 
@@ -652,10 +658,26 @@ std::string HfModelType(const std::string& arch, bool score_bias) {
       {"starcoder2", "starcoder2"}, {"mpt", "mpt"},         {"command-r", "cohere"},
       {"cohere2", "cohere2"},   {"olmo2", "olmo2"},         {"granite", "granite"},
       {"internlm2", "internlm2"}, {"stablelm", "stablelm"}, {"glm4moe", "glm4_moe"},
+      {"lfm2", "lfm2"},         {"mamba", "mamba"},         {"mamba2", "mamba2"},
+      {"qwen3next", "qwen3_next"},
   };
   if (arch == "deepseek2") return score_bias ? "deepseek_v3" : "deepseek_v2";
   auto it = kMap.find(arch);
   return it == kMap.end() ? arch : it->second;
+}
+
+// The recurrent and hybrid architectures of llama.cpp (llama-arch.cpp
+// llm_arch_is_recurrent / llm_arch_is_hybrid) the reader maps; the others
+// are refused by name (kUnmappedRecurrent).
+bool IsMappedRecurrent(const std::string& arch) {
+  return arch == "lfm2" || arch == "mamba" || arch == "mamba2" || arch == "qwen3next";
+}
+bool IsUnmappedRecurrent(const std::string& arch) {
+  static const std::set<std::string> kUnmapped = {
+      "rwkv6", "rwkv6qwen2", "rwkv7", "arwkv7", "jamba", "falcon-h1", "plamo2", "granitehybrid",
+      "lfm2moe", "nemotron_h", "nemotron_h_moe", "kimi-linear", "bailingmoe3", "kimi-k3", "qwen35",
+      "qwen35moe", "qwen4exp", "minimax-01"};
+  return kUnmapped.count(arch) > 0;
 }
 
 // Sliding-window layer pattern llama.cpp hard-codes per architecture
@@ -729,12 +751,20 @@ class Mapper {
   Status ReadFeedForward(ModelSpec& s);
   Status ReadExperts(ModelSpec& s, int64_t first_moe, bool* gated);
   Status ReadSlidingWindow(ModelSpec& s);
+  Result<std::optional<int64_t>> KvHeads(int64_t n_block);
+  int64_t FirstAttentionBlock(int64_t n_layer) const;
+  Status ReadRecurrent(ModelSpec& s);
+  Status ReadShortConv(ModelSpec& s);
+  Status ReadMamba(ModelSpec& s);
+  Status ReadGatedDeltaNet(ModelSpec& s);
   void NoteUnknownArchitecture() const;
 
   const GgufFile& g_;
   std::vector<std::string>* notes_;
   std::map<std::string, const GgufTensorInfo*> tensors_;
   std::string arch_;
+  std::vector<int64_t> kv_layers_;  // per-layer head_count_kv of a hybrid (0: no attention)
+  int64_t attn0_ = 0;               // the first block with attention tensors
 };
 
 #define VRAMFIT_ASSIGN(lhs, expr)          \
@@ -747,10 +777,12 @@ Result<Model> Mapper::Map(const std::string& id) {
   s.id = id;
   VRAMFIT_TRY(ReadArchitecture(s));
   VRAMFIT_TRY(ReadSizes(s));
+  attn0_ = FirstAttentionBlock(s.num_hidden_layers);
   VRAMFIT_TRY(ReadAttention(s));
   ReadNorms(s);
   VRAMFIT_TRY(ReadFeedForward(s));
   VRAMFIT_TRY(ReadSlidingWindow(s));
+  VRAMFIT_TRY(ReadRecurrent(s));
   NoteUnknownArchitecture();
   VRAMFIT_TRY(ValidateSpec(s, g_.name));
   Model m;
@@ -769,6 +801,11 @@ Status Mapper::ReadArchitecture(ModelSpec& s) {
   if (arch_ == "clip") {
     return Unsupported(fmt::format("{}: a vision projector (mmproj) file, not a language model; pass the "
                                    "model's own .gguf", f));
+  }
+  if (IsUnmappedRecurrent(arch_)) {
+    return Unsupported(fmt::format("{}: GGUF architecture '{}' has recurrent or linear-attention layers "
+                                   "that vramfit does not map yet (it maps lfm2, mamba, mamba2, qwen3next)",
+                                   f, arch_));
   }
   s.architecture = arch_;
   const bool score_bias = T("blk.0.exp_probs_b.bias") != nullptr ||
@@ -799,7 +836,7 @@ Status Mapper::ReadSizes(ModelSpec& s) {
   s.num_hidden_layers = n_block - n_nextn;
   s.num_nextn_predict_layers = 0;  // GGUF nextn blocks are not part of the main model
   VRAMFIT_ASSIGN(heads, Required("attention.head_count"));
-  VRAMFIT_ASSIGN(kv_heads, Uniform("attention.head_count_kv"));
+  VRAMFIT_ASSIGN(kv_heads, KvHeads(n_block));
   s.num_attention_heads = heads;
   s.num_key_value_heads = kv_heads.value_or(heads);
   VRAMFIT_ASSIGN(ctx, Uniform("context_length"));
@@ -836,17 +873,17 @@ Status Mapper::ReadAttention(ModelSpec& s) {
   const std::string& f = g_.name;
   VRAMFIT_ASSIGN(key_len, Uniform("attention.key_length"));
   VRAMFIT_ASSIGN(val_len, Uniform("attention.value_length"));
-  s.fused_qkv = W(0, "attn_qkv") != nullptr;
+  s.fused_qkv = W(attn0_, "attn_qkv") != nullptr;
   if (s.fused_qkv) {
-    s.q_bias = s.k_bias = s.v_bias = B(0, "attn_qkv") != nullptr;
+    s.q_bias = s.k_bias = s.v_bias = B(attn0_, "attn_qkv") != nullptr;
   } else {
-    s.q_bias = B(0, "attn_q") != nullptr;
-    s.k_bias = B(0, "attn_k") != nullptr;
-    s.v_bias = B(0, "attn_v") != nullptr;
+    s.q_bias = B(attn0_, "attn_q") != nullptr;
+    s.k_bias = B(attn0_, "attn_k") != nullptr;
+    s.v_bias = B(attn0_, "attn_v") != nullptr;
   }
-  s.o_bias = B(0, "attn_output") != nullptr;
+  s.o_bias = B(attn0_, "attn_output") != nullptr;
   const int64_t heads = s.num_attention_heads;
-  if (W(0, "attn_kv_a_mqa") != nullptr) {
+  if (W(attn0_, "attn_kv_a_mqa") != nullptr) {
     s.attn_kind = AttnKind::kMla;
     VRAMFIT_ASSIGN(kv_rank, Required("attention.kv_lora_rank"));
     VRAMFIT_ASSIGN(q_rank, Uniform("attention.q_lora_rank"));
@@ -861,7 +898,7 @@ Status Mapper::ReadAttention(ModelSpec& s) {
                                  v, rope));
     }
     s.kv_lora_rank = kv_rank;
-    s.q_lora_rank = q_rank.value_or(Ne(W(0, "attn_q_a"), 1));
+    s.q_lora_rank = q_rank.value_or(Ne(W(attn0_, "attn_q_a"), 1));
     s.qk_rope_head_dim = rope;
     s.qk_nope_head_dim = k - rope;
     s.head_dim = k;
@@ -870,11 +907,11 @@ Status Mapper::ReadAttention(ModelSpec& s) {
     s.head_dim = key_len.value_or(heads > 0 ? s.hidden_size / heads : 0);
     s.v_head_dim = val_len.value_or(s.head_dim);
   }
-  if (const GgufTensorInfo* qn = W(0, "attn_q_norm")) {
+  if (const GgufTensorInfo* qn = W(attn0_, "attn_q_norm")) {
     s.qk_norm = Ne(qn, 0) == s.head_dim ? QkNorm::kPerHead : QkNorm::kFull;
-    s.qk_norm_bias = B(0, "attn_q_norm") != nullptr;
+    s.qk_norm_bias = B(attn0_, "attn_q_norm") != nullptr;
   }
-  s.attention_sinks = W(0, "attn_sinks") != nullptr || T("blk.0.attn_sinks") != nullptr;
+  s.attention_sinks = W(attn0_, "attn_sinks") != nullptr || T(fmt::format("blk.{}.attn_sinks", attn0_)) != nullptr;
   return {};
 }
 
@@ -997,12 +1034,141 @@ Status Mapper::ReadSlidingWindow(ModelSpec& s) {
   return {};
 }
 
+// head_count_kv: one value, or (hybrids) a per-layer list whose non-zero
+// entries are equal; a 0 entry marks a block without attention (LFM2's
+// conv blocks: llama-model.cpp lfm2 is_recr = n_head_kv(il) == 0).
+Result<std::optional<int64_t>> Mapper::KvHeads(int64_t n_block) {
+  if (!IsMappedRecurrent(arch_)) return Uniform("attention.head_count_kv");
+  auto v = g_.Ints(K("attention.head_count_kv"));
+  if (!v.ok()) return v.error();
+  if (v->size() <= 1) return v->empty() ? std::optional<int64_t>() : std::optional<int64_t>(v->front());
+  if (static_cast<int64_t>(v->size()) != n_block) {
+    return Corrupt(fmt::format("{}: key '{}': {} values for {} blocks", g_.name, K("attention.head_count_kv"),
+                               v->size(), n_block));
+  }
+  int64_t common = 0;
+  for (int64_t x : *v) {
+    if (x != 0 && common != 0 && x != common) {
+      return Unsupported(fmt::format("{}: key '{}': attention blocks with {} and {} KV heads are not modelled",
+                                     g_.name, K("attention.head_count_kv"), common, x));
+    }
+    if (x != 0) common = x;
+  }
+  kv_layers_ = *v;
+  return std::optional<int64_t>(common);
+}
+
+int64_t Mapper::FirstAttentionBlock(int64_t n_layer) const {
+  for (int64_t il = 0; il < n_layer; ++il) {
+    if (W(il, "attn_q") != nullptr || W(il, "attn_qkv") != nullptr || W(il, "attn_kv_a_mqa") != nullptr) return il;
+  }
+  return 0;
+}
+
+// The recurrent mixers of the mapped hybrid and recurrent architectures,
+// as llama-model.cpp / src/models/<arch>.cpp load_arch_hparams read them.
+Status Mapper::ReadRecurrent(ModelSpec& s) {
+  if (arch_ == "lfm2") return ReadShortConv(s);
+  if (arch_ == "mamba" || arch_ == "mamba2") return ReadMamba(s);
+  if (arch_ == "qwen3next") return ReadGatedDeltaNet(s);
+  return {};
+}
+
+// lfm2: shortconv.l_cache; a block whose head_count_kv is 0 is a conv
+// block; the final norm is stored as token_embd_norm (LLM_TENSOR_OUTPUT_NORM_LFM2).
+Status Mapper::ReadShortConv(ModelSpec& s) {
+  VRAMFIT_ASSIGN(l_cache, Required("shortconv.l_cache"));
+  s.short_conv.l_cache = l_cache;
+  for (size_t il = 0; il < kv_layers_.size(); ++il) {
+    if (kv_layers_[il] != 0) continue;
+    s.layers[il].attention = LayerAttention::kNone;
+    s.layers[il].recurrent = RecurrentKind::kShortConv;
+    s.short_conv.bias = B(static_cast<int64_t>(il), "shortconv.in_proj") != nullptr;
+  }
+  s.final_norm = s.final_norm || s.embed_norm;
+  s.embed_norm = false;
+  return {};
+}
+
+// mamba / mamba2: every block is a norm and a mixer (no attention, no MLP).
+// ssm.time_step_rank is Mamba-1's dt_rank and Mamba-2's head count.
+Status Mapper::ReadMamba(ModelSpec& s) {
+  VRAMFIT_ASSIGN(conv, Required("ssm.conv_kernel"));
+  VRAMFIT_ASSIGN(inner, Required("ssm.inner_size"));
+  VRAMFIT_ASSIGN(state, Required("ssm.state_size"));
+  VRAMFIT_ASSIGN(rank, Required("ssm.time_step_rank"));
+  const bool v2 = arch_ == "mamba2";
+  MambaSpec& m = s.mamba;
+  m.d_conv = conv;
+  m.d_inner = inner;
+  m.d_state = state;
+  if (v2) {
+    VRAMFIT_ASSIGN(groups, Required("ssm.group_count"));
+    m.n_groups = groups;
+    m.num_heads = rank;
+    m.head_dim = rank > 0 ? inner / rank : 0;
+    m.gated_norm = W(0, "ssm_norm") != nullptr;
+  } else {
+    m.dt_rank = rank;
+  }
+  m.conv_bias = B(0, "ssm_conv1d") != nullptr;
+  m.proj_bias = B(0, "ssm_in") != nullptr;
+  for (LayerSpec& l : s.layers) {
+    l.attention = LayerAttention::kNone;
+    l.recurrent = v2 ? RecurrentKind::kMamba2 : RecurrentKind::kMamba1;
+    l.mlp = false;
+  }
+  // No attention: the smallest valid shape, used by no layer (as MapMamba).
+  s.num_attention_heads = s.num_key_value_heads = s.head_dim = s.v_head_dim = 1;
+  return {};
+}
+
+// qwen3next: Gated DeltaNet blocks where attention.recurrent_layers says so,
+// else every block but each full_attention_interval-th (default 4);
+// ssm.group_count = key heads, ssm.time_step_rank = value heads,
+// ssm.state_size = the key (and value) head size, ssm.inner_size = value
+// heads x value head size; gated attention (attn_q doubled).
+Status Mapper::ReadGatedDeltaNet(ModelSpec& s) {
+  VRAMFIT_ASSIGN(conv, Required("ssm.conv_kernel"));
+  VRAMFIT_ASSIGN(inner, Required("ssm.inner_size"));
+  VRAMFIT_ASSIGN(state, Required("ssm.state_size"));
+  VRAMFIT_ASSIGN(rank, Required("ssm.time_step_rank"));
+  VRAMFIT_ASSIGN(groups, Required("ssm.group_count"));
+  if (rank <= 0 || inner % rank != 0 || inner / rank != state) {
+    return Unsupported(fmt::format("{}: '{}' = {} over {} value heads is not '{}' = {}: llama.cpp's qwen3next "
+                                   "takes the value head size from the state size",
+                                   g_.name, K("ssm.inner_size"), inner, rank, K("ssm.state_size"), state));
+  }
+  LinearAttnSpec& a = s.linear_attn;
+  a.num_k_heads = groups;
+  a.num_v_heads = rank;
+  a.k_head_dim = state;
+  a.v_head_dim = state;
+  a.conv_kernel = conv;
+  s.attn_output_gate = true;
+  auto recr = g_.Ints(K("attention.recurrent_layers"));
+  if (!recr.ok()) return recr.error();
+  VRAMFIT_ASSIGN(interval, Uniform("full_attention_interval"));
+  const int64_t n = interval.value_or(4);
+  if (recr->empty() && n < 1) {
+    return Corrupt(fmt::format("{}: key '{}' = {}: must be at least 1", g_.name, K("full_attention_interval"), n));
+  }
+  for (int64_t il = 0; il < s.num_hidden_layers; ++il) {
+    const size_t i = static_cast<size_t>(il);
+    const bool linear = recr->empty() ? (il + 1) % n != 0 : (i < recr->size() && (*recr)[i] != 0);
+    if (!linear) continue;
+    s.layers[i].attention = LayerAttention::kNone;
+    s.layers[i].recurrent = RecurrentKind::kGatedDeltaNet;
+  }
+  return {};
+}
+
 void Mapper::NoteUnknownArchitecture() const {
   static const std::set<std::string> kKnown = {
       "llama", "mistral3", "qwen2", "qwen2moe", "qwen3", "qwen3moe", "gemma", "gemma2", "gemma3",
       "deepseek2", "gpt-oss", "phi3", "phi2", "phimoe", "falcon", "gptneox", "gpt2", "bloom",
       "starcoder", "starcoder2", "mpt", "command-r", "cohere2", "olmo2", "granite", "internlm2",
-      "stablelm"};
+      "stablelm", "lfm2", "mamba", "mamba2", "qwen3next"};
   if (kKnown.count(arch_) == 0 && notes_ != nullptr) {
     notes_->push_back(fmt::format("GGUF architecture '{}' has no dedicated mapping: its shape was read from "
                                   "the generic keys and the tensor list", arch_));

@@ -126,7 +126,7 @@ struct GgmlType {
   int64_t size;
 };
 constexpr GgmlType kF32{0, 1, 4}, kF16{1, 1, 2}, kQ4_0{2, 32, 18}, kQ8_0{8, 32, 34}, kQ4_K{12, 256, 144},
-    kQ5_K{13, 256, 176}, kQ6_K{14, 256, 210}, kBF16{30, 1, 2}, kMXFP4{39, 32, 17};
+    kQ5_K{13, 256, 176}, kQ6_K{14, 256, 210}, kBF16{30, 1, 2}, kMXFP4{39, 32, 17}, kIQ1_S{19, 256, 50};
 
 class GgufBuilder {
  public:

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../data/hybrid_gguf.h"
 #include "cli_util.h"
 
 namespace vramfit {
@@ -23,6 +24,19 @@ std::vector<std::string> Split(const std::string& line) {
   std::string w;
   while (ss >> w) v.push_back(w);
   return v;
+}
+
+// "@GGUF:lfm2@" (mamba, qwen3next): a header-only GGUF of that model
+// (tests/data/hybrid_gguf.h), written to a temp dir; the output shows its
+// path as the placeholder again.
+std::string GoldenGguf(const std::string& arg, std::vector<std::pair<std::string, std::string>>* paths) {
+  const std::string name = arg.substr(6, arg.size() - 7);
+  const fixtures::GgufBuilder b = name == "lfm2" ? fixtures::Lfm2() : name == "mamba" ? fixtures::Mamba()
+                                                                                       : fixtures::Qwen3Next();
+  const auto path = fixtures::FreshDir("golden_" + name) / (name + ".gguf");
+  fixtures::WriteSparse(path, b.Header(), b.FileSize());
+  paths->push_back({path.string(), arg});
+  return path.string();
 }
 
 // Each golden file: first line "$ vramfit ARGS", then stdout, then
@@ -44,11 +58,16 @@ TEST(CliTest, GoldenTranscripts) {
     // tests/data/logs/...); the output shows it as "@SRC@/" again.
     std::vector<std::string> args = Split(first.substr(10));
     const std::string src = std::string(VRAMFIT_SOURCE_DIR) + "/";
+    std::vector<std::pair<std::string, std::string>> ggufs;
     for (std::string& a : args) {
       if (a.rfind("@SRC@/", 0) == 0) a = src + a.substr(6);
+      if (a.rfind("@GGUF:", 0) == 0) a = GoldenGguf(a, &ggufs);
     }
     const CliRun r = Cli(args);
     std::string got = r.out + "[exit " + std::to_string(r.code) + "]\n";
+    for (const auto& [path, shown] : ggufs) {
+      for (size_t p = got.find(path); p != std::string::npos; p = got.find(path, p)) got.replace(p, path.size(), shown);
+    }
     for (size_t p = got.find(src); p != std::string::npos; p = got.find(src, p)) got.replace(p, src.size(), "@SRC@/");
     if (update) {
       std::ofstream(entry.path()) << first << "\n" << got;

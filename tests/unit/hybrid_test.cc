@@ -286,8 +286,10 @@ TEST(HybridTest, RuntimesAndTrainingRefuseHybridModels) {
   const Model m = CatalogModelOrDie("nvidia/NVIDIA-Nemotron-Nano-9B-v2");
   const DeviceSet d = Gpus("H100-80GB");
   const struct { Runtime rt; const char* want; } cases[] = {
-      {Runtime::kLlamaCpp, "--runtime llamacpp: nvidia/NVIDIA-Nemotron-Nano-9B-v2 has Mamba-2 layers; the size of "
-                           "llama.cpp's recurrent-state (R/S) buffer is not modelled yet"},
+      // A catalog model: no .gguf file to take the mixer tensors from
+      // (a hybrid GGUF is estimated: llamacpp_hybrid_test.cc).
+      {Runtime::kLlamaCpp, "--runtime llamacpp: nvidia/NVIDIA-Nemotron-Nano-9B-v2 has Mamba-2 layers; sizing a GGUF "
+                           "conversion of its mixer tensors (give the .gguf file) is not modelled yet"},
       {Runtime::kHf, "--runtime hf: nvidia/NVIDIA-Nemotron-Nano-9B-v2 has Mamba-2 layers; the transformers hybrid "
                      "cache with its mixers' prefill activations is not modelled yet"},
   };

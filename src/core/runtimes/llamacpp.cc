@@ -38,8 +38,8 @@ namespace lb = llamacpp_build;
 constexpr int64_t kSmallInputsPerToken = 3 * 4;
 // f32 activations.
 constexpr int64_t kF = 4;
-// Role has 11 values (model.h).
-constexpr size_t kRoles = 11;
+// One accumulator per Role (model.h).
+constexpr size_t kRoles = kRoleCount;
 
 int64_t Pad(int64_t x, int64_t n) { return RoundUp(x, n); }
 
@@ -117,6 +117,27 @@ Status ResolveKnobs(const Model& model, InferenceWorkload* w) {
   }
   const AttnShape a = Shape(model.spec, MlaLatent(model, *w), *k.build >= lb::kVlessMla);
   return CheckKvRows(a, *k.cache_type_k, *k.cache_type_v);
+}
+
+// llama_memory_hybrid (attention KV + recurrent R/S) as vramfit models it:
+// attention-only or recurrent-only layers (not Falcon-H1's parallel ones),
+// no sliding window (llama_memory_hybrid_iswa), no Kimi Delta Attention,
+// and the tensors of a .gguf file (GgufMix does not name mixer tensors).
+Status CheckHybrid(const Model& model, const InferenceWorkload& w) {
+  const ModelSpec& s = model.spec;
+  if (!IsHybridStack(s)) return {};
+  const char* rt = "llamacpp";
+  if (!FromGgufFile(model, w)) {
+    return HybridRefusal(s, rt, "sizing a GGUF conversion of its mixer tensors (give the .gguf file)");
+  }
+  for (const LayerSpec& l : s.layers) {
+    if (l.HasAttention() && l.HasRecurrent()) {
+      return HybridRefusal(s, rt, "a layer with attention and a recurrent mixer in parallel");
+    }
+    if (l.recurrent == RecurrentKind::kKimiDelta) return HybridRefusal(s, rt, "llama.cpp's KDA state");
+  }
+  if (s.sliding_window > 0) return HybridRefusal(s, rt, "a sliding-window hybrid (llama_memory_hybrid_iswa)");
+  return {};
 }
 
 // -ngl: all layers by default since PR #15434; 0 before (llama-cli/server).
@@ -411,13 +432,16 @@ KvCache KvByDevice(const ModelSpec& s, const AttnShape& a, const Cells& c,
   std::vector<Bytes> kb(n), vb(n);
   std::vector<int64_t> full(n), swa(n);
   for (int64_t il = 0; il < s.num_hidden_layers; ++il) {
+    // Hybrids: only the attention layers have K/V (llama_memory_hybrid's
+    // filter_attn); recurrent and MLP-only layers have none.
+    if (!s.layers[At(il)].HasAttention()) continue;
     const size_t d = At(p.dev_of[At(il)] + 1);
     const int64_t cells = CheckedMul(LayerCells(s, c, il), c.n_stream);
     kb[d] += Bytes(CheckedMul(kv.k_row, cells));
     vb[d] += Bytes(CheckedMul(kv.v_row, cells));
     (LayerCells(s, c, il) == c.cells ? full : swa)[d] += 1;
   }
-  kv.per_token = Bytes(CheckedMul(kv.k_row + kv.v_row, s.num_hidden_layers));
+  kv.per_token = Bytes(CheckedMul(kv.k_row + kv.v_row, AttentionLayerCount(s)));
   for (size_t d = 0; d < n; ++d) {
     std::vector<Component> children;
     if (full[d] + swa[d] > 0) {
@@ -431,6 +455,50 @@ KvCache KvByDevice(const ModelSpec& s, const AttnShape& a, const Cells& c,
     kv.by_device.push_back(Parent("kv_cache", std::move(children)));
   }
   return kv;
+}
+
+// --- Recurrent state.
+
+namespace {
+
+// "10 layers x 4 rows x 4096 x f32".
+std::string RsFormula(int64_t layers, int64_t rows, int64_t width) {
+  return Formula("{} layers x {} rows x {} x f32", layers, rows, width);
+}
+
+}  // namespace
+
+RecurrentState RsByDevice(const ModelSpec& s, const Cells& c, const Placement& p) {
+  RecurrentState rs;
+  // mem_size = max(1, n_seq_max) cells, each (1 + n_rs_seq) rows; n_rs_seq
+  // is 0 unless speculative decoding asks for rollback snapshots.
+  rs.rows = std::max<int64_t>(1, c.n_seq);
+  const size_t n = At(p.n_dev + 1);
+  std::vector<Bytes> rb(n), sb(n);
+  std::vector<int64_t> layers(n);
+  for (int64_t il = 0; il < s.num_hidden_layers; ++il) {
+    const LayerSpec& l = s.layers[At(il)];
+    if (!l.HasRecurrent()) continue;  // filter_recr
+    const StateElements e = RecurrentStateElements(s, l, ConvWindow::kKernelMinus1);
+    rs.r_row = e.conv;
+    rs.s_row = e.ssm;
+    const size_t d = At(p.dev_of[At(il)] + 1);  // offload_kqv: the layer's device
+    rb[d] += Bytes(CheckedMul(CheckedMul(e.conv, rs.rows), kF));
+    sb[d] += Bytes(CheckedMul(CheckedMul(e.ssm, rs.rows), kF));
+    layers[d] += 1;
+    rs.per_sequence += Bytes(CheckedMul(CheckedAdd(e.conv, e.ssm), kF));
+  }
+  for (size_t d = 0; d < n; ++d) {
+    std::vector<Component> children;
+    if (layers[d] > 0) {
+      children.push_back(Leaf("R (conv state, f32)", rb[d], RsFormula(layers[d], rs.rows, rs.r_row)));
+      if (rs.s_row > 0) {
+        children.push_back(Leaf("S (ssm state, f32)", sb[d], RsFormula(layers[d], rs.rows, rs.s_row)));
+      }
+    }
+    rs.by_device.push_back(Parent("recurrent_state", std::move(children)));
+  }
+  return rs;
 }
 
 // --- Compute buffers.
@@ -532,13 +600,16 @@ std::vector<Term> GpuComputeTerms(const ModelSpec& s, const AttnShape& a, const 
       d = 0;
       kv_copy = Bytes(CheckedMul(kv.k_row + kv.v_row, CheckedMul(n_kv, c.n_stream)));
     }
-    Term at = AttentionTerm(a, s.hidden_size, fa, n_kv, T);
-    if (kv_copy.value() > 0) {
-      at.bytes += kv_copy;
-      if (FormulasOn()) at.formula += " + host KV copied in";
+    const LayerSpec& l = s.layers[At(il)];
+    if (l.HasAttention()) {
+      Term at = AttentionTerm(a, s.hidden_size, fa, n_kv, T);
+      if (kv_copy.value() > 0) {
+        at.bytes += kv_copy;
+        if (FormulasOn()) at.formula += " + host KV copied in";
+      }
+      Keep(compute[At(d)], std::move(at));
     }
-    Keep(compute[At(d)], std::move(at));
-    Keep(compute[At(d)], FfnTerm(s, s.layers[At(il)].moe, T));
+    if (l.mlp) Keep(compute[At(d)], FfnTerm(s, l.moe, T));
   }
   const Term out = OutputTerm(s, T);
   if (p.out_dev >= 0) Keep(compute[At(p.out_dev)], out);
@@ -565,9 +636,10 @@ Component HostComputeBuffer(const ModelSpec& s, const AttnShape& a, const Cells&
   Term host_layers{"", Bytes(0), ""};
   if (!OpOffload(T)) {
     for (int64_t il = 0; il < s.num_hidden_layers; ++il) {
+      const LayerSpec& l = s.layers[At(il)];
       if (p.dev_of[At(il)] >= 0) continue;
-      Keep(host_layers, AttentionTerm(a, h, fa, LayerCells(s, c, il), T));
-      Keep(host_layers, FfnTerm(s, s.layers[At(il)].moe, T));
+      if (l.HasAttention()) Keep(host_layers, AttentionTerm(a, h, fa, LayerCells(s, c, il), T));
+      if (l.mlp) Keep(host_layers, FfnTerm(s, l.moe, T));
     }
     if (p.out_dev < 0) Keep(host_layers, OutputTerm(s, T));
   }
@@ -593,7 +665,7 @@ Term CudaPoolTerm(const ModelSpec& s, const AttnShape& a, const Cells& c, const 
   for (int64_t il = 0; il < s.num_hidden_layers; ++il) {
     const int64_t placed = p.dev_of[At(il)];
     const int64_t d = placed >= 0 ? placed : (op_offload ? 0 : -1);
-    if (d != dev) continue;
+    if (d != dev || !s.layers[At(il)].HasAttention()) continue;
     const int64_t n_kv = LayerCells(s, c, il);
     if (!*k.flash_attn) {
       Keep(best, {"ggml-cuda pool (KQ to f16)",
@@ -711,6 +783,22 @@ void WeightNotes(const GgufFile& f, std::vector<std::string>& notes) {
                               f.mix_name, static_cast<double>(f.bytes.value()) / kGiB, bpw, counts));
 }
 
+// Hybrid and recurrent stacks: the state buffer, and the compute buffer's
+// unmodelled mixer temporaries.
+void RecurrentNotes(const ModelSpec& s, const Cells& c, std::vector<std::string>& notes) {
+  if (!HasRecurrentLayers(s)) return;
+  notes.push_back(fmt::format(
+      "recurrent_state: {} {} layers keep a conv state (R) and an ssm state (S) of kernel - 1 columns "
+      "in f32 (llama_memory_recurrent: -ctk/-ctv apply to the {} attention layers' KV only), one row per "
+      "sequence: {} rows for -np {}",
+      RecurrentLayerCount(s), RecurrentName(ModelRecurrentKind(s)), AttentionLayerCount(s),
+      std::max<int64_t>(1, c.n_seq), c.n_seq));
+  notes.push_back(
+      "compute_buffer is a lower bound for this model: the recurrent layers' graph temporaries "
+      "(ssm_conv / ssm_scan / gated delta net chunks) are not modelled; only its attention, FFN and "
+      "output terms are counted");
+}
+
 }  // namespace
 
 std::vector<std::string> Notes(const ModelSpec& s, const LlamaCppKnobs& k, const Cells& c,
@@ -748,6 +836,7 @@ std::vector<std::string> Notes(const ModelSpec& s, const LlamaCppKnobs& k, const
                                          : "MLA: the KV cache holds only the latent c_kv + rope key; V is read from it")
                         : "MLA model without llama.cpp's MLA path: per-head K and V are cached");
   }
+  RecurrentNotes(s, c, notes);
   if (p.n_dev > 1) {
     notes.push_back(
         "layers split over the GPUs in proportion to their memory, as llama.cpp's default --tensor-split "
@@ -769,7 +858,8 @@ namespace {
 
 // GPU d: weights + kv_cache + compute_buffer + cuda_context, "load" peak.
 DeviceEstimate GpuBreakdown(int64_t d, const DeviceSet& devices, Component weights, Component kv,
-                            const Term& compute, const Term& pool, const Cells& c, bool fa) {
+                            Component rs, const Term& compute, const Term& pool, const Cells& c,
+                            bool fa) {
   DeviceEstimate de;
   de.name = "gpu" + std::to_string(d);
   if (d < static_cast<int64_t>(devices.size())) de.gpu = devices.gpus[At(d)];
@@ -777,6 +867,7 @@ DeviceEstimate GpuBreakdown(int64_t d, const DeviceSet& devices, Component weigh
   std::vector<Component> comps;
   comps.push_back(std::move(weights));
   comps.push_back(std::move(kv));
+  if (!rs.children.empty()) comps.push_back(std::move(rs));
   std::vector<Component> cc;
   if (compute.bytes.value() > 0) cc.push_back(Leaf(compute.name, compute.bytes, compute.formula));
   comps.push_back(Parent("compute_buffer", std::move(cc),
@@ -808,18 +899,24 @@ Status EstimateSteps(const Model& model, const InferenceWorkload& w, const Devic
   std::vector<Component> weights = WeightsByDevice(f, p);
   KvCache kv = KvByDevice(s, a, cells, k, p);
   e.kv_bytes_per_token = kv.per_token;
+  RecurrentState rs = RsByDevice(s, cells, p);
+  e.state_bytes_per_sequence = rs.per_sequence;
   const std::vector<Term> compute = GpuComputeTerms(s, a, cells, *k.flash_attn, kv, p, f);
   for (int64_t d = 0; d < p.n_dev; ++d) {
     const size_t i = static_cast<size_t>(d);
     e.devices.push_back(GpuBreakdown(d, devices, std::move(weights[i + 1]), std::move(kv.by_device[i + 1]),
-                                     compute[i], CudaPoolTerm(s, a, cells, k, p, d), cells,
-                                     *k.flash_attn));
+                                     std::move(rs.by_device[i + 1]), compute[i],
+                                     CudaPoolTerm(s, a, cells, k, p, d), cells, *k.flash_attn));
   }
   if (!weights[0].children.empty()) e.host.push_back(std::move(weights[0]));
   if (!kv.by_device[0].children.empty()) e.host.push_back(std::move(kv.by_device[0]));
+  if (!rs.by_device[0].children.empty()) e.host.push_back(std::move(rs.by_device[0]));
   e.host.push_back(HostComputeBuffer(s, a, cells, *k.flash_attn, p));
   e.host.push_back(OutputBuffer(s.vocab_size, cells.n_seq));
   e.workload = EchoOf(k, cells, ngl, p, f, n_layer);
+  if (AttentionLayerCount(s) == 0) {  // a recurrent-only model has no KV cells (no llama_kv_cache)
+    std::erase_if(e.workload, [](const auto& kv) { return kv.first == "kv_cells"; });
+  }
   e.launch_flags = LaunchFlags(k, cells, ngl, n_layer, devices);
   std::vector<std::string> notes = Notes(s, k, cells, ngl, p, f, a);
   e.notes.insert(e.notes.end(), notes.begin(), notes.end());
@@ -856,9 +953,7 @@ class LlamaCppRuntime final : public RuntimeProfile {
                                      RuntimeName(id()),
                                      model.spec.id, TopologyName(model.spec.topology)));
     }
-    if (IsHybridStack(model.spec)) {
-      return HybridRefusal(model.spec, RuntimeName(id()), "the size of llama.cpp's recurrent-state (R/S) buffer");
-    }
+    VRAMFIT_TRY(llamacpp::CheckHybrid(model, *w));
     if (s.quant && w->quant.method != QuantMethod::kNone && w->quant.method != QuantMethod::kGguf) {
       return InvalidArgument(fmt::format(
           "--quant {}: llama.cpp runs GGUF files; give a GGUF file type such as Q4_K_M, Q8_0 or F16",

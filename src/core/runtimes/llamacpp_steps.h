@@ -65,6 +65,12 @@ std::string CacheTypeName(DType t);
 // REQUIRES: w->quant, w->weights_as_stored and w->batch resolved.
 Status ResolveKnobs(const Model& model, InferenceWorkload* w);
 
+// Hybrid and recurrent stacks llama.cpp's llama_memory_hybrid /
+// llama_memory_recurrent hold as vramfit models them, else HybridRefusal's
+// line: attention-only or recurrent-only layers, no sliding window, no
+// KDA, and the tensors of a .gguf file. REQUIRES: w.weights_as_stored resolved.
+Status CheckHybrid(const Model& model, const InferenceWorkload& w);
+
 // -ngl as llama.cpp applies it (llama_model::load_tensors): slots offloaded,
 // 0..n_layer + 1 (the last is the output layer), and whether it means "all".
 struct GpuLayers {
@@ -174,6 +180,19 @@ struct KvCache {
 // K and V of each layer, cells x streams, on its layer's device (offload_kqv).
 KvCache KvByDevice(const ModelSpec& s, const AttnShape& a, const Cells& c,
                    const LlamaCppKnobs& k, const Placement& p);
+
+// --- Recurrent state (llama_memory_recurrent, the recurrent half of
+// llama_memory_hybrid): per recurrent layer an R tensor [n_embd_r, rows]
+// (conv state, kernel - 1 columns) and an S tensor [n_embd_s, rows] (ssm /
+// delta-rule state), both f32, rows = max(1, n_seq_max) on the layer's
+// device. Printed as "<dev> RS buffer size".
+struct RecurrentState {
+  int64_t rows = 0;              // max(1, -np)
+  int64_t r_row = 0, s_row = 0;  // elements per row and layer (n_embd_r, n_embd_s)
+  Bytes per_sequence;            // R + S of one sequence, all layers
+  std::vector<Component> by_device;  // "recurrent_state": [0] the host, [d + 1] GPU d
+};
+RecurrentState RsByDevice(const ModelSpec& s, const Cells& c, const Placement& p);
 
 // --- Compute buffers (llama_context::graph_reserve -> ggml_gallocr): the
 // peak of the tensors live at once, for a ubatch of `tokens` tokens.

@@ -93,25 +93,27 @@ const DeviceEstimate* Tightest(const Estimate& e) {
 }
 
 std::string ShortMessage(const std::string& message) {
-  size_t cut = message.find_first_of(":;[");
+  // The first sentence, without vramfit's bracketed hint, at most 100 characters.
+  size_t cut = std::min(message.find(". "), message.find(" ["));
   if (cut == std::string::npos) cut = message.size();
   std::string out = message.substr(0, cut);
   while (!out.empty() && (out.back() == ' ' || out.back() == '.')) out.pop_back();
-  if (out.size() > 90) out = out.substr(0, 87) + "...";
+  if (out.size() > 100) out = out.substr(0, 97) + "...";
   return out;
 }
 
 namespace {
 
-// The tokens each sequence holds, as the estimate echoes them.
+// The tokens each sequence takes of the pool, as the estimate echoes them
+// (vLLM: max_model_len in whole blocks; SGLang: context_length).
 int64_t HeldTokens(const Estimate& e) {
-  int64_t ctx = 0;
+  int64_t held = 0, block = 1;
   for (const auto& [k, v] : e.workload) {
     if (!std::holds_alternative<int64_t>(v)) continue;
-    if (k == "max_model_len" || k == "context_length") return std::get<int64_t>(v);
-    if (k == "ctx") ctx = std::get<int64_t>(v);
+    if (k == "max_model_len" || k == "context_length") held = std::get<int64_t>(v);
+    if (k == "block_size") block = std::max<int64_t>(1, std::get<int64_t>(v));
   }
-  return ctx;
+  return (held + block - 1) / block * block;
 }
 
 }  // namespace
@@ -126,7 +128,7 @@ std::string ReasonOf(const Estimate& e, const Job& job) {
   if (!Fits(e, job) && e.kv_max_concurrency) {
     const int64_t held = HeldTokens(e);
     const int64_t batch = job.infer.batch;
-    if (e.kv_capacity_tokens && held > 0) {
+    if (e.kv_capacity_tokens && held > 0 && batch * held > *e.kv_capacity_tokens) {
       return fmt::format("KV pool holds {} x {} tokens; batch {} needs {} > {}", *e.kv_max_concurrency, held,
                          batch, Grouped(batch * held), Grouped(*e.kv_capacity_tokens));
     }
@@ -157,7 +159,10 @@ LadderStep Step(std::string option, const Result<Estimate>& e, const Job& job, s
   LadderStep s;
   s.option = std::move(option);
   const auto note_once = [&](const std::string& text) {
-    if (notes && ShortMessage(text) != text && std::find(notes->begin(), notes->end(), text) == notes->end()) {
+    // Once per kind of message: the first full text of each short one.
+    const std::string short_text = ShortMessage(text);
+    if (notes && short_text != text &&
+        std::none_of(notes->begin(), notes->end(), [&](const std::string& n) { return ShortMessage(n) == short_text; })) {
       notes->push_back(text);
     }
   };

@@ -376,14 +376,21 @@ std::optional<Fix> Evaluate(const Base& b, const std::vector<const Change*>& set
   return f;
 }
 
-// The cost of a change alone, as it would set its settings on the job.
+// The cost of a change alone, as it would set its settings on the job
+// (before any --gpu-layers search).
 int StaticCost(const Base& b, const Change& c) {
   Job j = b.job;
   Settings s;
   c.apply(j, s);
   if (c.gpus > 0) s.push_back({"gpu", fmt::format("{}x{}", b.devices.gpus[0].name, c.gpus)});
   std::vector<std::string> texts;
-  return CostOf(s, b, &texts) + (c.offload ? 6 : 0);
+  return CostOf(s, b, &texts);  // a lower bound: layers left in host memory add to it
+}
+
+// Whether a fix leaves layers in host memory (a set that adds GPUs to it may
+// keep them all on the GPUs: not dominated by it).
+bool Offloads(const Fix& f) {
+  return std::any_of(f.settings.begin(), f.settings.end(), [](const auto& kv) { return kv.first == "gpu-layers"; });
 }
 
 // Combinations of two or three changes (one per kind), cheapest first, that
@@ -408,7 +415,7 @@ void AddCombinations(const Base& b, const std::vector<Change>& changes, int cuto
     }
   }
   std::stable_sort(cands.begin(), cands.end(), [](const Candidate& x, const Candidate& y) { return x.cost < y.cost; });
-  constexpr int kMaxFound = 3, kMaxEstimated = 48;
+  constexpr int kMaxFound = 3, kMaxEstimated = 96;
   int found = 0, estimated = 0;
   for (const Candidate& c : cands) {
     if (found >= kMaxFound || estimated >= kMaxEstimated || c.cost >= cutoff) break;
@@ -420,8 +427,8 @@ void AddCombinations(const Base& b, const std::vector<Change>& changes, int cuto
     for (size_t i : c.idx) set.push_back(&changes[i]);
     ++estimated;
     auto f = Evaluate(b, set);
-    if (!f || !f->fits) continue;
-    fitting.push_back(c.idx);
+    if (!f || !f->fits || f->cost >= cutoff) continue;
+    if (!Offloads(*f)) fitting.push_back(c.idx);
     ++found;
     fixes->push_back(std::move(*f));
   }
@@ -487,7 +494,7 @@ std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSe
     if (!f || (f->saves.value() <= 0 && !f->fits)) continue;
     if (f->fits) {
       cutoff = std::min(cutoff, f->cost);
-      fitting.push_back({i});
+      if (!Offloads(*f)) fitting.push_back({i});
     }
     fixes.push_back(std::move(*f));
   }

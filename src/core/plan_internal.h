@@ -55,11 +55,11 @@ const DeviceEstimate* Tightest(const Estimate& e);
 
 // One short reason for an estimate of `job`: "fits with 3.79 GiB headroom on
 // gpu0", "2.40 GiB over the 23.99 GiB of gpu0 (RTX-4090)", "KV pool holds 19
-// x 8192 tokens; batch 20 needs 163,840 > 156,816", or the first clause of an
-// engine's start-up failure. Never says "fits" for a job that does not fit.
+// x 8192 tokens; batch 20 needs 163,840 > 156,816", or the first sentence of
+// an engine's start-up failure. Never says "fits" for a job that does not fit.
 std::string ReasonOf(const Estimate& e, const Job& job);
-// The first clause of a long message (up to its first ':' or ';', at most
-// about 90 characters): what a ladder line shows of an engine's text.
+// The first sentence of a long message (without a bracketed hint, at most
+// 100 characters): what a ladder line shows of an engine's text.
 std::string ShortMessage(const std::string& message);
 
 // A ladder step for a tried option. An error's or failure's full text goes

@@ -141,7 +141,10 @@ void AddAlternatives(const Model& model, const Job& job, const GpuSpec& kind, in
     Job j = job;
     j.infer.quant = *f;
     FitAnswer alt;
-    if (!SearchCounts(model, j, kind, gpn, a->found ? a->number : 0, &alt)) continue;
+    // Fewer GPUs than the answer and than any lighter-loss format before it.
+    int64_t below = a->found ? a->number : 0;
+    for (const FitAnswer::Alternative& x : a->alternatives) below = below > 0 ? std::min(below, x.gpus) : x.gpus;
+    if (!SearchCounts(model, j, kind, gpn, below, &alt)) continue;
     FitAnswer::Alternative x;
     x.gpus = alt.number;
     x.nodes = CeilDivide(alt.number, gpn);

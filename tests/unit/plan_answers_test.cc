@@ -175,6 +175,7 @@ TEST(PlanAnswersTest, ReasonsNeverContradictTheAnswer) {
           job.infer.runtime = rt;
           job.infer.ctx = 8192;
           if (rt == Runtime::kVllm && solve == Solve::kMaxBatch) job.infer.vllm.max_model_len = 8192;
+          if (rt == Runtime::kVllm) job.infer.tp = static_cast<int64_t>(Gpus(g).size());
           auto a = Plan(m, job, Gpus(g), solve);
           ASSERT_TRUE(a.ok()) << a.error().message;
           ++checked;

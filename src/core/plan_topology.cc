@@ -163,23 +163,25 @@ void AddAlternatives(const Model& model, const Job& job, const GpuSpec& kind, in
                    [](const FitAnswer::Alternative& x, const FitAnswer::Alternative& y) { return x.nodes < y.nodes; });
 }
 
-void AddTopologyNotes(const Job& job, const GpuSpec& kind, int64_t gpn, FitAnswer* a) {
+void AddTopologyNotes(const Job& job, const DeviceSet& devices, int64_t gpn, FitAnswer* a) {
+  const GpuSpec& kind = devices.gpus[0];
   if (a->found && a->estimate && (kind.form == "consumer" || kind.form == "pcie")) {
     for (const auto& [k, v] : a->settings) {
       if (k == "tp" && std::stoll(v) > 2) {
         a->notes.push_back(fmt::format(
-            "tp {} over PCIe: {} GPUs have no NVLink between more than two cards, so every layer's all-reduce "
-            "crosses PCIe and decode is slower than the bandwidth figure; fewer tensor-parallel ranks with "
-            "pipeline stages (--tp 2 --pp {}) move less data",
+            "tp {} over PCIe: {} cards have no NVLink switch (a bridge, where a card has one, joins a pair), so "
+            "every layer's all-reduce crosses PCIe and decode runs slower than the bandwidth figure (the memory "
+            "is the same); fewer tensor-parallel ranks with pipeline stages (--tp 2 --pp {}) move less data",
             v, kind.name, std::stoll(v) / 2));
       }
     }
   }
   if (!job.gpus_per_node && (!a->found || a->nodes > 1)) {
-    a->notes.push_back(fmt::format("a node holds {} x {} ({}); give --gpus-per-node N for another size", gpn,
-                                   kind.name,
-                                   kind.form == "consumer" ? "8-card consumer servers, or the count given"
-                                                           : "the 8-GPU server"));
+    const char* why = kind.form != "consumer" ? "the 8-GPU server"
+                      : devices.size() > 1    ? "consumer cards: the count given"
+                                              : "consumer cards: an 8-card server";
+    a->notes.push_back(
+        fmt::format("a node holds {} x {} ({}); give --gpus-per-node N for another size", gpn, kind.name, why));
   }
 }
 
@@ -206,7 +208,7 @@ Result<FitAnswer> SolveMinGpusTopology(const Model& model, const Job& job, const
                                    gpn, kind.name, last, RuntimeName(job.infer.runtime));
   }
   AddAlternatives(model, job, kind, gpn, &a);
-  AddTopologyNotes(job, kind, gpn, &a);
+  AddTopologyNotes(job, devices, gpn, &a);
   return a;
 }
 

@@ -112,7 +112,7 @@ struct Base {
 // (quality of the weight format 0-6, KV dtype 1, each halving of the context
 // or the batch 2, each extra GPU 3, another GPU kind 6 per GPU, a runtime
 // switch 1, layers in host memory 6; training: checkpointing, an 8-bit
-// optimizer, ZeRO-3 and accumulation 1, LoRA 3, QLoRA 4, shorter samples 4,
+// optimizer, ZeRO-3 and accumulation 1, LoRA 2, QLoRA 4, shorter samples 4,
 // optimizer offload 3).
 int CostOf(const Settings& set, const Base& b, std::vector<std::string>* texts) {
   int points = 0;
@@ -164,7 +164,7 @@ int CostOf(const Settings& set, const Base& b, std::vector<std::string>* texts) 
     } else if (k == "loss") {
       add(0, fmt::format("{} loss: the same loss in less memory", v));
     } else if (k == "method") {
-      add(v == "qlora" ? 4 : 3, v == "qlora" ? "QLoRA: adapters over a 4-bit base" : "LoRA adapters instead of full weights");
+      add(v == "qlora" ? 4 : 2, v == "qlora" ? "QLoRA: adapters over a 4-bit base" : "LoRA adapters instead of full weights");
     } else if (k == "zero") {
       add(1, "ZeRO-3: more communication per step");
     } else if (k == "offload") {
@@ -414,7 +414,9 @@ void AddCombinations(const Base& b, const std::vector<Change>& changes, int cuto
       }
     }
   }
-  std::stable_sort(cands.begin(), cands.end(), [](const Candidate& x, const Candidate& y) { return x.cost < y.cost; });
+  std::stable_sort(cands.begin(), cands.end(), [](const Candidate& x, const Candidate& y) {
+    return x.cost != y.cost ? x.cost < y.cost : x.idx.size() < y.idx.size();  // fewer changes at equal cost
+  });
   constexpr int kMaxFound = 3, kMaxEstimated = 96;
   int found = 0, estimated = 0;
   for (const Candidate& c : cands) {

@@ -177,9 +177,10 @@ void AddTopologyNotes(const Job& job, const DeviceSet& devices, int64_t gpn, Fit
     }
   }
   if (!job.gpus_per_node && (!a->found || a->nodes > 1)) {
-    const char* why = kind.form != "consumer" ? "the 8-GPU server"
-                      : devices.size() > 1    ? "consumer cards: the count given"
-                                              : "consumer cards: an 8-card server";
+    const char* why = kind.form == "soc"      ? "one chip per system"
+                      : kind.form != "consumer" ? "the 8-GPU server"
+                      : devices.size() > 1      ? "consumer cards: the count given"
+                                                : "consumer cards: an 8-card server";
     a->notes.push_back(
         fmt::format("a node holds {} x {} ({}); give --gpus-per-node N for another size", gpn, kind.name, why));
   }

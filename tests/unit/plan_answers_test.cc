@@ -27,9 +27,14 @@ std::string SettingOf(const std::vector<std::pair<std::string, std::string>>& s,
 
 // 163840 -> "163,840".
 std::string Thousands(int64_t n) {
-  std::string s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
-  return s;
+  const std::string digits = std::to_string(n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    out.push_back(digits[i]);
+    const size_t left = digits.size() - i - 1;
+    if (left > 0 && left % 3 == 0) out.push_back(',');
+  }
+  return out;
 }
 
 bool PowerOfTwo(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }

@@ -110,7 +110,7 @@ struct Base {
 
 // What a set of settings costs the user: one phrase per part, and points
 // (quality of the weight format 0-6, KV dtype 1, each halving of the context
-// or the batch 2, each extra GPU 3, another GPU kind 6 per GPU, a runtime
+// or the batch 2, each extra GPU 3, another GPU kind 6 per GPU (a larger kind: AddOtherKind), a runtime
 // switch 1, layers in host memory 6; training: checkpointing, an 8-bit
 // optimizer, ZeRO-3 and accumulation 1, LoRA 2, QLoRA 4, shorter samples 4,
 // optimizer offload 3).
@@ -458,7 +458,12 @@ void AddOtherKind(const Base& b, const std::vector<GpuSpec>& others, std::vector
     f.total = p.estimate->total;
     f.saves = b.current.total - p.estimate->total;
     f.fits = true;
-    f.cost = CostOf(f.settings, b, &f.costs);
+    // Money: a GPU with k times the memory costs at least as much as k of
+    // the cards it replaces (3 points each, as an extra GPU).
+    const double ratio = static_cast<double>(o->capacity.value()) / static_cast<double>(g.capacity.value());
+    f.cost = 3 * static_cast<int>(n) * static_cast<int>(std::ceil(ratio));
+    f.costs = {fmt::format("{} x {} ({:.1f}x the memory of a {}) instead of {}", n, o->name, ratio, g.name,
+                           GpuFlag(b.devices))};
     fixes->push_back(std::move(f));
     return;
   }

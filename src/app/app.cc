@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "vramfit/io/local_gpus.h"
+
 namespace vramfit::app {
 
 Result<DeviceSet> ToDevices(const std::vector<std::string>& gpus, const GpuCatalog& catalog,
@@ -16,7 +18,18 @@ Result<DeviceSet> ToDevices(const std::vector<std::string>& gpus, const GpuCatal
     do {
       const size_t comma = std::min(g.find(',', start), g.size());
       if (comma == start) return InvalidArgument(fmt::format("--gpu: empty GPU name in '{}'", g));
-      Status st = AddGpus(g.substr(start, comma - start), catalog, &set);
+      const std::string one = g.substr(start, comma - start);
+      Status st;
+      if (NormalizeName(one) == "local") {
+        if (max_devices > 0) {
+          return Unsupported("--gpu local: the web API does not read the server's GPUs; name the GPU");
+        }
+        auto found = DetectLocalGpus(ProbeFromEnvironment());
+        if (!found.ok()) return found.error();
+        st = AddLocalGpus(*found, catalog, &set);
+      } else {
+        st = AddGpus(one, catalog, &set);
+      }
       if (!st.ok()) return st.error();
       if (max_devices > 0 && set.size() > max_devices) {
         return Unsupported(fmt::format("--gpu: more than {} devices; the web API estimates at most {} "

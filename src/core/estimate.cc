@@ -206,7 +206,38 @@ Status CheckDeviceTotals(const DeviceEstimate& d) {
   return {};
 }
 
+namespace {
+
+// A device read off this machine (--gpu local) carries the memory other
+// processes already hold: nvidia-smi's total then shows it next to the
+// job's own, and the verdict counts it.
+void AddOtherProcesses(Estimate& e) {
+  for (size_t i = 0; i < e.devices.size(); ++i) {
+    DeviceEstimate& d = e.devices[i];
+    if (!d.gpu || d.gpu->detected.empty()) continue;
+    const double gib = static_cast<double>(kGiB);
+    if (!d.gpu->in_use_known) {
+      e.notes.push_back(fmt::format("{}: {} ({}) reports no memory figures (unified memory): the catalog's "
+                                    "capacity is used and memory other processes hold is not counted",
+                                    d.name, d.gpu->detected_name, d.gpu->detected));
+      continue;
+    }
+    e.notes.push_back(fmt::format(
+        "{}: {} as {} reports it: {:.2f} GiB, of which {:.2f} GiB is already in use by other processes "
+        "(counted as other_processes)",
+        d.name, d.gpu->detected_name, d.gpu->detected, static_cast<double>(d.gpu->capacity.value()) / gib,
+        static_cast<double>(d.gpu->in_use.value()) / gib));
+    if (d.gpu->in_use.value() <= 0) continue;
+    d.components.push_back(Leaf("other_processes", d.gpu->in_use,
+                                fmt::format("memory.used on this GPU when vramfit ran ({})", d.gpu->detected)));
+    d.total += d.gpu->in_use;
+  }
+}
+
+}  // namespace
+
 Status FinishEstimate(Estimate& e, const EstimateOptions& options) {
+  AddOtherProcesses(e);
   for (const DeviceEstimate& d : e.devices) {
     Status st = CheckTree(d.components);
     if (!st.ok()) return st;

@@ -575,6 +575,7 @@ int64_t ComponentBytesOf(const std::vector<Component>& comps, std::string_view n
 
 std::optional<Throughput> EstimateThroughput(const Model& model, const Estimate& e, const DeviceSet& devices) {
   if (devices.empty() || e.devices.empty()) return std::nullopt;
+  if (e.failure) return std::nullopt;  // an engine that does not start decodes nothing
   std::string mode, runtime;
   for (const auto& [k, v] : e.workload) {
     if (k == "mode" && std::holds_alternative<std::string>(v)) mode = std::get<std::string>(v);
@@ -583,9 +584,10 @@ std::optional<Throughput> EstimateThroughput(const Model& model, const Estimate&
   if (mode == "train") return std::nullopt;
   const int64_t tp = EchoInt(e.workload, "tp", 1);
   // Sequences decoding together and the tokens each holds. hf and llama.cpp
-  // allocate exactly the tokens held; vLLM's pool is larger than what one
-  // sequence holds: one sequence of max_model_len tokens (at most the pool),
-  // and for the batch figure as many as the pool holds at once.
+  // allocate exactly the tokens held; vLLM's and SGLang's pools are larger
+  // than what one sequence holds: one sequence of max_model_len /
+  // context_length tokens (at most the pool), and for the batch figure as
+  // many as the pool holds at once.
   int64_t seqs = EchoInt(e.workload, "batch", 1);
   int64_t batch_seqs = seqs;
   int64_t held = EchoInt(e.workload, "ctx", 0);
@@ -593,10 +595,10 @@ std::optional<Throughput> EstimateThroughput(const Model& model, const Estimate&
   if (runtime == "llamacpp") {
     seqs = batch_seqs = EchoInt(e.workload, "parallel", 1);
     held = EchoInt(e.workload, "n_ctx_seq", 0);
-  } else if (runtime == "vllm") {
+  } else if (runtime == "vllm" || runtime == "sglang") {
     const int64_t cap = e.kv_capacity_tokens.value_or(0);
     if (cap <= 0) return std::nullopt;
-    held = std::min(EchoInt(e.workload, "max_model_len", cap), cap);
+    held = std::min(EchoInt(e.workload, runtime == "vllm" ? "max_model_len" : "context_length", cap), cap);
     seqs = 1;
     batch_seqs = std::max<int64_t>(1, cap / std::max<int64_t>(1, held));
     pool_share = static_cast<double>(held) / static_cast<double>(cap);
@@ -660,7 +662,8 @@ std::optional<Throughput> EstimateThroughput(const Model& model, const Estimate&
       "decode at 80% of memory bandwidth reading the weights{} and the KV cache of the tokens held ({} x {} "
       "tokens{}) each step{}; prefill at 40% of dense bf16 TFLOPS; tensor parallel keeps 90% per doubling",
       s.num_experts > 0 ? " of the experts it touches" : "", seqs, held,
-      runtime == "vllm" ? fmt::format("; the batch figure: {} x {}", batch_seqs, held) : std::string(),
+      runtime == "vllm" || runtime == "sglang" ? fmt::format("; the batch figure: {} x {}", batch_seqs, held)
+                                               : std::string(),
       host_bw > 0 && host_bytes_w + host_bytes_kv > 0
           ? fmt::format(", the layers in host memory at {:.0f} GB/s after the GPU layers", host_bw)
           : std::string());

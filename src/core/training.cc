@@ -1405,8 +1405,13 @@ StackOverheads WithFreeMemory(const Model& model, const TrainingWorkload& w, con
   const int64_t first = stage * job.tp * job.dp;
   const int64_t last = first + job.tp * job.dp;
   if (last > static_cast<int64_t>(devices.size())) return oh;
-  Bytes capacity = devices.gpus[static_cast<size_t>(first)].capacity;
-  for (int64_t i = first; i < last; ++i) capacity = std::min(capacity, devices.gpus[static_cast<size_t>(i)].capacity);
+  // Free memory is the capacity less what other processes hold (--gpu local).
+  auto free_of = [&](int64_t i) {
+    const GpuSpec& g = devices.gpus[static_cast<size_t>(i)];
+    return g.capacity - g.in_use;
+  };
+  Bytes capacity = free_of(first);
+  for (int64_t i = first; i < last; ++i) capacity = std::min(capacity, free_of(i));
   StackOverheads without = oh;
   without.loss_budget_per_logit = 0;  // no loss chunk
   without.loss_tenths = 0;

@@ -54,6 +54,13 @@ Json EstimateDoc(const Estimate& e, const EstimateExtras& x) {
     dj["name"] = d.name;
     dj["gpu"] = d.gpu ? Json(d.gpu->name) : Json(nullptr);
     dj["capacity_bytes"] = d.gpu ? Json(d.gpu->capacity.value()) : Json(nullptr);
+    if (d.gpu && !d.gpu->detected.empty()) {
+      // --gpu local: what this machine reported (other processes' memory is
+      // also the other_processes component).
+      dj["detected"] = {{"source", d.gpu->detected},
+                        {"name", d.gpu->detected_name},
+                        {"in_use_bytes", d.gpu->in_use_known ? Json(d.gpu->in_use.value()) : Json(nullptr)}};
+    }
     dj["total_bytes"] = d.total.value();
     dj["reserved_peak_bytes"] = OptBytes(d.reserved_peak);
     dj["allocated_peak_bytes"] = OptBytes(d.allocated_peak);

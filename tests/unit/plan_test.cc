@@ -258,6 +258,37 @@ TEST(PlanTest, VllmDecodeReadsTheTokensHeldNotThePool) {
   EXPECT_LT(t->decode_batch_tokens_per_s, static_cast<double>(seqs) * t->decode_tokens_per_s);
 }
 
+// SGLang's pool, like vLLM's, holds many sequences: a decode step reads the
+// KV of one context_length sequence (131072 B per token for Llama-3.1-8B
+// bf16), not the pool and not zero tokens.
+TEST(PlanTest, SglangDecodeReadsOneContextLengthSequence) {
+  Model m = CatalogModelOrDie("meta-llama/Llama-3.1-8B");
+  Job job;
+  job.infer.runtime = Runtime::kSglang;
+  job.infer.sglang.context_length = 8192;
+  const DeviceSet d = Gpus("H100-80GB");
+  auto e = EstimateJob(m, job, d);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  auto t = EstimateThroughput(m, *e, d);
+  ASSERT_TRUE(t.has_value());
+  const double weights = static_cast<double>(testing::ComponentBytes(e->devices[0], "weights"));
+  EXPECT_NEAR(t->decode_tokens_per_s, 0.8 * 3350e9 / (weights + 8192.0 * 131072), 0.5);
+  EXPECT_GT(t->decode_batch_tokens_per_s, 10 * t->decode_tokens_per_s);
+}
+
+// vLLM refuses to start Llama-3.1-8B at its full 131072 context on a 24 GB
+// card (the KV of one request does not fit): no decode speed for it.
+TEST(PlanTest, NoThroughputForAnEngineThatDoesNotStart) {
+  Model m = CatalogModelOrDie("meta-llama/Llama-3.1-8B");
+  Job job;
+  job.infer.runtime = Runtime::kVllm;
+  const DeviceSet d = Gpus("RTX-4090");
+  auto e = EstimateJob(m, job, d);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  ASSERT_TRUE(e->failure.has_value());
+  EXPECT_FALSE(EstimateThroughput(m, *e, d).has_value());
+}
+
 // Layers left in host memory are read at the host's bandwidth after the GPU
 // layers: without --host-mem-bw there is no decode figure, and with it a
 // partly offloaded model is slower than the same model fully offloaded.

@@ -25,6 +25,13 @@ struct GpuSpec {
   bool unified_memory = false;
   std::vector<std::string> aliases;
   std::string memory_note;
+  // Read off this machine (--gpu local): the tool that reported it ("NVML",
+  // "nvidia-smi"), the name it printed, and the memory other processes
+  // already hold (counted on the device as other_processes).
+  std::string detected;
+  std::string detected_name;
+  Bytes in_use;
+  bool in_use_known = true;
 };
 
 // The devices a job runs on: one entry per physical device.

@@ -55,9 +55,13 @@ std::string Types(const std::map<std::string, int64_t>& count) {
   return s;
 }
 
-// The memory llama.cpp splits layers by: cudaMemGetInfo's total when the
-// catalog knows it, else the card's capacity.
-Bytes SplitMemory(const GpuSpec& g) { return g.cuda_total.value() > 0 ? g.cuda_total : g.capacity; }
+// The memory llama.cpp splits layers by, the free memory of each device
+// (llama-model.cpp load_tensors, "default split, by free memory"):
+// cudaMemGetInfo's total when the catalog knows it, else the card's
+// capacity, less what other processes hold (--gpu local).
+Bytes SplitMemory(const GpuSpec& g) {
+  return (g.cuda_total.value() > 0 ? g.cuda_total : g.capacity) - g.in_use;
+}
 
 bool IsLlamaCppCacheType(DType t) {
   return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16 || t == DType::kQ8_0 ||

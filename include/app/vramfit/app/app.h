@@ -21,8 +21,11 @@
 namespace vramfit::app {
 
 // The devices the --gpu values name. Each value is NAME[xN] or NxNAME, or a
-// comma list of them; "--gpu A,B" == "--gpu A --gpu B". `max_devices` caps
-// the total (the web API's limit); 0 = no cap.
+// comma list of them; "--gpu A,B" == "--gpu A --gpu B"; "local" is every GPU
+// of this machine as NVML / nvidia-smi report it, with the memory other
+// processes hold (include/io/vramfit/io/local_gpus.h). `max_devices` caps
+// the total (the web API's limit; the web API also refuses "local"); 0 = no
+// cap and "local" allowed.
 Result<DeviceSet> ToDevices(const std::vector<std::string>& gpus, const GpuCatalog& catalog,
                             size_t max_devices = 0);
 

@@ -65,6 +65,43 @@ void BM_MaxContextSolve(benchmark::State& state) {
 }
 BENCHMARK(BM_MaxContextSolve)->Unit(benchmark::kMicrosecond);
 
+const Model& ModelById(const char* id) {
+  static std::vector<std::pair<std::string, Model>> cache;
+  for (const auto& [k, m] : cache) {
+    if (k == id) return m;
+  }
+  cache.emplace_back(id, ModelFromCatalog(*ModelCatalog::Builtin().Find(id), nullptr).value());
+  return cache.back().second;
+}
+
+// The fixes of a job no single change makes fit (issue 16: Llama-3.1-70B on
+// one RTX 4090): single changes, then combinations, each estimated.
+void BM_CombinedFixes(benchmark::State& state) {
+  const Model& m = ModelById("meta-llama/Llama-3.1-70B");
+  const DeviceSet d = Gpu("RTX-4090");
+  Job job;
+  const Estimate e = EstimateJob(m, job, d).value();
+  for (auto _ : state) {
+    auto f = SuggestFixes(m, job, d, e, &GpuCatalog::Builtin().gpus());
+    benchmark::DoNotOptimize(f);
+  }
+}
+BENCHMARK(BM_CombinedFixes)->Unit(benchmark::kMillisecond);
+
+// min-gpus in nodes with its alternatives (Llama-3.1-405B, vLLM, 128k, H100).
+void BM_MinGpusInNodes(benchmark::State& state) {
+  const Model& m = ModelById("meta-llama/Llama-3.1-405B");
+  const DeviceSet d = Gpu("H100-80GB");
+  Job job;
+  job.infer.runtime = Runtime::kVllm;
+  job.infer.ctx = 131072;
+  for (auto _ : state) {
+    auto a = Plan(m, job, d, Solve::kMinGpus);
+    benchmark::DoNotOptimize(a);
+  }
+}
+BENCHMARK(BM_MinGpusInNodes)->Unit(benchmark::kMillisecond);
+
 // The catalog sweep: every model x every GPU x 8 contexts x 4 formats.
 void BM_CatalogSweep(benchmark::State& state, EstimateOptions options) {
   std::vector<Model> models;

@@ -423,6 +423,17 @@ const Setting kSettings[] = {
        d.fit.solve = std::string(v);
        return {};
      }},
+    {"gpus-per-node", "N",
+     "GPUs one machine holds, for min-gpus layouts (8; consumer cards: the count given when more than one)",
+     kCmdFit, kPlanner, [](std::string_view v, Draft& d) -> Status {
+       auto n = ParseInt("--gpus-per-node", v);
+       if (!n.ok()) return n.error();
+       if (*n < 1 || *n > kMaxParallel) {
+         return InvalidArgument(fmt::format("--gpus-per-node: expected 1 to {}, got {}", kMaxParallel, *n));
+       }
+       d.gpus_per_node = *n;
+       return {};
+     }, false, true},
     {"sweep", "KEY=V1,V2", "a grid of estimates over a setting (repeatable)", kCmdFit, kPlanner,
      [](std::string_view v, Draft& d) -> Status {
        d.fit.sweep.emplace_back(v);
@@ -791,6 +802,7 @@ Result<JobRequest> BuildJob(const Request& r, Command cmd, bool training) {
   out.job.infer = std::move(d.infer);
   out.job.train = std::move(d.train);
   out.job.head = d.head;
+  out.job.gpus_per_node = d.gpus_per_node;
   out.gpus = std::move(d.gpus);
   out.output = std::move(d.output);
   out.fit = std::move(d.fit);

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "plan_internal.h"
 #include "runtimes/profile.h"
 
 namespace vramfit {
@@ -66,11 +67,20 @@ Result<Solve> ParseSolve(std::string_view s) {
       "--solve: unknown question '{}' (expected max-batch, max-context, min-gpus, best-quant or best-method)", s));
 }
 
-namespace {
+namespace plan_detail {
 
 std::string GiBText(Bytes b) { return fmt::format("{:.2f} GiB", static_cast<double>(b.value()) / kGiB); }
 
-// The tightest device of an estimate: the largest total relative to capacity.
+std::string Grouped(int64_t n) {
+  std::string digits = std::to_string(n < 0 ? -n : n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
 const DeviceEstimate* Tightest(const Estimate& e) {
   const DeviceEstimate* best = nullptr;
   double worst = -1;
@@ -82,51 +92,94 @@ const DeviceEstimate* Tightest(const Estimate& e) {
   return best;
 }
 
-LadderStep Step(std::string option, const Result<Estimate>& e, const Job& job) {
+std::string ShortMessage(const std::string& message) {
+  // The first sentence, without vramfit's bracketed hint, at most 100 characters.
+  size_t cut = std::min(message.find(". "), message.find(" ["));
+  if (cut == std::string::npos) cut = message.size();
+  std::string out = message.substr(0, cut);
+  while (!out.empty() && (out.back() == ' ' || out.back() == '.')) out.pop_back();
+  if (out.size() > 100) out = out.substr(0, 97) + "...";
+  return out;
+}
+
+namespace {
+
+// The tokens each sequence takes of the pool, as the estimate echoes them
+// (vLLM: max_model_len in whole blocks; SGLang: context_length).
+int64_t HeldTokens(const Estimate& e) {
+  int64_t held = 0, block = 1;
+  for (const auto& [k, v] : e.workload) {
+    if (!std::holds_alternative<int64_t>(v)) continue;
+    if (k == "max_model_len" || k == "context_length") held = std::get<int64_t>(v);
+    if (k == "block_size") block = std::max<int64_t>(1, std::get<int64_t>(v));
+  }
+  return (held + block - 1) / block * block;
+}
+
+}  // namespace
+
+std::string ReasonOf(const Estimate& e, const Job& job) {
+  const DeviceEstimate* d = Tightest(e);
+  if (e.failure) return ShortMessage(e.failure->message);
+  if (!e.fits.value_or(false) && d) {
+    return fmt::format("{} over the {} of {} ({})", GiBText(d->total - d->gpu->capacity),
+                       GiBText(d->gpu->capacity), d->name, d->gpu->name);
+  }
+  if (!Fits(e, job) && e.kv_max_concurrency) {
+    const int64_t held = HeldTokens(e);
+    const int64_t batch = job.infer.batch;
+    if (e.kv_capacity_tokens && held > 0 && batch * held > *e.kv_capacity_tokens) {
+      return fmt::format("KV pool holds {} x {} tokens; batch {} needs {} > {}", *e.kv_max_concurrency, held,
+                         batch, Grouped(batch * held), Grouped(*e.kv_capacity_tokens));
+    }
+    return fmt::format("KV pool holds {} sequences; batch {} needs {}", *e.kv_max_concurrency, batch, batch);
+  }
+  if (d) return fmt::format("fits with {} headroom on {}", GiBText(d->gpu->capacity - d->total), d->name);
+  return "";
+}
+
+bool TryLayouts(const Model& model, const std::vector<Layout>& layouts, int64_t n, const DeviceSet& d, FitAnswer* a) {
+  for (const Layout& l : layouts) {
+    Probe p = Try(model, l.job, d);
+    const std::string option = fmt::format("{} ({})", SetLabel(d), l.label);
+    a->ladder.push_back(Step(option, p.estimate, l.job, &a->notes));
+    if (!p.fits) continue;
+    a->found = true;
+    a->number = n;
+    a->value = option;
+    a->estimate = Full(model, l.job, d, *p.estimate);
+    a->settings = {{"gpu", GpuFlag(d)}};
+    a->settings.insert(a->settings.end(), l.settings.begin(), l.settings.end());
+    return true;
+  }
+  return false;
+}
+
+LadderStep Step(std::string option, const Result<Estimate>& e, const Job& job, std::vector<std::string>* notes) {
   LadderStep s;
   s.option = std::move(option);
+  const auto note_once = [&](const std::string& text) {
+    // Once per kind of message: the first full text of each short one.
+    const std::string short_text = ShortMessage(text);
+    if (notes && short_text != text &&
+        std::none_of(notes->begin(), notes->end(), [&](const std::string& n) { return ShortMessage(n) == short_text; })) {
+      notes->push_back(text);
+    }
+  };
   if (!e.ok()) {
-    s.reason = e.error().message;
+    s.reason = ShortMessage(e.error().message);
+    note_once(e.error().message);
     return s;
   }
   s.fits = Fits(*e, job);
-  const DeviceEstimate* d = Tightest(*e);
-  if (d) {
+  if (const DeviceEstimate* d = Tightest(*e)) {
     s.total = d->total;
     s.capacity = d->gpu->capacity;
   }
-  if (!e->fits.value_or(false) && d) {
-    s.reason = fmt::format("{} over the {} of {} ({})", GiBText(d->total - d->gpu->capacity),
-                           GiBText(d->gpu->capacity), d->name, d->gpu->name);
-  } else if (!s.fits && e->kv_max_concurrency) {
-    s.reason = fmt::format("the KV pool holds {} sequences, fewer than the {} asked", *e->kv_max_concurrency,
-                           job.infer.batch);
-  } else if (d) {
-    s.reason = fmt::format("fits with {} headroom on {}", GiBText(d->gpu->capacity - d->total), d->name);
-  }
+  s.reason = ReasonOf(*e, job);
+  if (e->failure) note_once(e->failure->message);
   return s;
 }
-
-// Largest v in [lo, hi] for which fits(v) holds, assuming fits is true up
-// to some point and false after. Exponential then binary search.
-// The searches estimate numbers-only (no formula text); an answer that is
-// shown is estimated again with formulas (Full).
-constexpr EstimateOptions kNumbersOnly{.formulas = false};
-
-struct Probe {
-  bool fits = false;
-  Result<Estimate> estimate = Error{};
-  Job job;  // the job estimated
-};
-using ProbeFn = std::function<Probe(int64_t)>;
-
-struct SearchResult {
-  int64_t best = 0;              // 0 when even lo does not fit
-  std::optional<Estimate> at_best;
-  std::optional<Estimate> next;  // at best + 1 (when <= hi)
-  Job at_best_job, next_job;     // the jobs behind them
-  bool hit_ceiling = false;      // hi fits
-};
 
 SearchResult LargestFitting(int64_t lo, int64_t hi, const ProbeFn& probe) {
   SearchResult r;
@@ -222,25 +275,13 @@ std::string SetLabel(const DeviceSet& d) {
   return out;
 }
 
-using Layouts = std::vector<std::pair<std::string, Job>>;  // ("tp 4", the job so laid out)
-using LayoutsFn = std::function<Layouts(int64_t)>;
+}  // namespace plan_detail
 
-// Tries each layout of n GPUs on d, adding each to the ladder; at the first
-// that fits, fills the answer and returns true.
-bool TryLayouts(const Model& model, const Layouts& layouts, int64_t n, const DeviceSet& d, FitAnswer* a) {
-  for (const auto& [label, j] : layouts) {
-    Probe p = Try(model, j, d);
-    const std::string option = fmt::format("{} ({})", SetLabel(d), label);
-    a->ladder.push_back(Step(option, p.estimate, j));
-    if (!p.fits) continue;
-    a->found = true;
-    a->number = n;
-    a->value = option;
-    a->estimate = Full(model, j, d, *p.estimate);
-    return true;
-  }
-  return false;
-}
+namespace {
+
+using namespace plan_detail;
+
+using LayoutsFn = std::function<std::vector<Layout>(int64_t)>;
 
 // min-gpus over a mixed set: the GPUs given are what the user has, so the
 // answer is the smallest subset of them that fits. For each count n it tries
@@ -291,6 +332,23 @@ Result<FitAnswer> MinGpusFromPool(const Model& model, const DeviceSet& devices, 
 
 namespace {
 
+// One reason for a best-quant / best-method answer: how many better options
+// were tried and why the nearest one does not fit.
+std::string BetterOptionsReason(const std::vector<LadderStep>& ladder, const std::string& answer,
+                                const std::string& when_first) {
+  int better = 0;
+  const LadderStep* nearest = nullptr;
+  for (const LadderStep& s : ladder) {
+    if (s.option == answer) break;
+    if (s.fits) continue;
+    ++better;
+    nearest = &s;
+  }
+  if (nearest == nullptr) return when_first;
+  if (better == 1) return fmt::format("the better option, {}, does not fit: {}", nearest->option, nearest->reason);
+  return fmt::format("{} better options do not fit; the nearest, {}: {}", better, nearest->option, nearest->reason);
+}
+
 Result<FitAnswer> SolveLargest(const Model& model, const Job& job, const DeviceSet& devices, Solve solve,
                         FitAnswer a) {
   const bool batch = solve == Solve::kMaxBatch;
@@ -317,72 +375,38 @@ Result<FitAnswer> SolveLargest(const Model& model, const Job& job, const DeviceS
   if (!a.found) {
     a.value = "none";
     a.reason = fmt::format("even a {} of 1 does not fit", what);
-    if (r.next) a.ladder.push_back(Step(fmt::format("{} 1", what), *r.next, job));
-  } else {
-    a.value = std::to_string(r.best);
-    if (r.hit_ceiling) {
-      a.reason = batch ? fmt::format("every {} up to {} fits", what, hi)
-                       : fmt::format("the model's whole context ({} tokens) fits", hi);
-    } else {
-      const LadderStep over = Step(fmt::format("{} {}", what, r.best + 1), r.next ? Result<Estimate>(*r.next)
-                                                                                : Result<Estimate>(Error{}), job);
-      a.reason = fmt::format("{} {} fits; {} does not: {}", what, r.best, r.best + 1, over.reason);
+    if (r.next) {
+      a.ladder.push_back(Step(fmt::format("{} 1", what), *r.next, r.next_job, &a.notes));
+      a.reason += ": " + a.ladder.back().reason;
     }
-    a.ladder.push_back(Step(fmt::format("{} {}", what, r.best), *r.at_best, job));
-    if (r.next) a.ladder.push_back(Step(fmt::format("{} {}", what, r.best + 1), *r.next, job));
+    return a;
+  }
+  a.value = std::to_string(r.best);
+  a.ladder.push_back(Step(fmt::format("{} {}", what, r.best), *r.at_best, r.at_best_job, &a.notes));
+  if (r.hit_ceiling) {
+    a.reason = batch ? fmt::format("every {} up to {} fits", what, hi)
+                     : fmt::format("the model's whole context ({} tokens) fits", hi);
+  } else if (r.next) {
+    // One reason: why one step beyond does not fit (judged as that job).
+    a.ladder.push_back(Step(fmt::format("{} {}", what, r.best + 1), *r.next, r.next_job, &a.notes));
+    const std::string& over = a.ladder.back().reason;
+    a.reason = over.rfind("KV pool", 0) == 0 ? over : fmt::format("{} {}: {}", what, r.best + 1, over);
+  } else {
+    a.reason = fmt::format("{} {} is the largest that fits", what, r.best);
   }
   return a;
 }
 
 Result<FitAnswer> SolveMinGpus(const Model& model, const Job& job, const DeviceSet& devices, Solve,
-                        FitAnswer a) {
-  const GpuSpec kind = devices.gpus[0];
+                               FitAnswer a) {
+  const GpuSpec& kind = devices.gpus[0];
   bool mixed = false;
   for (const GpuSpec& g : devices.gpus) mixed = mixed || g.name != kind.name;
-  // Layouts per GPU count, preferred first.
-  const auto layouts = [&](int64_t n) {
-    std::vector<std::pair<std::string, Job>> out;
-    if (job.training) {
-      for (int64_t z : {0, 1, 2, 3}) {
-        if (job.train.zero > z || (job.train.fsdp && z != 3)) continue;
-        Job j = job;
-        j.train.gpus.reset();
-        if (!job.train.fsdp) j.train.zero = n > 1 ? z : job.train.zero;
-        out.push_back({n > 1 ? (job.train.fsdp ? std::string("fsdp") : fmt::format("zero {}", j.train.zero)) : "1 GPU", j});
-        if (n == 1) break;
-      }
-      return out;
-    }
-    if (const int64_t tp = runtimes::ProfileFor(job.infer.runtime).PreferredTp(model, n); tp > 0) {
-      Job j = job;
-      j.infer.tp = tp;
-      j.infer.pp = n / tp;
-      out.push_back({fmt::format("tp {}{}", tp, n / tp > 1 ? fmt::format(" x pp {}", n / tp) : ""), j});
-    } else {
-      Job j = job;
-      j.infer.tp = 1;
-      j.infer.pp = 1;  // several GPUs: the runtime splits layers
-      out.push_back({n > 1 ? "layer split" : "1 GPU", j});
-    }
-    return out;
-  };
-  if (mixed) return MinGpusFromPool(model, devices, layouts, std::move(a));
-  int64_t n = 1;
-  while (n <= kMaxParallel) {
-    const Layouts ls = layouts(n);
-    const bool any_valid = !ls.empty();
-    if (TryLayouts(model, ls, n, Repeat(kind, n), &a)) {
-      a.reason = n == 1 ? "fits on one GPU"
-                        : fmt::format("{} GPUs fit; {} did not ({})", n, n - 1,
-                                      a.ladder.size() >= 2 ? a.ladder[a.ladder.size() - 2].reason : "");
-      return a;
-    }
-    if (!any_valid && n > 512) break;
-    n = n < 16 ? n + 1 : n * 2;
-  }
-  a.value = "none";
-  a.reason = fmt::format("no count of {} up to {} fits", kind.name, kMaxParallel);
-  return a;
+  if (!mixed) return SolveMinGpusTopology(model, job, devices, std::move(a));
+  // The user's own GPUs: any subset, laid out as the runtime prefers.
+  const int64_t gpn = GpusPerNode(job, devices);
+  const LayoutsFn layouts = [&](int64_t n) { return MinGpusLayouts(model, job, n, gpn); };
+  return MinGpusFromPool(model, devices, layouts, std::move(a));
 }
 
 Result<FitAnswer> SolveBestQuant(const Model& model, const Job& job, const DeviceSet& devices, Solve,
@@ -403,7 +427,7 @@ Result<FitAnswer> SolveBestQuant(const Model& model, const Job& job, const Devic
       const std::string weights = q == "none" ? "unquantized (--quant none)" : q;
       const std::string option = kv == "auto" ? weights : weights + " + KV " + kv;
       Probe p = Try(model, j, devices);
-      a.ladder.push_back(Step(option, p.estimate, j));
+      a.ladder.push_back(Step(option, p.estimate, j, &a.notes));
       if (p.fits) {
         if (found == 0) {
           a.found = true;
@@ -425,15 +449,10 @@ Result<FitAnswer> SolveBestQuant(const Model& model, const Job& job, const Devic
     a.reason = "no weight format in the ladder fits";
     return a;
   }
-  std::string why;
-  for (const LadderStep& s : a.ladder) {
-    if (s.option == a.value) break;
-    if (!s.fits) why += (why.empty() ? "" : "; ") + s.option + ": " + s.reason;
-  }
-  a.reason = why.empty() ? "the highest-fidelity format fits" : "better formats do not fit: " + why;
+  a.reason = BetterOptionsReason(a.ladder, a.value, "the highest-fidelity format fits");
   for (const LadderStep& s : a.ladder) {
     if (s.fits && s.option != a.value) {
-      a.reason += fmt::format("; runner-up {} ({})", s.option, s.reason);
+      a.reason += fmt::format("; runner-up {}", s.option);
       break;
     }
   }
@@ -476,7 +495,7 @@ Result<FitAnswer> SolveBestMethod(const Model& model, const Job& job, const Devi
                                        GradCkptName(o.c));
       if (b != batch) option += fmt::format(" + micro-batch {} x grad-accum {}", b, k);
       Probe p = Try(model, j, devices);
-      a.ladder.push_back(Step(option, p.estimate, j));
+      a.ladder.push_back(Step(option, p.estimate, j, &a.notes));
       if (p.fits) {
         a.found = true;
         a.value = option;
@@ -487,11 +506,7 @@ Result<FitAnswer> SolveBestMethod(const Model& model, const Job& job, const Devi
                       {"batch", std::to_string(b)},
                       {"grad-accum", std::to_string(k)}};
         if (job.train.quant && !j.train.quant) a.settings.push_back({"quant", "none"});
-        std::string why;
-        for (const LadderStep& s : a.ladder) {
-          if (!s.fits) why += (why.empty() ? "" : "; ") + s.option + ": " + s.reason;
-        }
-        a.reason = why.empty() ? "full fine-tuning with AdamW fits" : "better settings do not fit: " + why;
+        a.reason = BetterOptionsReason(a.ladder, a.value, "full fine-tuning with AdamW fits");
         return a;
       }
       if (b == 1) break;
@@ -533,227 +548,6 @@ Result<FitAnswer> Plan(const Model& model, const Job& job, const DeviceSet& devi
     case Solve::kBestMethod: return SolveBestMethod(model, job, devices, solve, std::move(a));
   }
   return Error{ErrorKind::kInternal, "plan: unknown solve"};
-}
-
-namespace {
-
-// Largest power of two <= n (n >= 1).
-int64_t PowerOfTwoBelow(int64_t n) {
-  int64_t p = 1;
-  while (p <= n / 2) p *= 2;
-  return p;
-}
-
-// "--gpu RTX-4090x2 --tp 2": a fix's settings as the flags a user types.
-std::string FlagsText(const std::vector<std::pair<std::string, std::string>>& settings) {
-  std::string out;
-  for (const auto& [k, v] : settings) out += fmt::format("{}--{} {}", out.empty() ? "" : " ", k, v);
-  return out;
-}
-
-using Settings = std::vector<std::pair<std::string, std::string>>;
-
-// The inference job laid out on n GPUs as the runtime prefers, and the
-// settings that say so.
-Job LaidOut(const Model& model, const Job& job, int64_t n, Settings* settings) {
-  Job j = job;
-  if (const int64_t tp = runtimes::ProfileFor(j.infer.runtime).PreferredTp(model, n); tp > 0) {
-    j.infer.tp = tp;
-    j.infer.pp = n / tp;
-    if (n > 1 || job.infer.tp != 1) settings->push_back({"tp", std::to_string(j.infer.tp)});
-    if (j.infer.pp != 1 || job.infer.pp != 1) settings->push_back({"pp", std::to_string(j.infer.pp)});
-  } else {
-    j.infer.tp = 1;
-    j.infer.pp = 1;
-  }
-  return j;
-}
-
-// Estimates a changed job and keeps the change when it saves memory or
-// makes the job fit.
-struct FixAdder {
-  const Model& model;
-  const Estimate& current;
-  std::vector<Fix>* fixes;
-  void operator()(std::string change, Settings settings, const Job& j, const DeviceSet& d) const {
-    auto e = EstimateJob(model, j, d, kNumbersOnly);
-    if (!e.ok()) return;
-    Fix f;
-    f.change = std::move(change);
-    f.settings = std::move(settings);
-    f.total = e->total;
-    f.saves = current.total - e->total;
-    f.fits = Fits(*e, j);
-    if (f.saves.value() > 0 || f.fits) fixes->push_back(std::move(f));
-  }
-};
-
-// The training changes: checkpointing, an 8-bit optimizer, a smaller
-// micro-batch, shorter samples, a smaller loss, LoRA / QLoRA, ZeRO-3,
-// optimizer offload.
-void AddTrainingFixes(const FixAdder& add, const Job& job, const DeviceSet& devices) {
-  const TrainingSettings& s = job.train;
-  auto rw = ResolveTraining(add.model, s, devices, nullptr);
-  if (!rw.ok()) return;
-  if (rw->grad_ckpt == GradCkpt::kNone) {
-    Job j = job;
-    j.train.grad_ckpt = GradCkpt::kFull;
-    add("--grad-ckpt full", {{"grad-ckpt", "full"}}, j, devices);
-  }
-  if (rw->optimizer == Optimizer::kAdamW) {
-    Job j = job;
-    j.train.optimizer = Optimizer::kAdamW8bit;
-    add("--optimizer adamw-8bit", {{"optimizer", "adamw-8bit"}}, j, devices);
-  }
-  if (s.batch > 1) {
-    Job j = job;
-    j.train.batch = s.batch / 2;
-    j.train.grad_accum = s.grad_accum * 2;
-    add(fmt::format("--batch {} --grad-accum {}", s.batch / 2, s.grad_accum * 2),
-        {{"batch", std::to_string(s.batch / 2)}, {"grad-accum", std::to_string(s.grad_accum * 2)}}, j,
-        devices);
-  }
-  if (s.seq > 1) {
-    Job j = job;
-    j.train.seq = s.seq / 2;
-    add(fmt::format("--seq {}", s.seq / 2), {{"seq", std::to_string(s.seq / 2)}}, j, devices);
-  }
-  if (const auto smaller = StackSmallerLoss(s.stack, rw->loss)) {
-    Job j = job;
-    j.train.loss = *smaller;
-    add(fmt::format("--loss {}", LossName(*smaller)), {{"loss", LossName(*smaller)}}, j, devices);
-  }
-  if (s.method == TrainMethod::kFull) {
-    Job j = job;
-    j.train.method = TrainMethod::kLora;
-    add("--method lora", {{"method", "lora"}}, j, devices);
-  }
-  if (s.method != TrainMethod::kQlora) {
-    Job j = job;
-    j.train.method = TrainMethod::kQlora;
-    j.train.quant.reset();
-    add("--method qlora", {{"method", "qlora"}}, j, devices);
-  }
-  if (devices.size() > 1 && s.zero < 3 && !s.fsdp) {
-    Job j = job;
-    j.train.zero = 3;
-    add("--zero 3", {{"zero", "3"}}, j, devices);
-  }
-  if ((s.zero > 0 || s.fsdp) && s.offload == Offload::kNone) {
-    Job j = job;
-    j.train.offload = Offload::kOptimizer;
-    add("--offload optimizer", {{"offload", "optimizer"}}, j, devices);
-  }
-}
-
-}  // namespace
-
-std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSet& devices,
-                              const Estimate& current, const std::vector<GpuSpec>* other_gpus) {
-  std::vector<Fix> fixes;
-  if (devices.empty()) return fixes;
-  const FixAdder add{model, current, &fixes};
-  if (!job.training) {
-    const InferenceSettings& s = job.infer;
-    const runtimes::RuntimeProfile& rt = runtimes::ProfileFor(s.runtime);
-    auto w = ResolveInference(model, s, devices, nullptr);
-    if (!w.ok()) return fixes;
-    const int64_t ctx = rt.ContextOf(*w);
-    const std::string ctx_flag = rt.ContextFlag();
-    const auto add_ctx = [&](int64_t tokens) {
-      Job j = job;
-      rt.SetContext(j.infer, tokens);
-      Settings set = {{ctx_flag, std::to_string(tokens)}};
-      add(FlagsText(set), set, j, devices);
-    };
-    if (rt.SizesKvPool() && ctx > 1) {
-      // The pool holds what is left: the longest context whose sequences it
-      // holds (the engine's own "estimated maximum model length"), and the
-      // largest power of two below it, the number people type.
-      const ProbeFn probe = [&](int64_t v) {
-        Job j = job;
-        rt.SetContext(j.infer, v);
-        return Try(model, j, devices);
-      };
-      const SearchResult r = LargestFitting(1, ctx - 1, probe);
-      if (r.best > 0) {
-        const int64_t pow2 = PowerOfTwoBelow(r.best);
-        add_ctx(pow2);
-        if (pow2 != r.best) add_ctx(r.best);
-      }
-    } else {
-      for (int64_t div : {2, 4}) {
-        if (w->ctx / div < 1) continue;
-        add_ctx(w->ctx / div);
-      }
-    }
-    if (w->batch > 1) {
-      Job j = job;
-      j.infer.batch = w->batch / 2;
-      add(fmt::format("--batch {}", w->batch / 2), {{"batch", std::to_string(w->batch / 2)}}, j, devices);
-    }
-    // The runtime's first smaller KV type, when it saves bytes per element.
-    if (const std::vector<std::string> kvs = rt.KvLadder(); !kvs.empty()) {
-      const auto d = ParseDType(kvs.front());
-      const DTypeInfo& now = Info(w->kv_dtype);
-      if (d && Info(*d).block_bytes * now.block_elems < now.block_bytes * Info(*d).block_elems) {
-        Job j = job;
-        rt.ApplyKv(j.infer, kvs.front());
-        Settings set = rt.KvSettings(kvs.front());
-        add(FlagsText(set), set, j, devices);
-      }
-    }
-    for (const std::string& q : rt.FixQuants()) {
-      auto f = ParseWeightFormat(q);
-      if (!f.ok() || f->Name() == w->quant.Name()) continue;
-      Job j = job;
-      j.infer.quant = *f;
-      add("--quant " + q, {{"quant", q}}, j, devices);
-    }
-  } else {
-    AddTrainingFixes(add, job, devices);
-  }
-  // More GPUs of the same kind.
-  const GpuSpec& g = devices.gpus[0];
-  const int64_t n = static_cast<int64_t>(devices.size());
-  const std::string more = fmt::format("{}x{}", g.name, 2 * n);
-  if (job.training) {
-    Job j = job;
-    j.train.gpus.reset();
-    Settings set = {{"gpu", more}};
-    if (j.train.zero == 0 && !j.train.fsdp) {
-      j.train.zero = 3;
-      set.push_back({"zero", "3"});
-    }
-    add(FlagsText(set), set, j, Repeat(g, 2 * n));
-  } else {
-    Settings set = {{"gpu", more}};
-    const Job j = LaidOut(model, job, 2 * n, &set);
-    add(FlagsText(set), set, j, Repeat(g, 2 * n));
-  }
-  // Another GPU kind: the smallest one with more memory than the first GPU
-  // on which the job fits, as many as it has now.
-  if (other_gpus != nullptr && !job.training) {
-    std::vector<const GpuSpec*> larger;
-    for (const GpuSpec& o : *other_gpus) {
-      if (o.vendor == g.vendor && o.capacity > g.capacity && o.name != g.name) larger.push_back(&o);
-    }
-    std::stable_sort(larger.begin(), larger.end(),
-                     [](const GpuSpec* a, const GpuSpec* b) { return a->capacity < b->capacity; });
-    for (const GpuSpec* o : larger) {
-      Settings set = {{"gpu", n > 1 ? fmt::format("{}x{}", o->name, n) : o->name}};
-      const Job j = LaidOut(model, job, n, &set);
-      Probe p = Try(model, j, Repeat(*o, n));
-      if (!p.fits) continue;
-      add(FlagsText(set), set, j, Repeat(*o, n));
-      break;
-    }
-  }
-  std::stable_sort(fixes.begin(), fixes.end(), [](const Fix& a, const Fix& b) {
-    if (a.fits != b.fits) return a.fits;
-    return a.saves > b.saves;
-  });
-  return fixes;
 }
 
 namespace {

@@ -99,7 +99,8 @@ Json EstimateDoc(const Estimate& e, const EstimateExtras& x) {
       Json settings = Json::object();
       for (const auto& [k, v] : f.settings) settings[k] = v;
       fixes.push_back({{"change", f.change}, {"settings", settings}, {"total_bytes", f.total.value()},
-                       {"saves_bytes", f.saves.value()}, {"fits", f.fits}});
+                       {"saves_bytes", f.saves.value()}, {"fits", f.fits}, {"changes", f.changes},
+                       {"costs", f.costs}, {"cost", f.cost}});
     }
     j["fixes"] = fixes;
   }

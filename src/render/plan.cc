@@ -38,9 +38,22 @@ Json FitDoc(const FitAnswer& a) {
     for (const auto& [k, v] : a.settings) s[k] = v;
     j["answer"]["settings"] = s;
   }
+  if (a.nodes > 0) {
+    j["answer"]["nodes"] = a.nodes;
+    j["answer"]["gpus_per_node"] = a.gpus_per_node;
+  }
   j["estimate"] = a.estimate ? EstimateDoc(*a.estimate, {}) : Json(nullptr);
   j["next"] = a.next ? EstimateDoc(*a.next, {}) : Json(nullptr);
   j["ladder"] = LadderJson(a.ladder);
+  Json alts = Json::array();
+  for (const FitAnswer::Alternative& x : a.alternatives) {
+    Json set = Json::object();
+    for (const auto& [k, v] : x.settings) set[k] = v;
+    alts.push_back({{"option", x.option}, {"settings", set}, {"gpus", x.gpus}, {"nodes", x.nodes},
+                    {"total_bytes", x.total.value()}, {"capacity_bytes", x.capacity.value()}, {"reason", x.reason}});
+  }
+  j["alternatives"] = alts;
+  j["notes"] = a.notes;
   return j;
 }
 
@@ -62,7 +75,20 @@ std::string RenderFitText(const FitAnswer& a, Units u) {
     for (const auto& [k, v] : a.settings) out += fmt::format(" --{} {}", k, v);
     out += "\n";
   }
+  if (!a.alternatives.empty()) {
+    out += "  alternatives:\n";
+    for (const FitAnswer::Alternative& x : a.alternatives) {
+      std::string flags;
+      for (const auto& [k, v] : x.settings) flags += fmt::format(" --{} {}", k, v);
+      out += fmt::format("    {}: {}\n      flags:{}\n", x.option, x.reason, flags);
+    }
+  }
   out += "\n";
+  if (!a.notes.empty()) {
+    out += "notes:\n";
+    for (const std::string& n : a.notes) out += "  - " + n + "\n";
+    out += "\n";
+  }
   if (!a.ladder.empty()) {
     out += "tried:\n";
     for (const LadderStep& s : a.ladder) {

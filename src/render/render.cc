@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace vramfit {
 
@@ -154,11 +155,12 @@ std::string RenderEstimateText(const Estimate& e, Units u, const EstimateExtras&
                        x.throughput->prefill_tokens_per_s);
   }
   if (!x.fixes.empty()) {
-    out += e.fits && !*e.fits ? "to make it fit (each change alone, most effective first):\n"
+    out += e.fits && !*e.fits ? "to make it fit (what fits first, cheapest first; then the rest by what they save):\n"
                               : "to gain headroom (each change alone):\n";
     for (const Fix& f : x.fixes) {
       out += fmt::format("  {:<44} total {:>11}  saves {:>11}  {}\n", f.change, FormatBytes(f.total, u),
                          FormatBytes(f.saves, u), f.fits ? "fits" : "still over");
+      if (f.fits && !f.costs.empty()) out += fmt::format("      costs: {}\n", fmt::join(f.costs, "; "));
     }
   }
   if (!e.notes.empty()) {

@@ -28,7 +28,16 @@ struct Job {
   InferenceSettings infer;
   TrainingSettings train;
   HeadChoice head;  // --head / --num-labels (encoders); default: the checkpoint's
+  // --gpus-per-node: GPUs one machine holds. Default: GpusPerNode.
+  std::optional<int64_t> gpus_per_node;
 };
+
+// The GPUs one node holds for a job on `devices`: --gpus-per-node when given;
+// else 8 for data-centre GPUs (SXM, PCIe, OAM boards: the 8-GPU server), for
+// consumer cards the count given when it is more than one (the user's box),
+// else 8 (8-card consumer servers are what rental clouds offer); 1 for a
+// system-on-chip (Apple, Jetson).
+int64_t GpusPerNode(const Job& job, const DeviceSet& devices);
 
 // Resolves and estimates a job on a device set (with job.head applied to
 // the model, WithHead). The searches below run it
@@ -67,6 +76,22 @@ struct FitAnswer {
   // name without the dashes (the web API's setting names): {"quant", "Q4_K_M"},
   // {"cache-type-k", "q8_0"}, {"method", "qlora"}, {"grad-ckpt", "full"}, ...
   std::vector<std::pair<std::string, std::string>> settings;
+  // min-gpus: the nodes of the answer and the GPUs each holds (0 otherwise).
+  int64_t nodes = 0;
+  int64_t gpus_per_node = 0;
+  // Other answers to the same question, ranked (min-gpus: a lighter weight
+  // format on fewer nodes, e.g. fp8 on one node instead of bf16 on two).
+  struct Alternative {
+    std::string option;   // "fp8 on 8 x H100-80GB (1 node, tp 8)"
+    std::vector<std::pair<std::string, std::string>> settings;
+    int64_t gpus = 0, nodes = 0;
+    Bytes total, capacity;  // the tightest device
+    std::string reason;     // what it costs and its headroom
+  };
+  std::vector<Alternative> alternatives;
+  // Said once for the whole answer: an engine's full start-up message (the
+  // ladder keeps its first clause), the interconnect (tp > 2 over PCIe).
+  std::vector<std::string> notes;
 };
 
 // Answers `solve` for the job. REQUIRES: devices non-empty. min-gpus with
@@ -84,10 +109,20 @@ struct Fix {
   Bytes total;            // largest device total after the change
   Bytes saves;            // reduction against the original
   bool fits = false;
+  // What the change costs the user, one phrase per part ("4-bit weights
+  // (awq-int4): small quality loss", "1 more RTX-4090"), and their sum in the
+  // planner's cost points (ranks the fixes that fit, cheapest first).
+  std::vector<std::string> costs;
+  int cost = 0;
+  int changes = 1;  // how many changes it makes (a combination: 2 or 3)
 };
 
-// The "OOM checklist" as numbers: single changes ranked by what they save,
-// those that make the job fit first. Empty when the job has no GPU.
+// The "OOM checklist" as numbers: single changes, and when no single change
+// of the job's own GPU kind fits, combinations of two or three (weight
+// format, KV dtype, context, batch, GPU count, llama.cpp with partial
+// offload; training: method, optimizer, checkpointing, ...), each estimated.
+// Those that fit come first, cheapest to the user first (Fix::cost); the
+// others by what they save. Empty when the job has no GPU.
 // For runtimes that size a KV pool (vLLM, SGLang) the context fixes are the
 // longest context that fits and the largest power of two below it. With
 // `other_gpus` (the catalog), the smallest other GPU kind on which the job

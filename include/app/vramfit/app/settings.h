@@ -64,6 +64,7 @@ struct Draft {
   std::vector<std::string> gpus;  // --gpu values as given (NAME[xN], comma lists)
   Output output;
   FitRequest fit;
+  std::optional<int64_t> gpus_per_node;  // --gpus-per-node
 };
 
 struct Setting {

@@ -29,6 +29,28 @@ Result<DeviceSet> ToDevices(const std::vector<std::string>& gpus, const GpuCatal
   return set;
 }
 
+Result<DeviceSet> ToDevices(const JobRequest& request, const GpuCatalog& catalog, size_t max_devices) {
+  auto set = ToDevices(request.gpus, catalog, max_devices);
+  if (!set.ok() || !request.wired_limit_mib) return set;
+  const int64_t mib = *request.wired_limit_mib;
+  if (set->empty()) return InvalidArgument("--wired-limit: applies to Apple GPUs; give one with --gpu (M3-Max-128GB)");
+  for (const GpuSpec& g : set->gpus) {
+    if (!IsApple(g)) {
+      return InvalidArgument(fmt::format(
+          "--wired-limit: applies to Apple GPUs (macOS iogpu.wired_limit_mb); {} is not one", g.name));
+    }
+    if (MiB(mib) > g.ram) {
+      return InvalidArgument(fmt::format("--wired-limit: {} MiB is more than the {} MiB of RAM of {}", mib,
+                                         g.ram.value() / kMiB, g.name));
+    }
+  }
+  for (GpuSpec& g : set->gpus) {
+    g.capacity = MiB(mib);
+    g.wired_limit = true;
+  }
+  return set;
+}
+
 Result<EstimateResult> EstimateWithExtras(const Model& model, const Job& job, const DeviceSet& devices,
                                           const std::vector<std::string>& notes) {
   auto e = EstimateJob(model, job, devices);
@@ -129,7 +151,7 @@ SweepCell SweepOne(const Model& model, const Request& base, const std::vector<Sw
   Result<Estimate> e = Error{};
   auto job = BuildJob(r, kCmdFit, training);
   if (job.ok()) {
-    auto devices = ToDevices(job->gpus, GpuCatalog::Builtin());
+    auto devices = ToDevices(*job, GpuCatalog::Builtin());
     // A cell shows its total and verdict only: numbers-only estimates.
     e = devices.ok() ? EstimateJob(model, job->job, *devices, EstimateOptions{.formulas = false})
                      : Result<Estimate>(devices.error());
@@ -234,7 +256,7 @@ Result<FitResult> Fit(const Model& model, const Request& request, size_t max_swe
     if (solve != Solve::kMinGpus) return InvalidArgument("--gpu all: ranks GPUs by --solve min-gpus");
     kinds = GpuCatalog::Builtin().gpus();
   } else {
-    auto devices = ToDevices(req->gpus, GpuCatalog::Builtin());
+    auto devices = ToDevices(*req, GpuCatalog::Builtin());
     if (!devices.ok()) return devices.error();
     if (devices->empty()) return InvalidArgument(fmt::format("--solve {}: give --gpu", SolveName(solve)));
     // A list with counts ("--gpu H100-80GBx2,RTX-4090x4") is the set the

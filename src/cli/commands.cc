@@ -86,7 +86,7 @@ int RunEstimate(Ctx& c, app::Command cmd) {
   if (!req.ok()) return Fail(c, req.error());
   auto units = ToUnits(req->output.units);
   if (!units.ok()) return Fail(c, units.error());
-  auto devices = app::ToDevices(req->gpus, GpuCatalog::Builtin());
+  auto devices = app::ToDevices(*req, GpuCatalog::Builtin());
   if (!devices.ok()) return Fail(c, devices.error());
   std::vector<std::string> notes;
   auto m = LoadModel(c.model, ModelCatalog::Builtin(), &notes);

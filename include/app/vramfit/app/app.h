@@ -25,6 +25,10 @@ namespace vramfit::app {
 // the total (the web API's limit); 0 = no cap.
 Result<DeviceSet> ToDevices(const std::vector<std::string>& gpus, const GpuCatalog& catalog,
                             size_t max_devices = 0);
+// The devices of a job: its --gpu values, with --wired-limit applied to the
+// Apple GPUs (it is refused, one line, for a set without one, and above the
+// machine's RAM).
+Result<DeviceSet> ToDevices(const JobRequest& request, const GpuCatalog& catalog, size_t max_devices = 0);
 
 // An estimate as a frontend shows it: the estimate, the loader's notes first,
 // and the planner's extras (the fixes when it does not fit; the throughput of

@@ -196,6 +196,16 @@ Result<std::vector<GpuRank>> RankGpus(const Model& model, const Job& job, const 
     auto a = Plan(model, job, one, Solve::kMinGpus);
     if (!a.ok()) return a.error();
     GpuRank r{g, std::move(a.value()), std::nullopt};
+    // A Mac, a laptop or a unified-memory machine (Jetson, DGX Spark, Strix
+    // Halo) has one GPU: several would be several machines, not modelled.
+    const bool one_per_machine = IsApple(g) || g.form == "laptop" || g.unified_memory;
+    if (one_per_machine && r.answer.found && r.answer.number > 1) {
+      r.answer.found = false;
+      r.answer.estimate.reset();
+      r.answer.reason = fmt::format("does not fit on its one GPU ({:.2f} GiB {}); a machine has one",
+                                    static_cast<double>(g.capacity.value()) / kGiB,
+                                    IsApple(g) ? "working set" : "memory");
+    }
     if (r.answer.found && r.answer.estimate) {
       DeviceSet set;
       set.gpus.assign(static_cast<size_t>(r.answer.number), g);

@@ -208,18 +208,6 @@ const Setting kSettings[] = {
        d.gpus.emplace_back(v);
        return {};
      }, /*repeatable=*/true},
-    {"wired-limit", "MIB",
-     "Apple GPUs: the GPU memory limit set with sudo sysctl iogpu.wired_limit_mb=MIB (Metal's "
-     "recommendedMaxWorkingSetSize)",
-     kJobs, kBoth, [](std::string_view v, Draft& d) -> Status {
-       auto n = ParseInt("--wired-limit", v);
-       if (!n.ok()) return n.error();
-       if (*n < 1 || *n > (int64_t{1} << 40) / kMiB) {
-         return InvalidArgument(fmt::format("--wired-limit: expected MiB in [1, 1048576], got '{}'", v));
-       }
-       d.wired_limit_mib = *n;
-       return {};
-     }, false, true},
     {"runtime", "NAME", "hf (default), vllm, llamacpp or sglang", kInferCmds, kInference,
      [](std::string_view v, Draft& d) { return Store(ParseRuntime(v), &d.infer.runtime); }},
     {"dtype", "TYPE", "compute dtype: fp32, fp16, bf16 (the model's own)", kJobs, kInference,
@@ -273,6 +261,18 @@ const Setting kSettings[] = {
        auto n = ParseInt("--pp", v);
        if (!n.ok()) return n.error();
        d.infer.pp = d.train.pp = *n;
+       return {};
+     }, false, true},
+    {"wired-limit", "MIB",
+     "Apple GPUs: the GPU memory limit set with sudo sysctl iogpu.wired_limit_mb=MIB (Metal's "
+     "recommendedMaxWorkingSetSize)",
+     kJobs, kBoth, [](std::string_view v, Draft& d) -> Status {
+       auto n = ParseInt("--wired-limit", v);
+       if (!n.ok()) return n.error();
+       if (*n < 1 || *n > (int64_t{1} << 40) / kMiB) {
+         return InvalidArgument(fmt::format("--wired-limit: expected MiB in [1, 1048576], got '{}'", v));
+       }
+       d.wired_limit_mib = *n;
        return {};
      }, false, true},
     // Encoder and encoder-decoder models.

@@ -224,12 +224,11 @@ void AppleDevices(Estimate& e) {
   if (!apple) return;
   std::erase_if(e.notes, [](const std::string& n) { return n.rfind("cuda_context", 0) == 0; });
   e.notes.push_back(fmt::format(
-      "{}: judged against {} ({}), not its {} GiB of RAM; no CUDA context on Metal; "
-      "raise the limit with sudo sysctl iogpu.wired_limit_mb=N and give --wired-limit N",
-      apple->name,
+      "{}: judged against {} ({}), not its {} GiB of RAM; no CUDA context on Metal{}", apple->name,
       apple->wired_limit ? fmt::format("--wired-limit {} MiB", apple->capacity.value() / kMiB)
                          : fmt::format("Metal's working-set limit {} MiB", apple->capacity.value() / kMiB),
-      apple->wired_limit ? "iogpu.wired_limit_mb" : "recommendedMaxWorkingSetSize", apple->ram.value() / kGiB));
+      apple->wired_limit ? "iogpu.wired_limit_mb" : "recommendedMaxWorkingSetSize", apple->ram.value() / kGiB,
+      apple->wired_limit ? "" : "; raise the limit with sudo sysctl iogpu.wired_limit_mb=N and give --wired-limit N"));
 }
 
 Status FinishEstimate(Estimate& e, const EstimateOptions& options) {

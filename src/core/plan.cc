@@ -717,7 +717,9 @@ std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSe
   const GpuSpec& g = devices.gpus[0];
   const int64_t n = static_cast<int64_t>(devices.size());
   const std::string more = fmt::format("{}x{}", g.name, 2 * n);
-  if (job.training) {
+  // A Mac has one GPU: no "more of the same" there.
+  if (IsApple(g)) {
+  } else if (job.training) {
     Job j = job;
     j.train.gpus.reset();
     Settings set = {{"gpu", more}};
@@ -736,7 +738,12 @@ std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSe
   if (other_gpus != nullptr && !job.training) {
     std::vector<const GpuSpec*> larger;
     for (const GpuSpec& o : *other_gpus) {
-      if (o.vendor == g.vendor && o.capacity > g.capacity && o.name != g.name) larger.push_back(&o);
+      // Same vendor and the same memory kind: a discrete card is not offered
+      // a unified-memory machine (Jetson, DGX Spark), nor the reverse.
+      if (o.vendor == g.vendor && o.unified_memory == g.unified_memory && o.capacity > g.capacity &&
+          o.name != g.name) {
+        larger.push_back(&o);
+      }
     }
     std::stable_sort(larger.begin(), larger.end(),
                      [](const GpuSpec* a, const GpuSpec* b) { return a->capacity < b->capacity; });

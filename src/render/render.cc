@@ -103,7 +103,9 @@ std::string RenderEstimateText(const Estimate& e, Units u, const EstimateExtras&
     out += fmt::format("{}{}\n", d.name,
                        d.gpu ? fmt::format("  {} ({})", d.gpu->name, FormatBytes(d.gpu->capacity, u)) : "");
     for (const Component& c : d.components) Rows(out, c, 0, scale, u, 1);
-    out += fmt::format("  {:<32}{:>11}\n", "total (as nvidia-smi shows)", FormatBytes(d.total, u));
+    out += fmt::format("  {:<32}{:>11}\n",
+                       d.gpu && IsApple(*d.gpu) ? "total (in Metal's working set)" : "total (as nvidia-smi shows)",
+                       FormatBytes(d.total, u));
     if (d.allocated_peak) {
       out += fmt::format("  {:<32}{:>11}   reserved peak {}   peak at {}\n", "allocated peak",
                          FormatBytes(*d.allocated_peak, u),
@@ -297,7 +299,7 @@ std::string Figure(double v, int decimals) { return v > 0 ? fmt::format("{:.{}f}
 
 std::string RenderGpusText(const std::vector<const GpuSpec*>& gpus, Units u) {
   std::string out = fmt::format("{:<24}{:>12}{:>8}{:>8}{:>8}  {}\n", "name", "memory", "GB/s", "bf16", "fp16",
-                                "tool's name (TFLOPS dense; ? unknown)");
+                                "also matched as (TFLOPS: dense; ?: unknown)");
   bool apple = false;
   for (const GpuSpec* g : gpus) {
     apple = apple || IsApple(*g);

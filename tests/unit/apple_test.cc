@@ -64,7 +64,7 @@ TEST(AppleTest, JudgedAgainstTheWorkingSetWithoutCudaContext) {
 // fits once --wired-limit raises the limit above its total.
 TEST(AppleTest, WiredLimitMovesTheVerdict) {
   const std::vector<std::string> job = {"infer", "meta-llama/Llama-3.1-70B", "--runtime", "llamacpp", "--quant",
-                                        "Q8_0", "--ctx", "32768", "--gpu", "M3-Max-128GB"};
+                                        "Q8_0", "--ctx", "131072", "--gpu", "M3-Max-128GB"};
   const Json def = EstimateJson(job);
   const int64_t total = def["devices"][0]["total_bytes"].get<int64_t>();
   ASSERT_GT(total, 98304 * kMiBytes) << "the job must exceed the working set for the test to mean anything";

@@ -80,6 +80,25 @@ TEST(AppleTest, WiredLimitMovesTheVerdict) {
       << up["notes"].dump();
 }
 
+// A Mac has one GPU: the fixes never offer a second one, and a ranking
+// over every GPU does not count two Macs (or two laptops) as one machine.
+TEST(AppleTest, OneGpuPerMac) {
+  const Json e = EstimateJson({"infer", "meta-llama/Llama-3.1-70B", "--runtime", "llamacpp", "--quant", "Q8_0", "--ctx",
+                               "131072", "--gpu", "M3-Max-128GB"});
+  ASSERT_FALSE(e["fixes"].empty());
+  for (const Json& f : e["fixes"]) {
+    EXPECT_EQ(f["change"].get<std::string>().find("M3-Max-128GBx"), std::string::npos) << f["change"];
+  }
+  const CliRun r = Cli({"fit", "meta-llama/Llama-3.1-8B", "--gpu", "all", "--ctx", "8192"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("RTX-4060-Laptop              -  does not fit on its one GPU (8.00 GiB memory); a machine has one"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("M1-Pro-16GB                  -  does not fit on its one GPU (10.67 GiB working set)"),
+            std::string::npos)
+      << r.out;
+}
+
 TEST(AppleTest, WiredLimitErrors) {
   const struct { std::vector<std::string> args; const char* err; } cases[] = {
       {{"infer", "meta-llama/Llama-3.1-8B", "--gpu", "RTX-4090", "--wired-limit", "20000"},

@@ -43,6 +43,29 @@ Result<DeviceSet> ToDevices(const std::vector<std::string>& gpus, const GpuCatal
   return set;
 }
 
+Result<DeviceSet> ToDevices(const JobRequest& request, const GpuCatalog& catalog, size_t max_devices,
+                            const Calibration* calibration) {
+  auto set = ToDevices(request.gpus, catalog, max_devices, calibration);
+  if (!set.ok() || !request.wired_limit_mib) return set;
+  const int64_t mib = *request.wired_limit_mib;
+  if (set->empty()) return InvalidArgument("--wired-limit: applies to Apple GPUs; give one with --gpu (M3-Max-128GB)");
+  for (const GpuSpec& g : set->gpus) {
+    if (!IsApple(g)) {
+      return InvalidArgument(fmt::format(
+          "--wired-limit: applies to Apple GPUs (macOS iogpu.wired_limit_mb); {} is not one", g.name));
+    }
+    if (MiB(mib) > g.ram) {
+      return InvalidArgument(fmt::format("--wired-limit: {} MiB is more than the {} MiB of RAM of {}", mib,
+                                         g.ram.value() / kMiB, g.name));
+    }
+  }
+  for (GpuSpec& g : set->gpus) {
+    g.capacity = MiB(mib);
+    g.wired_limit = true;
+  }
+  return set;
+}
+
 Result<EstimateResult> EstimateWithExtras(const Model& model, const Job& job, const DeviceSet& devices,
                                           const std::vector<std::string>& notes) {
   auto e = EstimateJob(model, job, devices);
@@ -143,7 +166,7 @@ SweepCell SweepOne(const Model& model, const Request& base, const std::vector<Sw
   Result<Estimate> e = Error{};
   auto job = BuildJob(r, kCmdFit, training);
   if (job.ok()) {
-    auto devices = ToDevices(job->gpus, GpuCatalog::Builtin(), 0, calibration);
+    auto devices = ToDevices(*job, GpuCatalog::Builtin(), 0, calibration);
     // A cell shows its total and verdict only: numbers-only estimates.
     e = devices.ok() ? EstimateJob(model, job->job, *devices, EstimateOptions{.formulas = false})
                      : Result<Estimate>(devices.error());
@@ -188,6 +211,16 @@ Result<std::vector<GpuRank>> RankGpus(const Model& model, const Job& job, const 
     auto a = Plan(model, job, one, Solve::kMinGpus);
     if (!a.ok()) return a.error();
     GpuRank r{g, std::move(a.value()), std::nullopt};
+    // A Mac, a laptop or a unified-memory machine (Jetson, DGX Spark, Strix
+    // Halo) has one GPU: several would be several machines, not modelled.
+    const bool one_per_machine = IsApple(g) || g.form == "laptop" || g.unified_memory;
+    if (one_per_machine && r.answer.found && r.answer.number > 1) {
+      r.answer.found = false;
+      r.answer.estimate.reset();
+      r.answer.reason = fmt::format("does not fit on its one GPU ({:.2f} GiB {}); a machine has one",
+                                    static_cast<double>(g.capacity.value()) / kGiB,
+                                    IsApple(g) ? "working set" : "memory");
+    }
     if (r.answer.found && r.answer.estimate) {
       DeviceSet set;
       set.gpus.assign(static_cast<size_t>(r.answer.number), g);
@@ -249,7 +282,7 @@ Result<FitResult> Fit(const Model& model, const Request& request, size_t max_swe
     if (solve != Solve::kMinGpus) return InvalidArgument("--gpu all: ranks GPUs by --solve min-gpus");
     kinds = GpuCatalog::Builtin().gpus();
   } else {
-    auto devices = ToDevices(req->gpus, GpuCatalog::Builtin(), 0, calibration);
+    auto devices = ToDevices(*req, GpuCatalog::Builtin(), 0, calibration);
     if (!devices.ok()) return devices.error();
     if (devices->empty()) return InvalidArgument(fmt::format("--solve {}: give --gpu", SolveName(solve)));
     // A list with counts ("--gpu H100-80GBx2,RTX-4090x4") is the set the

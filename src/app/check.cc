@@ -294,7 +294,7 @@ Result<CheckResult> Check(const io::EngineLog& log, std::string_view input, cons
   if (model && estimable) {
     auto job = BuildJob(req, training ? kCmdTrain : kCmdInfer);
     if (!job.ok()) return job.error();
-    auto devices = ToDevices(job->gpus, GpuCatalog::Builtin());
+    auto devices = ToDevices(*job, GpuCatalog::Builtin());
     if (!devices.ok()) return devices.error();
     auto e = EstimateJob(*model, job->job, *devices);
     if (!e.ok()) return e.error();

@@ -277,6 +277,18 @@ const Setting kSettings[] = {
        d.infer.pp = d.train.pp = *n;
        return {};
      }, false, true},
+    {"wired-limit", "MIB",
+     "Apple GPUs: the GPU memory limit set with sudo sysctl iogpu.wired_limit_mb=MIB (Metal's "
+     "recommendedMaxWorkingSetSize)",
+     kJobs, kBoth, [](std::string_view v, Draft& d) -> Status {
+       auto n = ParseInt("--wired-limit", v);
+       if (!n.ok()) return n.error();
+       if (*n < 1 || *n > (int64_t{1} << 40) / kMiB) {
+         return InvalidArgument(fmt::format("--wired-limit: expected MiB in [1, 1048576], got '{}'", v));
+       }
+       d.wired_limit_mib = *n;
+       return {};
+     }, false, true},
     // Encoder and encoder-decoder models.
     {"head", "KIND",
      "encoders: task head base, mlm, seq-cls, token-cls, pretraining; T5/BART: seq2seq-lm, base, seq-cls "
@@ -804,6 +816,7 @@ Result<JobRequest> BuildJob(const Request& r, Command cmd, bool training) {
   out.job.head = d.head;
   out.job.gpus_per_node = d.gpus_per_node;
   out.gpus = std::move(d.gpus);
+  out.wired_limit_mib = d.wired_limit_mib;
   out.output = std::move(d.output);
   out.fit = std::move(d.fit);
   return out;

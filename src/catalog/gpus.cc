@@ -43,6 +43,89 @@ Result<double> Num(const Json& g, const char* key, const std::string& where, boo
   return **v;
 }
 
+// A source key of an entry ("memory_source", "specs_source"), resolved to
+// its text in the document's "sources": every figure says where it is from.
+Result<std::string> SourceText(const Json& g, const Json& sources, const char* key, const std::string& where) {
+  auto k = io::GetString(g, key, where);
+  if (!k.ok()) return k.error();
+  if (!*k || (*k)->empty()) return Corrupt(fmt::format("{}: '{}' is missing (every figure needs its source)", where, key));
+  auto it = sources.find(**k);
+  if (it == sources.end() || !it->is_string() || it->get<std::string>().empty()) {
+    return Corrupt(fmt::format("{}: {} '{}' is not in 'sources'", where, key, **k));
+  }
+  return it->get<std::string>();
+}
+
+// Figures that may be null or absent: unknown, kept as 0.
+Status Figures(const Json& g, const std::string& w, GpuSpec& s) {
+  struct Field {
+    const char* key;
+    double* out;
+  };
+  for (const Field& f : {Field{"bandwidth_gb_s", &s.bandwidth_gb_s}, Field{"bf16_dense_tflops", &s.bf16_tflops},
+                         Field{"fp16_dense_tflops", &s.fp16_tflops}, Field{"fp8_dense_tflops", &s.fp8_tflops}}) {
+    auto v = Num(g, f.key, w, false);
+    if (!v.ok()) return v.error();
+    *f.out = *v;
+  }
+  auto cuda = Num(g, "cuda_total_mib", w, false);
+  if (!cuda.ok()) return cuda.error();
+  s.cuda_total = MiB(static_cast<int64_t>(*cuda));
+  return {};
+}
+
+// Capacity: memory_mib; on Apple silicon memory_mib is the RAM and the
+// capacity is Metal's working-set limit, working_set_mib (required there).
+Status Capacity(const Json& g, const std::string& w, GpuSpec& s) {
+  auto mem = Num(g, "memory_mib", w, true);
+  if (!mem.ok()) return mem.error();
+  s.capacity = MiB(static_cast<int64_t>(*mem));
+  auto ws = Num(g, "working_set_mib", w, false);
+  if (!ws.ok()) return ws.error();
+  auto ram = Num(g, "ram_mib", w, false);
+  if (!ram.ok()) return ram.error();
+  if (s.unified_memory) s.ram = *ram > 0 ? MiB(static_cast<int64_t>(*ram)) : s.capacity;
+  if (IsApple(s)) {
+    if (*ws <= 0 || *ws > *mem) {
+      return Corrupt(fmt::format("{}: Apple GPUs need 'working_set_mib' in (0, memory_mib]", w));
+    }
+    s.capacity = MiB(static_cast<int64_t>(*ws));
+  } else if (*ws > 0) {
+    return Corrupt(fmt::format("{}: 'working_set_mib' applies to Apple GPUs only", w));
+  }
+  return {};
+}
+
+Result<GpuSpec> ParseGpu(const Json& g, const Json& sources, const std::string& w) {
+  GpuSpec s;
+  auto name = io::GetString(g, "name", w);
+  if (!name.ok()) return name.error();
+  if (!*name) return Corrupt(w + ": 'name' is missing");
+  s.name = **name;
+  if (auto v = io::GetString(g, "vendor", w); v.ok() && *v) s.vendor = **v;
+  if (auto v = io::GetString(g, "compute_capability", w); v.ok() && *v) s.compute_capability = **v;
+  if (auto v = io::GetString(g, "arch", w); v.ok() && *v) s.arch = **v;
+  if (auto v = io::GetString(g, "form", w); v.ok() && *v) s.form = **v;
+  if (auto v = io::GetString(g, "memory_note", w); v.ok() && *v) s.memory_note = **v;
+  if (auto v = io::GetBool(g, "unified_memory", w); v.ok() && *v) s.unified_memory = **v;
+  for (Status st : {Capacity(g, w, s), Figures(g, w, s)}) {
+    if (!st.ok()) return st.error();
+  }
+  auto mem_src = SourceText(g, sources, "memory_source", w);
+  if (!mem_src.ok()) return mem_src.error();
+  s.memory_source = *mem_src;
+  auto spec_src = SourceText(g, sources, "specs_source", w);
+  if (!spec_src.ok()) return spec_src.error();
+  s.specs_source = *spec_src;
+  auto aliases = g.find("aliases");
+  if (aliases != g.end() && aliases->is_array()) {
+    for (const Json& a : *aliases) {
+      if (a.is_string()) s.aliases.push_back(a.get<std::string>());
+    }
+  }
+  return s;
+}
+
 }  // namespace
 
 Result<GpuCatalog> GpuCatalog::Parse(std::string_view text, std::string_view where) {
@@ -52,43 +135,14 @@ Result<GpuCatalog> GpuCatalog::Parse(std::string_view text, std::string_view whe
   if (!doc->is_object() || list == doc->end() || !list->is_array()) {
     return Corrupt(fmt::format("{}: expected an object with a 'gpus' list", where));
   }
+  static const Json kNone = Json::object();
+  auto src = doc->find("sources");
+  const Json& sources = src != doc->end() && src->is_object() ? *src : kNone;
   GpuCatalog cat;
   for (size_t i = 0; i < list->size(); ++i) {
-    const Json& g = (*list)[i];
-    const std::string w = fmt::format("{}: gpus[{}]", where, i);
-    GpuSpec s;
-    auto name = io::GetString(g, "name", w);
-    if (!name.ok()) return name.error();
-    if (!*name) return Corrupt(w + ": 'name' is missing");
-    s.name = **name;
-    auto mem = Num(g, "memory_mib", w, true);
-    if (!mem.ok()) return mem.error();
-    s.capacity = MiB(static_cast<int64_t>(*mem));
-    auto cuda = Num(g, "cuda_total_mib", w, false);
-    if (!cuda.ok()) return cuda.error();
-    s.cuda_total = MiB(static_cast<int64_t>(*cuda));
-    auto bw = Num(g, "bandwidth_gb_s", w, false);
-    if (!bw.ok()) return bw.error();
-    s.bandwidth_gb_s = *bw;
-    auto tf = Num(g, "bf16_dense_tflops", w, false);
-    if (!tf.ok()) return tf.error();
-    s.bf16_tflops = *tf;
-    auto f8 = Num(g, "fp8_dense_tflops", w, false);
-    if (!f8.ok()) return f8.error();
-    s.fp8_tflops = *f8;
-    if (auto v = io::GetString(g, "vendor", w); v.ok() && *v) s.vendor = **v;
-    if (auto v = io::GetString(g, "compute_capability", w); v.ok() && *v) s.compute_capability = **v;
-    if (auto v = io::GetString(g, "arch", w); v.ok() && *v) s.arch = **v;
-    if (auto v = io::GetString(g, "form", w); v.ok() && *v) s.form = **v;
-    if (auto v = io::GetString(g, "memory_note", w); v.ok() && *v) s.memory_note = **v;
-    if (auto v = io::GetBool(g, "unified_memory", w); v.ok() && *v) s.unified_memory = **v;
-    auto aliases = g.find("aliases");
-    if (aliases != g.end() && aliases->is_array()) {
-      for (const Json& a : *aliases) {
-        if (a.is_string()) s.aliases.push_back(a.get<std::string>());
-      }
-    }
-    cat.gpus_.push_back(std::move(s));
+    auto g = ParseGpu((*list)[i], sources, fmt::format("{}: gpus[{}]", where, i));
+    if (!g.ok()) return g.error();
+    cat.gpus_.push_back(std::move(*g));
   }
   return cat;
 }

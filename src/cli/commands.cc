@@ -100,7 +100,7 @@ int RunEstimate(Ctx& c, app::Command cmd) {
   if (!units.ok()) return Fail(c, units.error());
   auto calibration = MachineCalibration(req->output);
   if (!calibration.ok()) return Fail(c, calibration.error());
-  auto devices = app::ToDevices(req->gpus, GpuCatalog::Builtin(), 0, &*calibration);
+  auto devices = app::ToDevices(*req, GpuCatalog::Builtin(), 0, &*calibration);
   if (!devices.ok()) return Fail(c, devices.error());
   std::vector<std::string> notes;
   auto m = LoadModel(c.model, ModelCatalog::Builtin(), &notes);

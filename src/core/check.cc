@@ -31,6 +31,10 @@ int ComputeCapability(const GpuSpec& g) {
   return major > 0 ? major * 10 + minor : 0;
 }
 
+bool IsApple(const GpuSpec& g) { return g.vendor == "apple"; }
+
+double HalfTensorTflops(const GpuSpec& g) { return g.bf16_tflops > 0 ? g.bf16_tflops : g.fp16_tflops; }
+
 const GpuSpec* FirstBelow(const DeviceSet& devices, int min_cc) {
   for (const GpuSpec& g : devices.gpus) {
     const int cc = ComputeCapability(g);

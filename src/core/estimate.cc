@@ -269,9 +269,35 @@ void ApplyCalibration(Estimate& e) {
   }
 }
 
+// Apple silicon runs Metal (llama.cpp's ggml-metal, PyTorch MPS): no CUDA
+// context, so a runtime's "cuda_context" component is dropped there; and the
+// capacity is Metal's working-set limit, which a note names
+// (docs/estimation.md "Device capacity").
+void AppleDevices(Estimate& e) {
+  const GpuSpec* apple = nullptr;
+  for (DeviceEstimate& d : e.devices) {
+    if (!d.gpu || !IsApple(*d.gpu)) continue;
+    apple = &*d.gpu;
+    auto& c = d.components;
+    auto it = std::find_if(c.begin(), c.end(), [](const Component& x) { return x.name == "cuda_context"; });
+    if (it == c.end()) continue;
+    d.total = d.total - it->bytes;
+    c.erase(it);
+  }
+  if (!apple) return;
+  std::erase_if(e.notes, [](const std::string& n) { return n.rfind("cuda_context", 0) == 0; });
+  e.notes.push_back(fmt::format(
+      "{}: judged against {} ({}), not its {} GiB of RAM; no CUDA context on Metal{}", apple->name,
+      apple->wired_limit ? fmt::format("--wired-limit {} MiB", apple->capacity.value() / kMiB)
+                         : fmt::format("Metal's working-set limit {} MiB", apple->capacity.value() / kMiB),
+      apple->wired_limit ? "iogpu.wired_limit_mb" : "recommendedMaxWorkingSetSize", apple->ram.value() / kGiB,
+      apple->wired_limit ? "" : "; raise the limit with sudo sysctl iogpu.wired_limit_mb=N and give --wired-limit N"));
+}
+
 }  // namespace
 
 Status FinishEstimate(Estimate& e, const EstimateOptions& options) {
+  AppleDevices(e);
   ApplyCalibration(e);
   AddOtherProcesses(e);
   for (const DeviceEstimate& d : e.devices) {

@@ -658,7 +658,7 @@ std::optional<Throughput> EstimateThroughput(const Model& model, const Estimate&
   const double all = step_time(batch_seqs, batch_pool_share);
   if (one <= 0 || all <= 0) return std::nullopt;
   double flops_tps = 0;
-  for (const DeviceEstimate& d : e.devices) flops_tps += d.gpu ? d.gpu->bf16_tflops * 1e12 * kMfu : 0;
+  for (const DeviceEstimate& d : e.devices) flops_tps += d.gpu ? HalfTensorTflops(*d.gpu) * 1e12 * kMfu : 0;
   Throughput t;
   t.decode_tokens_per_s = 1.0 / one;
   t.decode_batch_tokens_per_s = static_cast<double>(batch_seqs) / all;

@@ -443,7 +443,12 @@ void AddOtherKind(const Base& b, const std::vector<GpuSpec>& others, std::vector
   const int64_t n = static_cast<int64_t>(b.devices.size());
   std::vector<const GpuSpec*> larger;
   for (const GpuSpec& o : others) {
-    if (o.vendor == g.vendor && o.capacity > g.capacity && o.name != g.name) larger.push_back(&o);
+    // Same vendor and the same memory kind: a discrete card is not offered
+    // a unified-memory machine (Jetson, DGX Spark), nor the reverse.
+    if (o.vendor == g.vendor && o.unified_memory == g.unified_memory && o.capacity > g.capacity &&
+        o.name != g.name) {
+      larger.push_back(&o);
+    }
   }
   std::stable_sort(larger.begin(), larger.end(),
                    [](const GpuSpec* x, const GpuSpec* y) { return x->capacity < y->capacity; });
@@ -491,7 +496,7 @@ std::vector<Fix> SuggestFixes(const Model& model, const Job& job, const DeviceSe
     b.batch = job.train.batch;
     changes = TrainingChanges(b, *rw);
   }
-  changes.push_back(MoreGpus(b));
+  if (!IsApple(b.devices.gpus[0])) changes.push_back(MoreGpus(b));  // a Mac has one GPU: no "more of the same"
   // Each change alone, then (cheaper than any single change that fits) two or three together.
   int cutoff = 1 << 20;
   std::vector<std::vector<size_t>> fitting;

@@ -107,7 +107,9 @@ Json EstimateDoc(const Estimate& e, const EstimateExtras& x) {
   if (x.throughput) {
     j["throughput"] = {{"decode_tokens_per_s", x.throughput->decode_tokens_per_s},
                        {"decode_batch_tokens_per_s", x.throughput->decode_batch_tokens_per_s},
-                       {"prefill_tokens_per_s", x.throughput->prefill_tokens_per_s},
+                       {"prefill_tokens_per_s", x.throughput->prefill_tokens_per_s > 0
+                                                    ? Json(x.throughput->prefill_tokens_per_s)
+                                                    : Json(nullptr)},
                        {"assumptions", x.throughput->note}};
   }
   return j;
@@ -249,11 +251,20 @@ std::string RenderGpusJson(const std::vector<const GpuSpec*>& gpus) {
   j["schema"] = "vramfit.gpus/1";
   j["gpus"] = Json::array();
   for (const GpuSpec* g : gpus) {
+    // Figures the catalog does not know are null, never 0.
+    const auto known = [](double v) { return v > 0 ? Json(v) : Json(nullptr); };
     j["gpus"].push_back({{"name", g->name},
                          {"vendor", g->vendor},
                          {"capacity_bytes", g->capacity.value()},
-                         {"bandwidth_gb_s", g->bandwidth_gb_s},
-                         {"bf16_dense_tflops", g->bf16_tflops},
+                         {"ram_bytes", g->ram.value() > 0 ? Json(g->ram.value()) : Json(nullptr)},
+                         {"unified_memory", g->unified_memory},
+                         {"bandwidth_gb_s", known(g->bandwidth_gb_s)},
+                         {"bf16_dense_tflops", known(g->bf16_tflops)},
+                         {"fp16_dense_tflops", known(g->fp16_tflops)},
+                         {"compute_capability", g->compute_capability.empty() ? Json(nullptr)
+                                                                               : Json(g->compute_capability)},
+                         {"memory_source", g->memory_source},
+                         {"specs_source", g->specs_source},
                          {"aliases", g->aliases}});
   }
   return j.dump(2) + "\n";

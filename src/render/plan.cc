@@ -104,11 +104,11 @@ std::string RenderFitText(const FitAnswer& a, Units u) {
 }
 
 std::string RenderGpuRankText(const std::vector<GpuRank>& ranks, Units u) {
-  std::string out = fmt::format("{:<18}{:>6}  {:<22}{:>12}{:>12}{:>10}{:>14}\n", "gpu", "count", "layout", "headroom",
+  std::string out = fmt::format("{:<24}{:>6}  {:<22}{:>12}{:>12}{:>10}{:>14}\n", "gpu", "count", "layout", "headroom",
                                 "memory", "GB/s", "decode tok/s");
   for (const GpuRank& r : ranks) {
     if (!r.answer.found) {
-      out += fmt::format("{:<18}{:>6}  {}\n", r.gpu.name, "-", r.answer.reason);
+      out += fmt::format("{:<24}{:>6}  {}\n", r.gpu.name, "-", r.answer.reason);
       continue;
     }
     const DeviceEstimate* tight = nullptr;
@@ -119,8 +119,9 @@ std::string RenderGpuRankText(const std::vector<GpuRank>& ranks, Units u) {
     std::string layout = r.answer.value;
     const size_t paren = layout.find('(');
     if (paren != std::string::npos) layout = layout.substr(paren + 1, layout.size() - paren - 2);
-    out += fmt::format("{:<18}{:>6}  {:<22}{:>12}{:>12}{:>10.0f}{:>14}\n", r.gpu.name, r.answer.number, layout,
-                       FormatBytes(headroom, u), FormatBytes(r.gpu.capacity, u), r.gpu.bandwidth_gb_s,
+    out += fmt::format("{:<24}{:>6}  {:<22}{:>12}{:>12}{:>10}{:>14}\n", r.gpu.name, r.answer.number, layout,
+                       FormatBytes(headroom, u), FormatBytes(r.gpu.capacity, u),
+                       r.gpu.bandwidth_gb_s > 0 ? fmt::format("{:.0f}", r.gpu.bandwidth_gb_s) : "?",
                        r.throughput ? fmt::format("{:.0f}", r.throughput->decode_tokens_per_s) : "-");
   }
   return out;
@@ -133,7 +134,7 @@ std::string RenderGpuRankJson(const std::vector<GpuRank>& ranks) {
   for (const GpuRank& r : ranks) {
     Json g = FitDoc(r.answer);
     g["gpu"] = r.gpu.name;
-    g["bandwidth_gb_s"] = r.gpu.bandwidth_gb_s;
+    g["bandwidth_gb_s"] = r.gpu.bandwidth_gb_s > 0 ? Json(r.gpu.bandwidth_gb_s) : Json(nullptr);
     g["decode_tokens_per_s"] = r.throughput ? Json(r.throughput->decode_tokens_per_s) : Json(nullptr);
     j["gpus"].push_back(g);
   }

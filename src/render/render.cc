@@ -104,7 +104,9 @@ std::string RenderEstimateText(const Estimate& e, Units u, const EstimateExtras&
     out += fmt::format("{}{}\n", d.name,
                        d.gpu ? fmt::format("  {} ({})", d.gpu->name, FormatBytes(d.gpu->capacity, u)) : "");
     for (const Component& c : d.components) Rows(out, c, 0, scale, u, 1);
-    out += fmt::format("  {:<32}{:>11}\n", "total (as nvidia-smi shows)", FormatBytes(d.total, u));
+    out += fmt::format("  {:<32}{:>11}\n",
+                       d.gpu && IsApple(*d.gpu) ? "total (in Metal's working set)" : "total (as nvidia-smi shows)",
+                       FormatBytes(d.total, u));
     if (d.allocated_peak) {
       out += fmt::format("  {:<32}{:>11}   reserved peak {}   peak at {}\n", "allocated peak",
                          FormatBytes(*d.allocated_peak, u),
@@ -150,9 +152,11 @@ std::string RenderEstimateText(const Estimate& e, Units u, const EstimateExtras&
     out += (e.launch_command.empty() ? "launch flags:" : "launch command:") + line + "\n";
   }
   if (x.throughput) {
-    out += fmt::format("throughput: decode ~{:.0f} tok/s per sequence ({:.0f} tok/s for the batch), prefill ~{:.0f} tok/s\n",
+    const double prefill = x.throughput->prefill_tokens_per_s;
+    out += fmt::format("throughput: decode ~{:.0f} tok/s per sequence ({:.0f} tok/s for the batch), prefill {}\n",
                        x.throughput->decode_tokens_per_s, x.throughput->decode_batch_tokens_per_s,
-                       x.throughput->prefill_tokens_per_s);
+                       prefill > 0 ? fmt::format("~{:.0f} tok/s", prefill)
+                                   : std::string("unknown (no TFLOPS figure for the GPU)"));
   }
   if (!x.fixes.empty()) {
     out += e.fits && !*e.fits ? "to make it fit (what fits first, cheapest first; then the rest by what they save):\n"
@@ -288,12 +292,24 @@ std::string RenderModelsText(const std::vector<const CatalogModel*>& models) {
   return out;
 }
 
+namespace {
+
+// A catalog figure, or "?" where the catalog has none (unknown, never 0).
+std::string Figure(double v, int decimals) { return v > 0 ? fmt::format("{:.{}f}", v, decimals) : "?"; }
+
+}  // namespace
+
 std::string RenderGpusText(const std::vector<const GpuSpec*>& gpus, Units u) {
-  std::string out = fmt::format("{:<18}{:>12}{:>12}{:>12}  {}\n", "name", "memory", "GB/s", "bf16 TFLOPS", "nvidia-smi name");
+  std::string out = fmt::format("{:<24}{:>12}{:>8}{:>8}{:>8}  {}\n", "name", "memory", "GB/s", "bf16", "fp16",
+                                "also matched as (TFLOPS: dense; ?: unknown)");
+  bool apple = false;
   for (const GpuSpec* g : gpus) {
-    out += fmt::format("{:<18}{:>12}{:>12.0f}{:>12.1f}  {}\n", g->name, FormatBytes(g->capacity, u), g->bandwidth_gb_s,
-                       g->bf16_tflops, g->aliases.empty() ? "" : g->aliases[0]);
+    apple = apple || IsApple(*g);
+    out += fmt::format("{:<24}{:>12}{:>8}{:>8}{:>8}  {}\n", g->name + (IsApple(*g) ? "*" : ""),
+                       FormatBytes(g->capacity, u), Figure(g->bandwidth_gb_s, 0), Figure(g->bf16_tflops, 1),
+                       Figure(g->fp16_tflops, 1), g->aliases.empty() ? "" : g->aliases[0]);
   }
+  if (apple) out += "* Apple: memory is Metal's working-set limit (recommendedMaxWorkingSetSize), not the RAM\n";
   out += fmt::format("{} GPUs\n", gpus.size());
   return out;
 }

@@ -238,7 +238,7 @@ Result<Prepared> Prepare(Api& api, const nlohmann::json& body, const std::vector
   auto req = app::BuildJob(p.request, CommandOf(p.mode));
   if (!req.ok()) return req.error();
   p.job = std::move(req->job);
-  auto devices = app::ToDevices(req->gpus, GpuCatalog::Builtin(), kMaxWebDevices);
+  auto devices = app::ToDevices(*req, GpuCatalog::Builtin(), kMaxWebDevices);
   if (!devices.ok()) return devices.error();
   p.devices = std::move(devices.value());
   auto model = ResolveModel(api, body, &p.notes);
@@ -373,7 +373,7 @@ Response Api::Fit(std::string_view body) {
     if (!req.ok()) return ErrorResponse(req.error());
     // "gpu": "all" ranks every GPU kind; anything else is a device list.
     if (!(req->gpus.size() == 1 && req->gpus[0] == "all")) {
-      auto devices = app::ToDevices(req->gpus, GpuCatalog::Builtin(), kMaxWebDevices);
+      auto devices = app::ToDevices(*req, GpuCatalog::Builtin(), kMaxWebDevices);
       if (!devices.ok()) return ErrorResponse(devices.error());
     }
     std::vector<std::string> notes;

@@ -138,7 +138,7 @@ TEST(LocalGpusTest, NoGpuIsOneLine) {
 }
 
 TEST(LocalGpusTest, TheWebApiRefusesLocal) {
-  auto d = app::ToDevices({"local"}, GpuCatalog::Builtin(), 8);
+  auto d = app::ToDevices(std::vector<std::string>{"local"}, GpuCatalog::Builtin(), 8);
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.error().message.find("the web API does not read the server's GPUs"), std::string::npos);
 }

@@ -24,18 +24,26 @@ struct CalibratedTerm {
 // One GPU model from the catalog (data/gpus.json).
 struct GpuSpec {
   std::string name;            // canonical: "H100-80GB"
-  std::string vendor;          // nvidia | amd | apple
-  Bytes capacity;              // total as nvidia-smi (rocm-smi, Metal) reports it
+  std::string vendor;          // nvidia | amd | apple | intel
+  // The memory a fit is judged against: the total as nvidia-smi (rocm-smi,
+  // xpu-smi) reports it; on Apple silicon Metal's working-set limit
+  // (recommendedMaxWorkingSetSize), or --wired-limit when given.
+  Bytes capacity;
   Bytes cuda_total;            // what cudaMemGetInfo reports; 0 if unknown
-  double bandwidth_gb_s = 0;   // peak memory bandwidth, 1e9 B/s
-  double bf16_tflops = 0;      // dense bf16/fp16 tensor TFLOPS
+  Bytes ram;                   // unified-memory machines: the RAM capacity shares; 0 otherwise
+  double bandwidth_gb_s = 0;   // peak memory bandwidth, 1e9 B/s; 0 if unknown
+  double bf16_tflops = 0;      // dense bf16 tensor TFLOPS; 0 if unknown or none (T4, V100)
+  double fp16_tflops = 0;      // dense fp16 tensor TFLOPS; 0 if unknown
   double fp8_tflops = 0;       // dense fp8, 0 if none
   std::string compute_capability;
   std::string arch;
-  std::string form;            // sxm | pcie | consumer | oam | soc (interconnect class)
+  std::string form;            // sxm | pcie | consumer | laptop | oam | soc (interconnect class)
   bool unified_memory = false;
+  bool wired_limit = false;    // capacity is a --wired-limit, not the default working set
   std::vector<std::string> aliases;
   std::string memory_note;
+  std::string memory_source;   // where capacity comes from (data/gpus.json "sources")
+  std::string specs_source;    // where bandwidth and TFLOPS come from
   // Read off this machine (--gpu local): the tool that reported it ("NVML",
   // "nvidia-smi"), the name it printed, and the memory other processes
   // already hold (counted on the device as other_processes).
@@ -47,6 +55,14 @@ struct GpuSpec {
   // with --no-calibration or no calibration file).
   std::vector<CalibratedTerm> calibration;
 };
+
+// Whether the GPU is Apple silicon: Metal, no CUDA context, capacity is the
+// working-set limit (docs/estimation.md "Device capacity").
+bool IsApple(const GpuSpec& g);
+
+// The dense half-precision tensor rate the compute runs at: bf16, else fp16
+// (GPUs without bf16 tensor cores run fp16); 0 if neither is known.
+double HalfTensorTflops(const GpuSpec& g);
 
 // The devices a job runs on: one entry per physical device.
 struct DeviceSet {

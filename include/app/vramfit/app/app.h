@@ -30,6 +30,11 @@ namespace vramfit::app {
 // include/io/vramfit/io/calibration.h) is attached to the GPUs it covers.
 Result<DeviceSet> ToDevices(const std::vector<std::string>& gpus, const GpuCatalog& catalog,
                             size_t max_devices = 0, const Calibration* calibration = nullptr);
+// The devices of a job: its --gpu values, with --wired-limit applied to the
+// Apple GPUs (it is refused, one line, for a set without one, and above the
+// machine's RAM), and this machine's calibration attached.
+Result<DeviceSet> ToDevices(const JobRequest& request, const GpuCatalog& catalog, size_t max_devices = 0,
+                            const Calibration* calibration = nullptr);
 
 // An estimate as a frontend shows it: the estimate, the loader's notes first,
 // and the planner's extras (the fixes when it does not fit; the throughput of

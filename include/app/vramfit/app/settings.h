@@ -62,6 +62,7 @@ struct Draft {
   TrainingSettings train;
   HeadChoice head;                // --head, --num-labels
   std::vector<std::string> gpus;  // --gpu values as given (NAME[xN], comma lists)
+  std::optional<int64_t> wired_limit_mib;  // --wired-limit: Apple iogpu.wired_limit_mb
   Output output;
   FitRequest fit;
   std::optional<int64_t> gpus_per_node;  // --gpus-per-node
@@ -142,6 +143,10 @@ Result<std::vector<std::string>> ExpandAliases(const std::vector<std::string>& a
 struct JobRequest {
   Job job;
   std::vector<std::string> gpus;
+  // --wired-limit MiB: the GPU memory macOS lets Metal wire
+  // (sudo sysctl iogpu.wired_limit_mb=N), replacing the working-set limit
+  // of the Apple GPUs; nullopt: Metal's recommendedMaxWorkingSetSize.
+  std::optional<int64_t> wired_limit_mib;
   Output output;
   FitRequest fit;
 };

@@ -159,11 +159,13 @@ LadderStep Step(std::string option, const Result<Estimate>& e, const Job& job, s
   LadderStep s;
   s.option = std::move(option);
   const auto note_once = [&](const std::string& text) {
-    // Once per kind of message: the first full text of each short one.
+    // Once per kind of message: the first full text of each short one,
+    // named by the option it came from (its figures are that option's).
     const std::string short_text = ShortMessage(text);
     if (notes && short_text != text &&
-        std::none_of(notes->begin(), notes->end(), [&](const std::string& n) { return ShortMessage(n) == short_text; })) {
-      notes->push_back(text);
+        std::none_of(notes->begin(), notes->end(),
+                     [&](const std::string& n) { return n.find(short_text) != std::string::npos; })) {
+      notes->push_back(fmt::format("{}: {}", s.option, text));
     }
   };
   if (!e.ok()) {

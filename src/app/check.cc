@@ -1,6 +1,7 @@
 // `vramfit check` (include/vramfit/app/check.h): the job a log describes,
 // completed by flags, estimated and compared with what the engine printed.
 #include "vramfit/app/check.h"
+#include "vramfit/check.h"
 
 #include <algorithm>
 #include <cmath>
@@ -340,16 +341,6 @@ std::string JobCommand(const CheckResult& r) {
   return cmd;
 }
 
-// 158656 -> "158,656" (as vLLM prints token counts).
-std::string Thousands(int64_t n) {
-  std::string digits = std::to_string(n < 0 ? -n : n);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return n < 0 ? "-" + out : out;
-}
 
 std::string Signed(Bytes b, Units u) {
   return b.value() < 0 ? "-" + FormatBytes(Bytes(-b.value()), u) : "+" + FormatBytes(b, u);

@@ -43,4 +43,14 @@ const GpuSpec* FirstBelow(const DeviceSet& devices, int min_cc) {
   return nullptr;
 }
 
+std::string Thousands(int64_t n) {
+  std::string digits = std::to_string(n < 0 ? -n : n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
 }  // namespace vramfit

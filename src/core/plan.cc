@@ -1,6 +1,7 @@
 // The planner: exact searches over the estimator. docs/estimation.md
 // ("planner") describes each solve and the throughput model.
 #include "vramfit/plan.h"
+#include "vramfit/check.h"
 
 #include <algorithm>
 #include <cmath>
@@ -71,15 +72,6 @@ namespace plan_detail {
 
 std::string GiBText(Bytes b) { return fmt::format("{:.2f} GiB", static_cast<double>(b.value()) / kGiB); }
 
-std::string Grouped(int64_t n) {
-  std::string digits = std::to_string(n < 0 ? -n : n);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return n < 0 ? "-" + out : out;
-}
 
 const DeviceEstimate* Tightest(const Estimate& e) {
   const DeviceEstimate* best = nullptr;
@@ -130,7 +122,7 @@ std::string ReasonOf(const Estimate& e, const Job& job) {
     const int64_t batch = job.infer.batch;
     if (e.kv_capacity_tokens && held > 0 && batch * held > *e.kv_capacity_tokens) {
       return fmt::format("KV pool holds {} x {} tokens; batch {} needs {} > {}", *e.kv_max_concurrency, held,
-                         batch, Grouped(batch * held), Grouped(*e.kv_capacity_tokens));
+                         batch, Thousands(batch * held), Thousands(*e.kv_capacity_tokens));
     }
     return fmt::format("KV pool holds {} sequences; batch {} needs {}", *e.kv_max_concurrency, batch, batch);
   }

@@ -134,7 +134,7 @@ int CostOf(const Settings& set, const Base& b, std::vector<std::string>* texts) 
       add(1, fmt::format("KV cache in {}: slight quality loss", v));
     } else if (k == "ctx" || k == "max-model-len" || k == "context-length") {
       const int64_t t = std::stoll(v);
-      if (t < b.ctx) add(2 * halvings(b.ctx, t), fmt::format("context {} tokens instead of {}", Grouped(t), Grouped(b.ctx)));
+      if (t < b.ctx) add(2 * halvings(b.ctx, t), fmt::format("context {} tokens instead of {}", Thousands(t), Thousands(b.ctx)));
     } else if (k == "batch") {
       const int64_t t = std::stoll(v);
       if (b.job.training) add(1, fmt::format("micro-batch {} with more accumulation: same effective batch, slower steps", t));

@@ -70,9 +70,6 @@ LadderStep Step(std::string option, const Result<Estimate>& e, const Job& job,
 // "--gpu RTX-4090x2 --tp 2": settings as the flags a user types.
 std::string FlagsText(const Settings& settings);
 
-// "12,345": an integer with thousands separators.
-std::string Grouped(int64_t n);
-
 // The inference job laid out on n GPUs as the runtime prefers, and the
 // settings that say so.
 Job LaidOut(const Model& model, const Job& job, int64_t n, Settings* settings);

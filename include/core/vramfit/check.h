@@ -17,6 +17,9 @@ Status CheckRange(std::string_view flag, int64_t v, int64_t lo, int64_t hi);
 // ASCII lower case.
 std::string Lower(std::string_view s);
 
+// 158656 -> "158,656": token counts as vLLM and the planner print them.
+std::string Thousands(int64_t n);
+
 }  // namespace vramfit
 
 #endif  // VRAMFIT_CHECK_H_

@@ -38,6 +38,7 @@
 #include <fmt/format.h>
 
 #include "../formula.h"
+#include "vramfit/check.h"
 #include "profile.h"
 #include "runtimes.h"
 #include "vllm_steps.h"
@@ -123,14 +124,6 @@ std::string Gib(Bytes b) {
 // Python's round(x, 2) printed with repr (vLLM's free-memory message).
 std::string PyRound2(double x) { return PyFloat(std::round(x * 100.0) / 100.0); }
 
-// 32768 -> "32,768" (vLLM's concurrency log line).
-std::string Thousands(int64_t n) {
-  std::string s = std::to_string(n);
-  for (int64_t i = static_cast<int64_t>(s.size()) - 3; i > 0; i -= 3) {
-    s.insert(static_cast<size_t>(i), ",");
-  }
-  return s;
-}
 
 Status Invalid(const std::string& m) { return InvalidArgument(m); }
 // vLLM's start-up failures: the settings are valid, the job does not fit.

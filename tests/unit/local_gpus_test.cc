@@ -126,6 +126,29 @@ TEST(LocalGpusTest, TheVerdictCountsWhatOtherProcessesHold) {
       << mine.out;
 }
 
+// vLLM's gpu_worker checks at start-up that the free memory covers
+// gpu_memory_utilization x total, with total as torch sees it (24564 MiB
+// less the 464 MiB driver reserve vramfit assumes without a cudaMemGetInfo
+// figure: 23.54 GiB; x 0.9 = 21.18 GiB); free is 23.54 less the 0.61 GiB
+// CUDA context and the 2.93 GiB (3000 MiB) others hold = 20.0 GiB.
+TEST(LocalGpusTest, VllmRefusesToStartWhenOthersHoldTooMuch) {
+  FakeNvidiaSmi smi("NVIDIA GeForce RTX 4090, 24564, 3000\n");
+  const testing::CliRun r = testing::Cli(
+      {"infer", "meta-llama/Llama-3.1-8B", "--runtime", "vllm", "--max-model-len", "8192", "--gpu", "local", "--json"});
+  ASSERT_EQ(r.code, 3) << r.err;
+  const nlohmann::json e = nlohmann::json::parse(r.out);
+  EXPECT_EQ(e["failure"]["kind"], "free_memory_below_request");
+  EXPECT_NE(e["failure"]["message"].get<std::string>().find("Free memory on device (20.0/23.54 GiB) on startup is "
+                                                              "less than desired GPU memory utilization (0.9, 21.18 GiB)"),
+            std::string::npos)
+      << e["failure"]["message"];
+  EXPECT_NE(e["failure"]["message"].get<std::string>().find("2.93 GiB is held by other processes"), std::string::npos);
+  // With the memory free, the same job starts.
+  const testing::CliRun named = testing::Cli(
+      {"infer", "meta-llama/Llama-3.1-8B", "--runtime", "vllm", "--max-model-len", "8192", "--gpu", "RTX-4090"});
+  EXPECT_EQ(named.code, 0) << named.out;
+}
+
 TEST(LocalGpusTest, NoGpuIsOneLine) {
   FakeNvidiaSmi smi("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n", 9);
   const testing::CliRun r = testing::Cli({"infer", "meta-llama/Llama-3.1-8B", "--gpu", "local"});

@@ -868,19 +868,21 @@ int64_t EstimateMaxModelLen(const Engine& g, int64_t pools, Bytes available) {
 namespace {
 
 // gpu_worker.init_device: the free memory after the CUDA context (and
-// NVLink NCCL) must cover total x util.
+// NVLink NCCL) must cover total x util; memory other processes hold
+// (--gpu local) is not free either.
 Status CheckFreeMemory(const Engine& g, const Worker& wk) {
   const Budget& b = wk.budget;
-  const double free_d = static_cast<double>((b.total - g.context).value());
+  const Bytes in_use = wk.d.gpu ? wk.d.gpu->in_use : Bytes(0);
+  const double free_d = static_cast<double>((b.total - g.context - in_use).value());
   if (free_d >= b.requested_d) return {};
   const double gib = static_cast<double>(kGiB);
   return DoesNotFit(fmt::format(
       "vllm: {}: Free memory on device ({}/{} GiB) on startup is less than desired GPU memory "
       "utilization ({}, {} GiB). Decrease GPU memory utilization or reduce GPU memory used by "
-      "other processes. [{} GiB go to the CUDA context{} before the check; lower --gpu-mem-util]",
+      "other processes. [{} GiB go to the CUDA context{} before the check{}; lower --gpu-mem-util]",
       wk.d.name, PyRound2(free_d / gib), PyRound2(static_cast<double>(b.total.value()) / gib),
-      PyFloat(g.util), PyRound2(b.requested_d / gib), Gib(g.context),
-      g.nccl_before ? " and NCCL" : ""));
+      PyFloat(g.util), PyRound2(b.requested_d / gib), Gib(g.context), g.nccl_before ? " and NCCL" : "",
+      in_use.value() > 0 ? fmt::format(", {} GiB is held by other processes", Gib(in_use)) : std::string()));
 }
 
 // kv_cache_utils.check_enough_kv_cache_memory: some memory left, and room

@@ -115,13 +115,28 @@ void KvSizeLine(EngineLog& out, const Line& l, std::string_view rest) {
   };
   const std::string k = type_of(", K (");
   const std::string v = type_of(", V (");
-  // The cells of the (first, i.e. the non-SWA) cache: its capacity in tokens.
+  // The cells of the (first, i.e. the non-SWA) cache: its capacity in
+  // tokens. The cells are per stream; "%2u/%u seqs" is n_seq_max / n_stream
+  // (llama-kv-cache.cpp), one stream per sequence unless the KV cache is
+  // unified (-kvu), so the capacity is cells x n_stream. Builds that print
+  // no stream count have one.
   if (!out.kv_capacity_tokens) {
     if (auto open = log::After(rest, "(")) {
       const std::string_view n = log::NumberAt(*open);
       auto cells = ParsePrintedBytes(n, 1);
       if (!n.empty() && cells.ok() && open->substr(open->find(n) + n.size()).substr(0, 6) == " cells") {
-        out.kv_capacity_tokens = cells->bytes.value();
+        int64_t streams = 1;
+        const std::string_view inside = open->substr(0, open->find(')'));
+        const size_t seqs = inside.find(" seqs");
+        const size_t slash = seqs == std::string_view::npos ? std::string_view::npos : inside.rfind('/', seqs);
+        if (slash != std::string_view::npos) {
+          const std::string_view s_text = log::NumberAt(inside.substr(slash + 1));
+          auto parsed = ParsePrintedBytes(s_text, 1);
+          if (!s_text.empty() && parsed.ok() && parsed->bytes.value() >= 1 && parsed->bytes.value() <= 4096) {
+            streams = parsed->bytes.value();
+          }
+        }
+        out.kv_capacity_tokens = cells->bytes.value() * streams;
       }
     }
   }

@@ -141,6 +141,19 @@ TEST(LlamaCppLogTest, RealServerLogEveryBuffer) {
   EXPECT_EQ(log->gpu_names[0], "Orin");
 }
 
+// The KV line's cells are per stream: node-llama-cpp 3.21.1 (llama.cpp
+// v0.4.0) with 4 sequences prints "(  4096 cells,   6 layers,  4/4 seqs)"
+// for 192.00 MiB = 4 streams x 4096 cells x 6 layers x 2048 B (LFM2-1.2B),
+// so the capacity is 16384 tokens.
+TEST(LlamaCppLogTest, KvCapacityCountsEveryStream) {
+  auto np4 = io::ParseEngineLog(Fixture("llamacpp/lfm2-1.2b-f16-cpu-np4-node-llama-cpp-3.21.1.log"), "np4.log");
+  ASSERT_TRUE(np4.ok()) << np4.error().message;
+  EXPECT_EQ(np4->kv_capacity_tokens.value_or(0), 4 * 4096);
+  auto np1 = io::ParseEngineLog(Fixture("llamacpp/lfm2-1.2b-f16-cpu-np1-node-llama-cpp-3.21.1.log"), "np1.log");
+  ASSERT_TRUE(np1.ok());
+  EXPECT_EQ(np1->kv_capacity_tokens.value_or(0), 4096);
+}
+
 TEST(LlamaCppLogTest, TruncatedLogYieldsWhatItHolds) {
   std::string text = Fixture("llamacpp/qwen3-0.6b-q4km-orin-b5489.log");
   text.resize(text.find("llama_kv_cache_unified:        CPU KV") + 30);  // cut mid-line

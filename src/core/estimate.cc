@@ -212,8 +212,7 @@ namespace {
 // processes already hold: nvidia-smi's total then shows it next to the
 // job's own, and the verdict counts it.
 void AddOtherProcesses(Estimate& e) {
-  for (size_t i = 0; i < e.devices.size(); ++i) {
-    DeviceEstimate& d = e.devices[i];
+  for (DeviceEstimate& d : e.devices) {
     if (!d.gpu || d.gpu->detected.empty()) continue;
     const double gib = static_cast<double>(kGiB);
     if (!d.gpu->in_use_known) {
@@ -250,6 +249,10 @@ std::string CalibrationFamily(const Estimate& e) {
 // estimate's assumed ones. Only additive terms outside the physics are
 // calibrated, so the rest of the breakdown is unchanged.
 void ApplyCalibration(Estimate& e) {
+  if (std::none_of(e.devices.begin(), e.devices.end(),
+                   [](const DeviceEstimate& d) { return d.gpu && !d.gpu->calibration.empty(); })) {
+    return;  // the common case, and the planner's hot path: no workload scan
+  }
   const std::string family = CalibrationFamily(e);
   for (DeviceEstimate& d : e.devices) {
     if (!d.gpu) continue;

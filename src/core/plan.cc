@@ -256,16 +256,19 @@ DeviceSet Repeat(const GpuSpec& g, int64_t n) {
   return d;
 }
 
+std::vector<std::pair<std::string, int64_t>> KindRuns(const DeviceSet& d) {
+  std::vector<std::pair<std::string, int64_t>> runs;
+  for (const GpuSpec& g : d.gpus) {
+    if (runs.empty() || runs.back().first != g.name) runs.emplace_back(g.name, 0);
+    ++runs.back().second;
+  }
+  return runs;
+}
+
 // "2 x H100-80GB + 1 x RTX-4090": a device set by kind, in its order.
 std::string SetLabel(const DeviceSet& d) {
   std::string out;
-  for (size_t i = 0; i < d.gpus.size();) {
-    size_t j = i;
-    while (j < d.gpus.size() && d.gpus[j].name == d.gpus[i].name) ++j;
-    if (!out.empty()) out += " + ";
-    out += fmt::format("{} x {}", j - i, d.gpus[i].name);
-    i = j;
-  }
+  for (const auto& [name, n] : KindRuns(d)) out += fmt::format("{}{} x {}", out.empty() ? "" : " + ", n, name);
   return out;
 }
 

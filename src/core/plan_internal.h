@@ -47,6 +47,8 @@ Probe Try(const Model& model, const Job& job, const DeviceSet& devices);
 Estimate Full(const Model& model, const Job& job, const DeviceSet& devices, Estimate searched);
 
 DeviceSet Repeat(const GpuSpec& g, int64_t n);
+// A device set as runs of one kind, in its order: {("H100-80GB", 2), ("RTX-4090", 1)}.
+std::vector<std::pair<std::string, int64_t>> KindRuns(const DeviceSet& d);
 // "2 x H100-80GB + 1 x RTX-4090": a device set by kind, in its order.
 std::string SetLabel(const DeviceSet& d);
 std::string GiBText(Bytes b);

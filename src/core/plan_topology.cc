@@ -43,12 +43,9 @@ int64_t PowerOfTwoTp(const Model& model, int64_t limit) {
 
 std::string GpuFlag(const DeviceSet& d) {
   std::string out;
-  for (size_t i = 0; i < d.gpus.size();) {
-    size_t j = i;
-    while (j < d.gpus.size() && d.gpus[j].name == d.gpus[i].name) ++j;
+  for (const auto& [name, n] : KindRuns(d)) {
     if (!out.empty()) out += ",";
-    out += j - i > 1 ? fmt::format("{}x{}", d.gpus[i].name, j - i) : d.gpus[i].name;
-    i = j;
+    out += n > 1 ? fmt::format("{}x{}", name, n) : name;
   }
   return out;
 }

@@ -11,17 +11,15 @@
 
 #include <fmt/format.h>
 
+#include "engine_log_util.h"
+
 namespace vramfit {
 namespace {
 
 constexpr size_t kMaxSmiOutput = 64 * 1024;  // 64 KiB: a few hundred devices
 constexpr int64_t kMaxMib = int64_t{1} << 30;  // 1 PiB in MiB: beyond any device
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
+using io::log::Trim;
 
 // A MiB field: digits, or nullopt for "[N/A]" / "N/A" (unified memory).
 Result<std::optional<int64_t>> MibField(std::string_view f, size_t line, std::string_view what) {

@@ -648,13 +648,13 @@ TEST(TrainingStepsTest, EchoAndNotes) {
   const char* keys[] = {"mode",      "stack",           "method",    "precision",
                         "optimizer", "optimizer_impl",  "seq",       "batch",
                         "grad_accum", "effective_batch", "grad_ckpt", "offload_activations",
-                        "attn",      "loss",            "quant",     "zero",
+                        "compile",   "attn",      "loss",            "quant",     "zero",
                         "fsdp",      "gpus",            "offload",   "tp",
                         "pp",        "trainable_params"};
   ASSERT_EQ(echo.size(), std::size(keys));
   for (size_t i = 0; i < echo.size(); ++i) EXPECT_EQ(echo[i].first, keys[i]) << i;
   EXPECT_EQ(std::get<int64_t>(echo[9].second), 16);  // 1 x 2 accumulation x 8 GPUs
-  EXPECT_EQ(std::get<int64_t>(echo[21].second), kLlamaParams);
+  EXPECT_EQ(std::get<int64_t>(echo[22].second), kLlamaParams);
 
   std::vector<std::string> notes;
   TrainNotes(w, job, DefaultStackOverheads(w), &notes);

@@ -511,6 +511,7 @@ StackOverheads DefaultStackOverheads(const TrainingWorkload& w) {
   oh.loss_target_cap = t.loss_free_chunks.target_cap;
   oh.kbit_fp32_upcast = t.kbit_fp32_upcast;
   oh.quant_input_saved = t.quant_input_saved;
+  oh.fused_qkv = t.fused_qkv;
   const bool mixed = w.precision == Precision::kBf16Mixed || w.precision == Precision::kFp16Mixed;
   oh.amp = t.amp_over_fp32 && mixed && w.zero == 0 && !w.fsdp;
   oh.selective_every_other_mm = t.selective == stacks::SelectiveAc::kEveryOtherMm;
@@ -545,11 +546,14 @@ TrainJob TrainJobOf(const ModelSpec& s, const TrainingWorkload& w) {
   j.lora_dropout = oh.lora_dropout;
   j.kbit_fp32_upcast = oh.kbit_fp32_upcast;
   j.quant_input_saved = oh.quant_input_saved;
+  j.fused_qkv = oh.fused_qkv;
   j.selective_mm = oh.selective_every_other_mm && w.grad_ckpt == GradCkpt::kSelective;
   j.in_backward = w.optimizer_in_backward;
   j.offload_acts = w.offload_activations;
   // QLoRA under PEFT: the residual stream follows the fp32 embedding.
-  j.e_res = j.qlora && j.kbit_fp32_upcast ? kQloraResidualBytes : j.ew;
+  // Under AMP the embedding output, the residual stream and the norms'
+  // outputs are fp32 too (fp32 parameters; autocast casts only at matmuls).
+  j.e_res = (j.qlora && j.kbit_fp32_upcast) || j.amp ? kQloraResidualBytes : j.ew;
   j.dp = w.dp;
   j.tp = w.tp;
   j.pp = w.pp;
@@ -665,7 +669,8 @@ Bytes BaseWeightBytes(const Model& model, const TrainingWorkload& w, const Train
 
 int64_t NormSavedPerToken(const ModelSpec& s, const TrainJob& job, bool base_trainable) {
   const int64_t h = s.hidden_size;
-  const int64_t normed = base_trainable ? job.ew * h : 0;
+  // Under AMP the weight multiply runs in fp32 on the fp32 normalized input.
+  const int64_t normed = base_trainable ? (job.amp ? kF32Bytes : job.ew) * h : 0;
   // RMSNorm saves its fp32 upcast input (4h) + rstd (4 B), and, when its
   // weight trains, the normalized 16-bit input of the weight multiply.
   if (s.norm_kind == NormKind::kRms) {
@@ -731,7 +736,11 @@ int64_t AttentionSavedPerToken(const ModelSpec& s, const TrainingWorkload& w, co
   // bitsandbytes keeps each 4-bit linear's input), the adapters' inputs,
   // then the kernel's tensors.
   const bool in_saved = base_trainable || job.quant_input_saved;
-  int64_t a = in_saved ? e * h : 0;
+  // Under AMP the norm output is fp32 and each of q, k and v casts it to
+  // the 16-bit dtype itself (autocast caches casts of leaf weights only,
+  // autocast_mode.cpp cached_cast): three saved copies, one when fused.
+  const int64_t qkv_inputs = job.amp && !s.fused_qkv && !job.fused_qkv ? 3 : 1;
+  int64_t a = in_saved ? e * h * qkv_inputs : 0;
   a += LoraInputBytes(job, h, in_saved, {t.q, t.k, t.v});
   if (w.attn == AttnImpl::kEager) {
     // q, repeat_kv'd k and v at all heads; fp32 softmax + 16-bit probs
@@ -758,8 +767,10 @@ int64_t MlpSavedPerToken(const ModelSpec& s, const TrainingWorkload& w, const Tr
   const bool in_saved = base_trainable || job.quant_input_saved;
   // SwiGLU keeps act input, act output and up output (3 x width); gate/up
   // and down inputs when those weights train.
+  // Under AMP gate and up each cast the fp32 norm output (as q/k/v do).
+  const int64_t gate_up_inputs = job.amp && !s.fused_gate_up ? 2 : 1;
   const auto gated = [&](int64_t width, bool with_lora) -> int64_t {
-    int64_t x = in_saved ? e * (h + width) : 0;
+    int64_t x = in_saved ? e * (h * gate_up_inputs + width) : 0;
     if (with_lora) {
       x += LoraInputBytes(job, h, in_saved, {t.gate, t.up}) +
            LoraInputBytes(job, width, in_saved, {t.down});

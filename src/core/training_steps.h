@@ -137,6 +137,7 @@ struct StackOverheads {
   int64_t loss_free_bytes = -1;
   bool kbit_fp32_upcast = true;           // QLoRA dense parameters fp32 (PEFT)
   bool quant_input_saved = false;         // bnb < 0.43.2: every 4-bit linear keeps its input
+  bool fused_qkv = false;                 // the stack's own model fuses q, k, v (LitGPT attn)
   // Autocast over fp32 parameters: the stack's AMP with --precision
   // *-mixed and no ZeRO/FSDP (those keep 16-bit weights + an fp32 master).
   bool amp = false;
@@ -209,6 +210,7 @@ struct TrainJob {
   bool lora_dropout = false;
   bool kbit_fp32_upcast = true;
   bool quant_input_saved = false;  // each quantized linear saves its input (old bitsandbytes)
+  bool fused_qkv = false;          // the stack's model runs one qkv linear whatever the checkpoint
   bool selective_mm = false;    // torchtitan op-level selective checkpointing
   bool in_backward = false;     // optimizer step in backward: one gradient at a time
   bool offload_acts = false;    // saved activations / checkpoints live in host memory

@@ -210,11 +210,14 @@ TEST(StacksTest, OffloadedActivationsMoveToHost) {
 // backward (`ctx.tensors = (A, B)`, bitsandbytes/autograd/_functions.py;
 // 0.43.2 keeps (None, B), PR #1270). Llama-2-7B (h 4096, I 11008), a layer
 // that keeps its activations gains the q/k/v, o, gate/up and down inputs at
-// 2 B each: 2 x (3 x 4096 + 11008) = 46,592 B per token, under PEFT
-// (hf-trainer) and under LitGPT's bitsandbytes plugin alike.
+// 2 B each: under PEFT (hf-trainer, pure bf16) 2 x (3 x 4096 + 11008) =
+// 46,592 B per token; under LitGPT's bf16-mixed (autocast over fp32: gate
+// and up each cast the fp32 norm output; q/k/v is one fused linear there)
+// one more 2h: 54,784 B.
 TEST(StacksTest, OldBitsandbytesKeepsEachFourBitLinearsInput) {
   const Model llama2 = CatalogModelOrDie("meta-llama/Llama-2-7b-hf");
-  for (Stack stack : {Stack::kHfTrainer, Stack::kLitgpt}) {
+  for (const auto& [stack, want] : {std::pair{Stack::kHfTrainer, 2 * (3 * 4096 + 11008)},
+                                     std::pair{Stack::kLitgpt, 2 * (4 * 4096 + 11008)}}) {
     TrainingSettings s;
     s.stack = stack;
     s.method = TrainMethod::kQlora;
@@ -226,7 +229,7 @@ TEST(StacksTest, OldBitsandbytesKeepsEachFourBitLinearsInput) {
     ASSERT_TRUE(old.ok()) << old.error().message;
     EXPECT_EQ(LayerSavedPerToken(llama2.spec, *old, TrainJobOf(llama2.spec, *old), 0) -
                   LayerSavedPerToken(llama2.spec, *now, TrainJobOf(llama2.spec, *now), 0),
-              2 * (3 * 4096 + 11008))
+              want)
         << StackName(stack);
     s.bnb_version = kBnbNoSavedInput;  // 0.43.2: fixed
     auto fixed = ResolveTraining(llama2, s, {}, nullptr);
@@ -289,6 +292,30 @@ TEST(StacksTest, CompiledLossUnderTorchtuneAndTorchtitan) {
   EXPECT_EQ(ResolveTraining(Llama(), hf, {}, nullptr).error().message,
             "--compile: modelled for --stack torchtune and torchtitan (their compiled loss); what torch.compile "
             "fuses under --stack hf-trainer is not modelled");
+}
+
+
+// AMP over fp32 parameters (hf-trainer --precision bf16-mixed, no ZeRO):
+// the residual stream and the RMSNorm outputs are fp32, so each of q, k, v
+// and gate, up casts the norm output itself (autocast caches casts of leaf
+// weights only, aten/src/ATen/autocast_mode.cpp cached_cast) and the norm
+// weight multiplies an fp32 input. Llama-3.1-8B (h 4096) per token per
+// layer against pure bf16: +2 q/k/v copies (2 x 2h), +1 gate/up copy (2h),
+// and two norms' fp32 normalized inputs (2 x 2h): 10h = 40,960 B.
+TEST(StacksTest, AutocastCastsEachLinearsInputAndKeepsTheResidualFp32) {
+  TrainingSettings s;
+  s.stack = Stack::kHfTrainer;
+  s.precision = Precision::kBf16Mixed;
+  auto amp = ResolveTraining(Llama(), s, {}, nullptr);
+  ASSERT_TRUE(amp.ok());
+  s.precision = Precision::kBf16;
+  auto pure = ResolveTraining(Llama(), s, {}, nullptr);
+  ASSERT_TRUE(pure.ok());
+  const TrainJob ja = TrainJobOf(Llama().spec, *amp), jp = TrainJobOf(Llama().spec, *pure);
+  ASSERT_TRUE(ja.amp);
+  EXPECT_EQ(ja.e_res, 4);
+  EXPECT_EQ(LayerSavedPerToken(Llama().spec, *amp, ja, 0) - LayerSavedPerToken(Llama().spec, *pure, jp, 0),
+            10 * 4096);
 }
 
 }  // namespace

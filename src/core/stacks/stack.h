@@ -85,6 +85,9 @@ struct StackTerms {
   // Every quantized linear keeps its 16-bit input for backward even where
   // its weight is frozen (bitsandbytes MatMul4Bit before 0.43.2).
   bool quant_input_saved = false;
+  // The stack's own model class runs q, k and v as one linear whatever the
+  // checkpoint's layout (LitGPT CausalSelfAttention.attn / qkv).
+  bool fused_qkv = false;
 };
 
 class StackProfile {

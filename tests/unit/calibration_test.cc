@@ -202,6 +202,8 @@ TEST(CalibrationTest, GivenCudaContextReplacesTheAssumedOne) {
             int64_t{1343 - 512} << 20);
   EXPECT_NE(r.out.find("cuda_context is 1343 MiB as given by --cuda-context 1343 (the assumption was 512 MiB)"),
             std::string::npos);
+  EXPECT_NE(plain.out.find("cuda_context is 512 MiB per process"), std::string::npos);
+  EXPECT_EQ(r.out.find("cuda_context is 512 MiB per process"), std::string::npos);  // no stale assumption
 
   // A saved calibration of the same term loses to the flag.
   ASSERT_TRUE(SaveCalibration(cal.path(), {Entry("RTX-4090", 456)}).ok());

@@ -481,7 +481,7 @@ TEST(HfStepsTest, NotesPerVersion) {
     EXPECT_EQ(notes[0], c.stack_note) << c.version;
     EXPECT_EQ(notes.back(),
               "cuda_context is 512 MiB per process (CUDA >= 11.7 lazy loading); older stacks take "
-              "up to 1.3 GiB");
+              "up to 1.3 GiB (--cuda-context MIB gives a measured one)");
   }
 }
 

@@ -668,8 +668,10 @@ TEST(TrainingStepsTest, EchoAndNotes) {
   EXPECT_EQ(notes[1],
             "gradient accumulation 2: effective batch 16 per step; memory grows only by keeping the "
             "gradients between micro-batches");
+  EXPECT_EQ(notes[notes.size() - 2], "peak = max(forward end, backward, optimizer step)");
   EXPECT_EQ(notes.back(),
-            "peak = max(forward end, backward, optimizer step); cuda_context 512 MiB per process");
+            "cuda_context is 512 MiB per process (CUDA >= 11.7 lazy loading); older stacks take up to 1.3 GiB "
+            "(--cuda-context MIB gives a measured one)");
 
   TrainPhases p;
   p.forward_end = GiB(3);

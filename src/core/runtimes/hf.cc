@@ -614,7 +614,8 @@ void HfNotes(const InferenceWorkload& w, const HfJob& job, std::vector<std::stri
                                  "; sliding-window layers cache every token"));
   }
   notes->push_back(fmt::format(
-      "cuda_context is {} MiB per process (CUDA >= 11.7 lazy loading); older stacks take up to 1.3 GiB",
+      "cuda_context is {} MiB per process (CUDA >= 11.7 lazy loading); older stacks take up to 1.3 GiB "
+      "(--cuda-context MIB gives a measured one)",
       kTorchCudaContextMiB));
 }
 

@@ -598,8 +598,11 @@ int64_t EightBitState(int64_t n, int64_t states) {
 int64_t GroupOptimizerBytes(Optimizer o, const TensorGroup& g, int64_t copies, int64_t e_state) {
   const int64_t n = CheckedMul(g.elements_each(), copies);
   switch (o) {
-    case Optimizer::kAdamW:
-    case Optimizer::kPagedAdamW: return CheckedMul(n, 2 * e_state);
+    case Optimizer::kAdamW: return CheckedMul(n, 2 * e_state);
+    // bitsandbytes' 32-bit optimizers keep fp32 states whatever the
+    // parameter dtype (optimizer.py Optimizer2State.init_state, optim_bits
+    // 32: get_state_buffer(p, dtype=torch.float32)).
+    case Optimizer::kPagedAdamW: return CheckedMul(n, 2 * kF32Bytes);
     case Optimizer::kAdamW8bit:
     case Optimizer::kPagedAdamW8bit: return CheckedMul(EightBitState(g.elements_each(), 2), copies);
     case Optimizer::kAdafactor:
@@ -621,8 +624,8 @@ int64_t AdapterOptimizerBytes(const Model& model, const TrainingWorkload& w) {
     if (!Targeted(g, w.targets)) continue;
     for (const int64_t n : {w.lora_rank * g.cols, g.rows * w.lora_rank}) {  // A and B
       switch (w.optimizer) {
-        case Optimizer::kAdamW:
-        case Optimizer::kPagedAdamW: bytes += CheckedMul(n, 2 * adapter_bytes) * g.count; break;
+        case Optimizer::kAdamW: bytes += CheckedMul(n, 2 * adapter_bytes) * g.count; break;
+        case Optimizer::kPagedAdamW: bytes += CheckedMul(n, 2 * kF32Bytes) * g.count; break;  // bnb fp32 states
         case Optimizer::kAdamW8bit:
         case Optimizer::kPagedAdamW8bit: bytes += CheckedMul(EightBitState(n, 2), g.count); break;
         case Optimizer::kAdafactor:
@@ -1041,8 +1044,11 @@ CommBuffers CommBuffersOn(const Model& model, const TrainingWorkload& w, const T
     b.formula = Formula("reduce + allgather buckets 2 x {} elements x {} B", Sci(bucket), ew);
   } else {
     // DDP gradient buckets (gradient_as_bucket_view=False): a flat copy of
-    // the gradients.
+    // the gradients, allocated when the Reducer is built
+    // (torch/csrc/distributed/c10d/reducer.cpp initialize_buckets) and
+    // held from then on: in the forward pass and the step too.
     b.bytes = ms.grads + ms.adapter_g;
+    b.persistent = true;
     if (FormulasOn()) b.formula = "DDP gradient buckets (a flat copy of the gradients)";
   }
   return b;
@@ -1085,11 +1091,11 @@ TrainPhases PhasesOf(const TrainingWorkload& w, const TrainJob& job, const Devic
   // stay between micro-batches under gradient accumulation.
   const Bytes kept_grads = w.grad_accum > 1 ? grads_all : Bytes(0);
   // ZeRO-3 / FSDP gather layers in the forward pass too.
-  p.forward_end =
-      persistent + kept_grads + acts.acts + logits + (job.shard_params ? buffers.bytes : Bytes(0));
+  p.forward_end = persistent + kept_grads + acts.acts + logits +
+                  (job.shard_params || buffers.persistent ? buffers.bytes : Bytes(0));
   p.backward = persistent + grads_all + acts.layer_act + buffers.bytes;
   p.step_temp = step_temp;
-  p.step = persistent + grads_all + step_temp;
+  p.step = persistent + grads_all + step_temp + (buffers.persistent ? buffers.bytes : Bytes(0));
   Bytes peak = p.forward_end;
   if (p.backward > peak) {
     peak = p.backward;
@@ -1112,7 +1118,7 @@ std::string OptimizerFormula(Optimizer o, int64_t e_state, int64_t params) {
     case Optimizer::kPagedAdamW8bit:
       return "paged 8-bit AdamW (CUDA managed memory, outside the torch allocator)";
     case Optimizer::kPagedAdamW:
-      return Formula("paged AdamW: 2 states x {} B x {} params (CUDA managed memory)", e_state, Sci(params));
+      return Formula("paged AdamW: 2 fp32 states x 4 B x {} params (CUDA managed memory)", Sci(params));
     case Optimizer::kAdafactor: return "Adafactor: fp32 row + column factors per matrix";
     case Optimizer::kSgd: return "SGD: no state";
     case Optimizer::kSgdMomentum:
@@ -1183,7 +1189,7 @@ Component ActivationsComponent(const TrainJob& job, const StageActivations& acts
                             phases.peak == TrainPhase::kBackward ? acts.layer_act : Bytes(0),
                             "one layer's saved tensors"));
   }
-  if (buffers.bytes.value() > 0 && phases.peak == TrainPhase::kBackward) {
+  if (buffers.bytes.value() > 0 && (phases.peak == TrainPhase::kBackward || buffers.persistent)) {
     children.push_back(Leaf("communication buffers", buffers.bytes, buffers.formula));
   }
   if (phases.peak == TrainPhase::kOptimizerStep && phases.step_temp.value() > 0) {
@@ -1320,8 +1326,9 @@ std::string ModelStateNote(const TrainingWorkload& w, const TrainJob& job) {
   int64_t per = job.e_param + (job.mixed ? kF32Bytes : 0) + job.e_grad;
   std::string states;
   if (w.optimizer == Optimizer::kAdamW || w.optimizer == Optimizer::kPagedAdamW) {
-    per += 2 * job.e_state;
-    states = fmt::format(" + {} states", 2 * job.e_state);
+    const int64_t e = w.optimizer == Optimizer::kPagedAdamW ? kF32Bytes : job.e_state;  // bnb: fp32
+    per += 2 * e;
+    states = fmt::format(" + {} states", 2 * e);
   } else if (w.optimizer == Optimizer::kSgdMomentum || w.optimizer == Optimizer::kLion) {
     per += job.e_state;
     states = fmt::format(" + {} state", job.e_state);

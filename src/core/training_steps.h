@@ -320,6 +320,9 @@ Bytes LossBytes(const ModelSpec& s, const TrainJob& job, const StackOverheads& o
 struct CommBuffers {
   Bytes bytes;
   std::string formula;
+  // Allocated once at set-up and held for the whole run (DDP's gradient
+  // buckets), so every phase carries them; else only while communicating.
+  bool persistent = false;
 };
 // Elements of the model's largest tensor (optimizer in backward: the
 // gradient that lives longest).

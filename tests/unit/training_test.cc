@@ -297,5 +297,40 @@ TEST(TrainingTest, FreezeTrainsTheLastLayers) {
   EXPECT_TRUE(found);
 }
 
+
+// DDP's gradient buckets (gradient_as_bucket_view=False) are allocated when
+// the Reducer is built (torch/csrc/distributed/c10d/reducer.cpp
+// initialize_buckets) and held for the whole run, so the end of forward
+// carries a flat gradient-sized copy too: SmolLM2-135M in pure bf16 on two
+// GPUs, 2 B x 134,515,008 more than on one.
+TEST(TrainingTest, DdpBucketsAreHeldFromSetUp) {
+  Model m = CatalogModelOrDie("HuggingFaceTB/SmolLM2-135M");
+  TrainingSettings s;
+  s.precision = Precision::kBf16;
+  s.seq = 2048;
+  s.batch = 4;
+  s.optimizer_fused = true;
+  const Estimate one = TrainOrDie(m, s, testing::Gpus("H100-80GB"));
+  const Estimate two = TrainOrDie(m, s, testing::Gpus("H100-80GBx2"));
+  ASSERT_EQ(one.devices[0].peak_phase, "forward end");
+  ASSERT_EQ(two.devices[0].peak_phase, "forward end");
+  EXPECT_EQ(two.devices[0].allocated_peak->value() - one.devices[0].allocated_peak->value(), 2 * 134515008LL);
+}
+
+// bitsandbytes' 32-bit optimizers keep fp32 states whatever the parameter
+// dtype (optimizer.py Optimizer2State.init_state: get_state_buffer(p,
+// dtype=torch.float32) for optim_bits 32): paged AdamW over pure bf16
+// parameters holds 2 x 4 B per parameter, where torch's AdamW holds 2 x 2 B.
+TEST(TrainingTest, PagedAdamWStatesAreFp32) {
+  Model m = CatalogModelOrDie("HuggingFaceTB/SmolLM2-135M");
+  TrainingSettings s;
+  s.precision = Precision::kBf16;
+  s.seq = 256;
+  s.optimizer = Optimizer::kPagedAdamW;
+  EXPECT_EQ(ComponentBytes(TrainOrDie(m, s).devices[0], "optimizer_states"), 8 * 134515008LL);
+  s.optimizer = Optimizer::kAdamW;
+  EXPECT_EQ(ComponentBytes(TrainOrDie(m, s).devices[0], "optimizer_states"), 4 * 134515008LL);
+}
+
 }  // namespace
 }  // namespace vramfit

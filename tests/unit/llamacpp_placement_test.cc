@@ -210,6 +210,88 @@ TEST(LlamaCppPlacementTest, OverrideToAnotherGpu) {
   EXPECT_EQ(e.launch_flags[7], "-ot blk\\.0\\.=CUDA1");
 }
 
+// The tied head is token_embd created again for the output layer; the
+// overrides apply to both, and the copy exists only where its buffer differs
+// from token_embd's (create_tensor's TENSOR_DUPLICATED check). Gemma-3 27B
+// with token_embd on CUDA0: one copy, on the GPU; the GPU holds the file.
+TEST(LlamaCppPlacementTest, TiedHeadFollowsTheOverride) {
+  InferenceSettings s = Llama(4096);
+  s.llamacpp.override_tensor = {"token_embd=CUDA0"};
+  const Estimate e = EstimateOrDie(CatalogModelOrDie("google/gemma-3-27b-it"), s, Gpus("RTX-4090"));
+  EXPECT_EQ(ComponentBytes(e.devices[0], "weights"), e.weight_bytes.value());
+  EXPECT_EQ(ChildBytes(e.devices[0].components, "weights", "lm_head"), 0);
+  EXPECT_EQ(HostBytes(e, "weights"), 0);
+}
+
+// output.weight kept on the CPU: the output matmul (512 tokens >= 32) runs
+// on GPU0, which stages the weight with the logits (StagedHostWeight).
+TEST(LlamaCppPlacementTest, HostHeadIsStagedOnGpu0) {
+  const Model m = CatalogModelOrDie("meta-llama/Llama-3.1-8B");
+  InferenceSettings s = Llama(4096);
+  s.llamacpp.override_tensor = {"^output\\.weight=CPU"};
+  const Estimate e = EstimateOrDie(m, s, Gpus("RTX-4090"));
+  const int64_t head = 128256LL * (4096 / 256 * 210);  // Q6_K
+  EXPECT_EQ(ChildBytes(e.host, "weights", "lm_head"), head);
+  EXPECT_EQ(ChildBytes(e.devices[0].components, "compute_buffer", "staged host weight"),
+            head + (128256LL + 2 * 4096) * 512 * 4);
+}
+
+// A .gguf file's own tensors: the overrides see the names as stored.
+// --n-cpu-moe 1 takes blk.0's three expert tensors, not blk.1's, and not
+// the router (ffn_gate_inp) or the shared expert (ffn_up_shexp).
+TEST(LlamaCppPlacementTest, GgufFileTensors) {
+  Model m;
+  ModelSpec& s = m.spec;
+  s.id = "tiny-moe.gguf";
+  s.model_type = "qwen2_moe";
+  s.vocab_size = 1000;
+  s.hidden_size = 256;
+  s.num_hidden_layers = 2;
+  s.num_attention_heads = 4;
+  s.num_key_value_heads = 1;
+  s.head_dim = s.v_head_dim = 64;
+  s.intermediate_size = 512;
+  s.moe_intermediate_size = 128;
+  s.num_experts = 4;
+  s.num_experts_per_tok = 2;
+  s.layers.assign(2, {});
+  for (LayerSpec& l : s.layers) l.moe = true;
+  m.inventory = BuildInventory(s);
+  m.file_format = "gguf";
+  const auto t = [](const char* name, Role role, int64_t layer, int64_t bytes) {
+    FileTensor f;
+    f.name = name;
+    f.role = role;
+    f.layer = layer;
+    f.bytes = bytes;
+    f.dtype = DType::kQ4_K;
+    f.shape = {256, 128, 4};
+    return f;
+  };
+  m.file_tensors = {t("token_embd.weight", Role::kEmbed, -1, 1000),
+                    t("blk.0.attn_q.weight", Role::kAttention, 0, 100),
+                    t("blk.0.ffn_gate_inp.weight", Role::kRouter, 0, 7),
+                    t("blk.0.ffn_up_shexp.weight", Role::kSharedExperts, 0, 11),
+                    t("blk.0.ffn_gate_exps.weight", Role::kExperts, 0, 300),
+                    t("blk.0.ffn_up_exps.weight", Role::kExperts, 0, 301),
+                    t("blk.0.ffn_down_exps.weight", Role::kExperts, 0, 302),
+                    t("blk.1.attn_q.weight", Role::kAttention, 1, 200),
+                    t("blk.1.ffn_up_exps.weight", Role::kExperts, 1, 400),
+                    t("output.weight", Role::kLmHead, -1, 50)};
+  InferenceSettings x;
+  x.runtime = Runtime::kLlamaCpp;
+  x.ctx = 256;
+  x.llamacpp.n_cpu_moe = 1;
+  const Estimate e = EstimateOrDie(m, x);
+  EXPECT_EQ(HostBytes(e, "weights"), 1000 + 300 + 301 + 302);
+  EXPECT_EQ(ComponentBytes(e.devices[0], "weights"), 100 + 7 + 11 + 200 + 400 + 50);
+  x.llamacpp.n_cpu_moe.reset();
+  x.llamacpp.override_tensor = {"blk\\.1\\.=CPU"};  // the whole of block 1; its KV stays on the GPU
+  const Estimate o = EstimateOrDie(m, x);
+  EXPECT_EQ(HostBytes(o, "weights"), 1000 + 200 + 400);
+  EXPECT_EQ(HostBytes(o, "kv_cache"), 0);
+}
+
 // --tensor-split: cumulative shares [0.75, 1] over 33 slots: slot il on GPU0
 // while il / 33 < 0.75 (blocks 0..24), GPU1 blocks 25..31 and the output.
 // (The same rule reproduced L15's four-GPU -ts 6.5,6,10,4 KV split.) All-zero

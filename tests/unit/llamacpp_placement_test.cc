@@ -360,6 +360,10 @@ TEST(LlamaCppPlacementTest, ExactErrors) {
     return Error(m, x, d);
   };
   EXPECT_EQ(ot({"exps"}, moe), "--override-tensor: expected REGEX=BUFTYPE (such as exps=CPU), got 'exps'");
+  EXPECT_EQ(ot({"exps=CPU,,x=CPU"}, moe), "--override-tensor: expected REGEX=BUFTYPE (such as exps=CPU), got ''");
+  EXPECT_EQ(ot({"exps=CPU,"}, moe), "");  // a trailing comma adds no piece (string_split)
+  EXPECT_EQ(ot({std::string(1025, 'a') + "=CPU"}, moe),
+            "--override-tensor: a pattern of 1025 characters (at most 1024)");
   EXPECT_EQ(ot({"exps=CUDA1"}, moe), "--override-tensor exps=CUDA1: buffer type 'CUDA1' is not one of CPU, CUDA0");
   EXPECT_EQ(ot({"exps=cpu"}, moe, Gpus("RTX-4090x2")),
             "--override-tensor exps=cpu: buffer type 'cpu' is not one of CPU, CUDA0, CUDA1");

@@ -332,6 +332,10 @@ std::optional<int64_t> BufferDevice(std::string_view buft, int64_t n_gpus) {
   return d;
 }
 
+// Longer patterns are refused before std::regex compiles them (its
+// recursive compiler is the only thing a hostile pattern could exhaust).
+constexpr size_t kMaxPattern = 1024;
+
 std::string BufferList(int64_t n_gpus) {
   std::string s = "CPU";
   for (int64_t d = 0; d < n_gpus; ++d) s += fmt::format(", CUDA{}", d);
@@ -348,7 +352,9 @@ Result<std::vector<TensorOverride>> Overrides(const ModelSpec& s, const LlamaCpp
     while (start <= value.size()) {
       const size_t comma = std::min(value.find(',', start), value.size());
       const std::string piece = value.substr(start, comma - start);
+      const bool last = comma == value.size();
       start = comma + 1;
+      if (piece.empty() && last && !value.empty()) break;  // "a=CPU,": getline yields no last piece
       const size_t eq = piece.find('=');
       if (eq == std::string::npos) {
         return InvalidArgument(fmt::format(
@@ -364,6 +370,10 @@ Result<std::vector<TensorOverride>> Overrides(const ModelSpec& s, const LlamaCpp
                                            buft, BufferList(n_gpus)));
       }
       o.dev = *dev;
+      if (o.pattern.size() > kMaxPattern) {
+        return InvalidArgument(fmt::format("--override-tensor: a pattern of {} characters (at most {})",
+                                           o.pattern.size(), kMaxPattern));
+      }
       try {
         const std::regex re(o.pattern);
       } catch (const std::regex_error& e) {
@@ -1060,8 +1070,8 @@ void RecurrentNotes(const ModelSpec& s, const Cells& c, std::vector<std::string>
 
 // Tensors the overrides moved off their layer's device: how many, their
 // bytes, and where their matmuls run.
-void OverrideNotes(const ModelSpec& s, const LlamaCppKnobs& k, const Cells& c, const Placement& p,
-                   const GgufFile& f, std::vector<std::string>& notes) {
+void OverrideNotes(const LlamaCppKnobs& k, const Cells& c, const Placement& p, const GgufFile& f,
+                   std::vector<std::string>& notes) {
   if (p.tensor_dev.empty()) return;
   int64_t to_host = 0, to_gpu = 0;
   Bytes host_b, gpu_b;
@@ -1096,7 +1106,6 @@ void OverrideNotes(const ModelSpec& s, const LlamaCppKnobs& k, const Cells& c, c
                         "largest in its compute buffer; decode (1 token) runs them on the CPU",
                         c.tokens, p.offload_dev)
           : fmt::format("at ubatch {} (< 32) their ops run on the CPU, in the host compute buffer", c.tokens)));
-  (void)s;
 }
 
 }  // namespace
@@ -1159,7 +1168,7 @@ std::vector<std::string> Notes(const ModelSpec& s, const LlamaCppKnobs& k, const
         "--main-gpu {}: llama.cpp reads it with --split-mode none (and row); with layer it changes nothing",
         *k.main_gpu));
   }
-  OverrideNotes(s, k, c, p, f, notes);
+  OverrideNotes(k, c, p, f, notes);
   if (p.offloaded < n_layer + 1 && OpOffload(c.tokens) && p.offload_dev >= 0) {
     notes.push_back(
         "layers left on the CPU still run their large matmuls on gpu0 (op offload): its compute buffer "

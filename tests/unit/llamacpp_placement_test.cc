@@ -24,6 +24,7 @@
 #include "test_util.h"
 #include "vramfit/app/settings.h"
 #include "vramfit/quant.h"
+#include "vramfit/render.h"
 
 namespace vramfit {
 namespace {
@@ -207,7 +208,10 @@ TEST(LlamaCppPlacementTest, OverrideToAnotherGpu) {
   EXPECT_EQ(ComponentBytes(e.devices[0], "weights"), ComponentBytes(base.devices[0], "weights") - blk0);
   EXPECT_EQ(ComponentBytes(e.devices[1], "weights"), ComponentBytes(base.devices[1], "weights") + blk0);
   EXPECT_EQ(ComponentBytes(e.devices[0], "kv_cache"), ComponentBytes(base.devices[0], "kv_cache"));
-  EXPECT_EQ(e.launch_flags[7], "-ot blk\\.0\\.=CUDA1");
+  // A regex is single-quoted for the shell; the argv token is the regex.
+  EXPECT_EQ(e.launch_flags[7], "-ot 'blk\\.0\\.=CUDA1'");
+  const std::vector<std::string> argv = LaunchArgv({e.launch_flags[7], "-ot 'it'\\''s=CPU'", "-ot exps=CPU"});
+  EXPECT_EQ(argv, (std::vector<std::string>{"-ot", "blk\\.0\\.=CUDA1", "-ot", "it's=CPU", "-ot", "exps=CPU"}));
 }
 
 // The tied head is token_embd created again for the output layer; the

@@ -57,6 +57,18 @@ std::string SharesText(const std::vector<double>& shares) {
   return s;
 }
 
+// A word a POSIX shell reads back as `w`: as it is when plain, else in
+// single quotes (a regex's backslashes, '|', '(' and '*').
+std::string ShellWord(const std::string& w) {
+  const bool plain = !w.empty() && std::all_of(w.begin(), w.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("_.,=/:+-").find(c) != std::string_view::npos;
+  });
+  if (plain) return w;
+  std::string q = "'";
+  for (char c : w) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
 const char* SplitModeName(LlamaSplitMode m) {
   return m == LlamaSplitMode::kNone ? "none" : m == LlamaSplitMode::kRow ? "row" : "layer";
 }
@@ -1001,7 +1013,7 @@ std::vector<std::string> LaunchFlags(const LlamaCppKnobs& k, const Cells& c, con
   // Placement, each flag with its value (a value may start with '-').
   if (k.n_cpu_moe) paired.push_back(fmt::format("--n-cpu-moe {}", *k.n_cpu_moe));
   if (k.cpu_moe) paired.push_back("--cpu-moe");
-  for (const std::string& ot : k.override_tensor) paired.push_back("-ot " + ot);
+  for (const std::string& ot : k.override_tensor) paired.push_back("-ot " + ShellWord(ot));
   const bool none = k.split_mode == LlamaSplitMode::kNone;
   if (k.split_mode) paired.push_back(fmt::format("-sm {}", SplitModeName(*k.split_mode)));
   if (k.main_gpu) paired.push_back(fmt::format("-mg {}", *k.main_gpu));

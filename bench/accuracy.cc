@@ -707,7 +707,7 @@ Status Evaluate(const std::string& name, const Json& truth, const CaseSpec& s, R
 
   auto flags = FlagsFromArgs(s.args, s.train);
   if (!flags.ok()) return flags.error();
-  auto devices = app::ToDevices(flags->gpus, GpuCatalog::Builtin());
+  auto devices = app::ToDevices(*flags, GpuCatalog::Builtin(), 0, nullptr);
   if (!devices.ok()) return devices.error();
   const ModelCatalog& catalog = ModelCatalog::Builtin();
   const CatalogModel* entry = catalog.Find(s.model);
@@ -845,7 +845,7 @@ Status EvaluateChecks(const std::string& name, const Json& truth, const CaseSpec
   }
   auto flags = FlagsFromArgs(s.args, s.train);
   if (!flags.ok()) return flags.error();
-  auto devices = app::ToDevices(flags->gpus, GpuCatalog::Builtin());
+  auto devices = app::ToDevices(*flags, GpuCatalog::Builtin(), 0, nullptr);
   if (!devices.ok()) return devices.error();
   if (devices->empty()) return InvalidArgument("an \"expect\" case needs a \"gpu\"");
   for (const std::string& m : s.models) {

@@ -43,10 +43,47 @@ Result<DeviceSet> ToDevices(const std::vector<std::string>& gpus, const GpuCatal
   return set;
 }
 
+namespace {
+
+// --cuda-context: the user's measured CUDA context replaces the assumed one
+// on every GPU, through the calibration path (it wins over a saved
+// calibration of the same term). vLLM and SGLang size their KV pool around
+// the memory they see in use at start-up, which the context is part of, so
+// there it would move the pool by a rule vramfit does not model.
+Status GivenCudaContext(const JobRequest& request, DeviceSet* set) {
+  const int64_t mib = *request.cuda_context_mib;
+  const Runtime rt = request.job.infer.runtime;
+  if (!request.job.training && (rt == Runtime::kVllm || rt == Runtime::kSglang)) {
+    return InvalidArgument(fmt::format(
+        "--cuda-context: {} counts the context in the memory it profiles at start-up, which sizes its KV "
+        "pool; vramfit models {}'s own context only (hf, llamacpp and training jobs take --cuda-context)",
+        RuntimeName(rt), RuntimeName(rt)));
+  }
+  if (set->empty()) return InvalidArgument("--cuda-context: applies to a GPU; give one with --gpu");
+  const std::string family = request.job.training || rt == Runtime::kHf ? "pytorch" : RuntimeName(rt);
+  for (GpuSpec& g : set->gpus) {
+    if (IsApple(g)) {
+      return InvalidArgument(fmt::format("--cuda-context: {} runs Metal, which has no CUDA context", g.name));
+    }
+    std::erase_if(g.calibration, [&](const CalibratedTerm& t) {
+      return t.runtime == family && t.component == "cuda_context";
+    });
+    g.calibration.push_back(
+        CalibratedTerm{family, "cuda_context", MiB(mib), fmt::format("--cuda-context {}", mib), true});
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<DeviceSet> ToDevices(const JobRequest& request, const GpuCatalog& catalog, size_t max_devices,
                             const Calibration* calibration) {
   auto set = ToDevices(request.gpus, catalog, max_devices, calibration);
-  if (!set.ok() || !request.wired_limit_mib) return set;
+  if (!set.ok()) return set;
+  if (request.cuda_context_mib) {
+    VRAMFIT_TRY(GivenCudaContext(request, &*set));
+  }
+  if (!request.wired_limit_mib) return set;
   const int64_t mib = *request.wired_limit_mib;
   if (set->empty()) return InvalidArgument("--wired-limit: applies to Apple GPUs; give one with --gpu (M3-Max-128GB)");
   for (const GpuSpec& g : set->gpus) {

@@ -328,6 +328,18 @@ const Setting kSettings[] = {
        d.wired_limit_mib = *n;
        return {};
      }, false, true},
+    {"cuda-context", "MIB",
+     "the CUDA context as measured on this stack (nvidia-smi after torch.ones(1).cuda()), in place of "
+     "the assumed one (PyTorch 512, llama.cpp 384 with cuBLAS); hf, llamacpp and training jobs",
+     kJobs, kBoth, [](std::string_view v, Draft& d) -> Status {
+       auto n = ParseInt("--cuda-context", v);
+       if (!n.ok()) return n.error();
+       if (*n < 1 || *n > 65536) {
+         return InvalidArgument(fmt::format("--cuda-context: expected MiB in [1, 65536], got '{}'", v));
+       }
+       d.cuda_context_mib = *n;
+       return {};
+     }, false, true},
     // Encoder and encoder-decoder models.
     {"head", "KIND",
      "encoders: task head base, mlm, seq-cls, token-cls, pretraining; T5/BART: seq2seq-lm, base, seq-cls "
@@ -486,6 +498,18 @@ const Setting kSettings[] = {
        bool on = false;
        VRAMFIT_TRY(SetSwitch("--offload-activations", v, &on));
        d.train.offload_activations = on;
+       return {};
+     }},
+    {"bnb-version", "X.Y.Z",
+     "bitsandbytes release under a 4-bit base (hf-trainer, axolotl, litgpt); before 0.43.2 every 4-bit "
+     "linear keeps its input for backward (a current release)",
+     kTrainCmds, kTraining,
+     [](std::string_view v, Draft& d) { return Store(ParseBnbVersion(v), &d.train.bnb_version); }},
+    {"compile", "", "torch.compile as torchtune (compile: True) and torchtitan (--compile.enable) apply it (off)",
+     kTrainCmds, kTraining, [](std::string_view v, Draft& d) -> Status {
+       bool on = false;
+       VRAMFIT_TRY(SetSwitch("--compile", v, &on));
+       d.train.compile = on;
        return {};
      }},
     // The planner.
@@ -882,6 +906,7 @@ Result<JobRequest> BuildJob(const Request& r, Command cmd, bool training) {
   out.job.gpus_per_node = d.gpus_per_node;
   out.gpus = std::move(d.gpus);
   out.wired_limit_mib = d.wired_limit_mib;
+  out.cuda_context_mib = d.cuda_context_mib;
   out.output = std::move(d.output);
   out.fit = std::move(d.fit);
   return out;

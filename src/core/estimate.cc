@@ -261,12 +261,18 @@ void ApplyCalibration(Estimate& e) {
       for (Component& c : d.components) {
         if (c.name != t.component) continue;
         const Bytes assumed = c.bytes;
-        c = Leaf(t.component, t.bytes, fmt::format("calibrated on this machine: {}", t.source));
+        c = Leaf(t.component, t.bytes,
+                 t.given ? fmt::format("as given: {}", t.source) : fmt::format("calibrated on this machine: {}", t.source));
         d.total = d.total - assumed + t.bytes;
-        e.notes.push_back(fmt::format(
-            "{}: {} is this machine's calibration ({} MiB in place of the assumed {} MiB; {}); "
-            "--no-calibration ignores it",
-            d.name, t.component, t.bytes.value() / kMiB, assumed.value() / kMiB, t.source));
+        if (t.given) {
+          e.notes.push_back(fmt::format("{}: {} is {} MiB as given by {} (the assumption was {} MiB)", d.name,
+                                        t.component, t.bytes.value() / kMiB, t.source, assumed.value() / kMiB));
+        } else {
+          e.notes.push_back(fmt::format(
+              "{}: {} is this machine's calibration ({} MiB in place of the assumed {} MiB; {}); "
+              "--no-calibration ignores it",
+              d.name, t.component, t.bytes.value() / kMiB, assumed.value() / kMiB, t.source));
+        }
       }
     }
   }

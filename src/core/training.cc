@@ -125,6 +125,29 @@ Result<LossImpl> ParseLoss(std::string_view s) {
   return ParseEnum(s, "--loss", t);
 }
 
+Result<int64_t> ParseBnbVersion(std::string_view s) {
+  // MAJOR.MINOR[.PATCH], as pip prints it ("0.43.1"); a local or dev suffix
+  // ("0.45.0.dev0", "0.44.1+cu121") is refused rather than guessed.
+  int64_t part[3] = {0, 0, 0};
+  int n = 0;
+  size_t i = 0;
+  while (n < 3) {
+    size_t j = i;
+    int64_t v = 0;
+    while (j < s.size() && s[j] >= '0' && s[j] <= '9' && j - i < 4) v = v * 10 + (s[j++] - '0');
+    if (j == i) break;
+    part[n++] = v;
+    i = j;
+    if (i == s.size() || s[i] != '.') break;
+    ++i;
+  }
+  if (n < 2 || i != s.size() || part[1] > 99 || part[2] > 99) {
+    return InvalidArgument(fmt::format(
+        "--bnb-version: expected a bitsandbytes release such as 0.43.1, got '{}'", s));
+  }
+  return part[0] * 10000 + part[1] * 100 + part[2];
+}
+
 namespace {
 
 
@@ -231,6 +254,31 @@ void CopyChoices(const TrainingSettings& s, TrainingWorkload* w) {
   w->attn = s.attn.value_or(AttnImpl::kSdpa);
   w->loss = s.loss.value_or(LossImpl::kHf);
   w->offload = s.offload;
+}
+
+Status ResolveStackFeatures(const TrainingSettings& s, TrainingWorkload* w) {
+  // REQUIRES: w->quant resolved (ResolveBaseFormat).
+  if (s.bnb_version) {
+    if (!StackTakes(s.stack, "bnb-version")) {
+      return InvalidArgument(fmt::format(
+          "--bnb-version: --stack {} does not run its 4-bit base through bitsandbytes' MatMul4Bit",
+          StackName(s.stack)));
+    }
+    if (w->quant.method != QuantMethod::kNf4 && w->quant.method != QuantMethod::kFp4) {
+      return InvalidArgument(
+          "--bnb-version: only a bitsandbytes 4-bit base (--method qlora, --quant nf4 or fp4) depends on "
+          "the release");
+    }
+    w->bnb_version = *s.bnb_version;
+  }
+  if (s.compile.value_or(false) && !StackTakes(s.stack, "compile")) {
+    return InvalidArgument(fmt::format(
+        "--compile: modelled for --stack torchtune and torchtitan (their compiled loss); what "
+        "torch.compile fuses under --stack {} is not modelled",
+        StackName(s.stack)));
+  }
+  w->compile = s.compile.value_or(false);
+  return {};
 }
 
 Status ResolveShape(const ModelSpec& spec, const TrainingSettings& s, TrainingWorkload* w,
@@ -389,6 +437,7 @@ Result<TrainingWorkload> ResolveTraining(const Model& model, const TrainingSetti
   training::CopyChoices(filled, &w);
   VRAMFIT_TRY(training::ResolveShape(spec, filled, &w, notes));
   VRAMFIT_TRY(training::ResolveBaseFormat(filled, &w));
+  VRAMFIT_TRY(training::ResolveStackFeatures(filled, &w));
   VRAMFIT_TRY(training::ResolveAdapters(spec, filled, &w));
   VRAMFIT_TRY(training::ResolveFreeze(spec, filled, &w, notes));
   VRAMFIT_TRY(training::ResolveSharding(filled, &w));
@@ -461,6 +510,8 @@ StackOverheads DefaultStackOverheads(const TrainingWorkload& w) {
   oh.loss_held_per_logit = t.loss_free_chunks.held_per_logit;
   oh.loss_target_cap = t.loss_free_chunks.target_cap;
   oh.kbit_fp32_upcast = t.kbit_fp32_upcast;
+  oh.quant_input_saved = t.quant_input_saved;
+  oh.fused_qkv = t.fused_qkv;
   const bool mixed = w.precision == Precision::kBf16Mixed || w.precision == Precision::kFp16Mixed;
   oh.amp = t.amp_over_fp32 && mixed && w.zero == 0 && !w.fsdp;
   oh.selective_every_other_mm = t.selective == stacks::SelectiveAc::kEveryOtherMm;
@@ -494,11 +545,15 @@ TrainJob TrainJobOf(const ModelSpec& s, const TrainingWorkload& w) {
   j.peft_input_copies = oh.peft_input_copies;
   j.lora_dropout = oh.lora_dropout;
   j.kbit_fp32_upcast = oh.kbit_fp32_upcast;
+  j.quant_input_saved = oh.quant_input_saved;
+  j.fused_qkv = oh.fused_qkv;
   j.selective_mm = oh.selective_every_other_mm && w.grad_ckpt == GradCkpt::kSelective;
   j.in_backward = w.optimizer_in_backward;
   j.offload_acts = w.offload_activations;
   // QLoRA under PEFT: the residual stream follows the fp32 embedding.
-  j.e_res = j.qlora && j.kbit_fp32_upcast ? kQloraResidualBytes : j.ew;
+  // Under AMP the embedding output, the residual stream and the norms'
+  // outputs are fp32 too (fp32 parameters; autocast casts only at matmuls).
+  j.e_res = (j.qlora && j.kbit_fp32_upcast) || j.amp ? kQloraResidualBytes : j.ew;
   j.dp = w.dp;
   j.tp = w.tp;
   j.pp = w.pp;
@@ -614,7 +669,8 @@ Bytes BaseWeightBytes(const Model& model, const TrainingWorkload& w, const Train
 
 int64_t NormSavedPerToken(const ModelSpec& s, const TrainJob& job, bool base_trainable) {
   const int64_t h = s.hidden_size;
-  const int64_t normed = base_trainable ? job.ew * h : 0;
+  // Under AMP the weight multiply runs in fp32 on the fp32 normalized input.
+  const int64_t normed = base_trainable ? (job.amp ? kF32Bytes : job.ew) * h : 0;
   // RMSNorm saves its fp32 upcast input (4h) + rstd (4 B), and, when its
   // weight trains, the normalized 16-bit input of the weight multiply.
   if (s.norm_kind == NormKind::kRms) {
@@ -625,7 +681,7 @@ int64_t NormSavedPerToken(const ModelSpec& s, const TrainJob& job, bool base_tra
   return s.norms_per_layer * (job.e_res * h + 2 * kF32Bytes + normed);
 }
 
-int64_t LoraInputBytes(const TrainJob& job, int64_t width, bool base_trainable,
+int64_t LoraInputBytes(const TrainJob& job, int64_t width, bool input_saved,
                        std::initializer_list<bool> targeted) {
   if (!job.lora) return 0;
   int64_t n = 0;
@@ -641,7 +697,7 @@ int64_t LoraInputBytes(const TrainJob& job, int64_t width, bool base_trainable,
   // Dropout on the shared input: its output (which replaces the input as
   // what lora_A saves) and a 1-byte mask.
   if (job.lora_dropout) return (job.ew + 1) * width;
-  return base_trainable ? 0 : job.ew * width;
+  return input_saved ? 0 : job.ew * width;
 }
 
 int64_t TargetedModules(const ModelSpec& s, const LoraTargets& t, bool moe_layer) {
@@ -676,10 +732,16 @@ int64_t AttentionSavedPerToken(const ModelSpec& s, const TrainingWorkload& w, co
   const int64_t nh = s.num_attention_heads;
   const int64_t hq = nh * s.head_dim;
   const LoraTargets& t = w.targets;
-  // The shared q/k/v input (if the projections train), the adapters'
-  // inputs, then the kernel's tensors.
-  int64_t a = base_trainable ? e * h : 0;
-  a += LoraInputBytes(job, h, base_trainable, {t.q, t.k, t.v});
+  // The shared q/k/v input (if the projections train, or an old
+  // bitsandbytes keeps each 4-bit linear's input), the adapters' inputs,
+  // then the kernel's tensors.
+  const bool in_saved = base_trainable || job.quant_input_saved;
+  // Under AMP the norm output is fp32 and each of q, k and v casts it to
+  // the 16-bit dtype itself (autocast caches casts of leaf weights only,
+  // autocast_mode.cpp cached_cast): three saved copies, one when fused.
+  const int64_t qkv_inputs = job.amp && !s.fused_qkv && !job.fused_qkv ? 3 : 1;
+  int64_t a = in_saved ? e * h * qkv_inputs : 0;
+  a += LoraInputBytes(job, h, in_saved, {t.q, t.k, t.v});
   if (w.attn == AttnImpl::kEager) {
     // q, repeat_kv'd k and v at all heads; fp32 softmax + 16-bit probs
     // per head per key (recomputed under selective checkpointing).
@@ -690,7 +752,7 @@ int64_t AttentionSavedPerToken(const ModelSpec& s, const TrainingWorkload& w, co
     const KvElements kv = KvElementsPerToken(s, KvLayout::kExpanded);
     a += e * (hq + kv.k + kv.v + hq) + kF32Bytes * nh;
   }
-  a += (base_trainable ? e * hq : 0) + LoraInputBytes(job, hq, base_trainable, {t.o});  // o_proj input
+  a += (in_saved ? e * hq : 0) + LoraInputBytes(job, hq, in_saved, {t.o});  // o_proj input
   return a;
 }
 
@@ -700,20 +762,25 @@ int64_t MlpSavedPerToken(const ModelSpec& s, const TrainingWorkload& w, const Tr
   const int64_t h = s.hidden_size;
   const LoraTargets& t = w.targets;
   const bool lora = job.lora;
+  // The linears' inputs are saved when their weights train, or when an old
+  // bitsandbytes keeps each 4-bit linear's input (quant_input_saved).
+  const bool in_saved = base_trainable || job.quant_input_saved;
   // SwiGLU keeps act input, act output and up output (3 x width); gate/up
   // and down inputs when those weights train.
+  // Under AMP gate and up each cast the fp32 norm output (as q/k/v do).
+  const int64_t gate_up_inputs = job.amp && !s.fused_gate_up ? 2 : 1;
   const auto gated = [&](int64_t width, bool with_lora) -> int64_t {
-    int64_t x = base_trainable ? e * (h + width) : 0;
+    int64_t x = in_saved ? e * (h * gate_up_inputs + width) : 0;
     if (with_lora) {
-      x += LoraInputBytes(job, h, base_trainable, {t.gate, t.up}) +
-           LoraInputBytes(job, width, base_trainable, {t.down});
+      x += LoraInputBytes(job, h, in_saved, {t.gate, t.up}) +
+           LoraInputBytes(job, width, in_saved, {t.down});
     }
     return x + 3 * e * width;
   };
   if (moe_layer) {
     const int64_t k = s.num_experts_per_tok;
     int64_t m = k * gated(s.moe_intermediate_size, lora && t.experts);
-    if (base_trainable || (lora && t.experts)) m += k * e * h;  // routed token copies
+    if (in_saved || (lora && t.experts)) m += k * e * h;  // routed token copies
     m += kRouterBytesPerExpert * s.num_experts;
     if (s.shared_expert_intermediate_size > 0) m += gated(s.shared_expert_intermediate_size, lora);
     return m;
@@ -721,9 +788,8 @@ int64_t MlpSavedPerToken(const ModelSpec& s, const TrainingWorkload& w, const Tr
   const int64_t inter = s.intermediate_size;
   if (s.mlp_kind == MlpKind::kGated) return gated(inter, lora);
   // GELU MLP: activation input always; fc1/fc2 inputs when they train.
-  return (base_trainable ? e * (h + inter) : 0) + e * inter +
-         (lora ? LoraInputBytes(job, h, base_trainable, {t.up}) +
-                     LoraInputBytes(job, inter, base_trainable, {t.down})
+  return (in_saved ? e * (h + inter) : 0) + e * inter +
+         (lora ? LoraInputBytes(job, h, in_saved, {t.up}) + LoraInputBytes(job, inter, in_saved, {t.down})
                : 0);
 }
 
@@ -1222,6 +1288,7 @@ void TrainEcho(const TrainingWorkload& w, const TrainableState& tr, Echo* echo) 
       {"effective_batch", CheckedMul(CheckedMul(w.batch, w.grad_accum), w.dp)},
       {"grad_ckpt", std::string(GradCkptName(w.grad_ckpt))},
       {"offload_activations", w.offload_activations},
+      {"compile", w.compile},
       {"attn", std::string(AttnName(w.attn))},
       {"loss", std::string(LossName(w.loss))},
       {"quant", w.quant.Name()},
@@ -1237,6 +1304,10 @@ void TrainEcho(const TrainingWorkload& w, const TrainableState& tr, Echo* echo) 
     echo->push_back({"lora_rank", w.lora_rank});
     echo->push_back({"lora_targets", w.lora_targets});
     echo->push_back({"lora_params", tr.adapter_params});
+  }
+  if (w.bnb_version > 0) {
+    echo->push_back({"bnb_version", fmt::format("{}.{}.{}", w.bnb_version / 10000, w.bnb_version / 100 % 100,
+                                                w.bnb_version % 100)});
   }
   if (w.method == TrainMethod::kFreeze) echo->push_back({"trainable_layers", w.trainable_layers});
 }
@@ -1291,11 +1362,16 @@ void TrainNotes(const TrainingWorkload& w, const TrainJob& job, const StackOverh
         StackName(w.stack)));
   }
   if (job.lora) {
+    const std::string base =
+        job.quant_input_saved
+            ? fmt::format("each frozen 4-bit linear keeps its 16-bit input for backward (bitsandbytes {}.{}.{} "
+                          "MatMul4Bit; fixed in 0.43.2)",
+                          w.bnb_version / 10000, w.bnb_version / 100 % 100, w.bnb_version % 100)
+            : std::string("frozen base linears save no input");
     notes->push_back(job.adapter_bytes == kF32Bytes && job.peft_input_copies
-                         ? "LoRA adapters are fp32 (PEFT autocast_adapter_dtype), frozen base linears save no input"
-                     : job.adapter_bytes == kF32Bytes
-                         ? "LoRA adapters are fp32, frozen base linears save no input"
-                         : "LoRA adapters keep the model dtype, frozen base linears save no input");
+                         ? "LoRA adapters are fp32 (PEFT autocast_adapter_dtype), " + base
+                     : job.adapter_bytes == kF32Bytes ? "LoRA adapters are fp32, " + base
+                                                      : "LoRA adapters keep the model dtype, " + base);
   }
   if (job.amp) {
     notes->push_back(

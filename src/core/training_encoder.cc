@@ -22,13 +22,20 @@ constexpr int64_t kMaskBytes = 1;
 // LayerNorm keeps mean and rstd per token (fp32); RMSNorm rstd.
 constexpr int64_t kNormStatBytes = 8;
 
+// Whether the step runs under torch.autocast over fp32 tensors: AMP over
+// fp32 parameters (HF Trainer fp16=True / bf16=True without ZeRO or FSDP),
+// or a master-copy mixed precision. There the residual stream and every
+// LayerNorm output are fp32, softmax and layer_norm run in fp32, and each
+// linear casts its fp32 input to the 16-bit dtype itself.
+bool Autocast(const TrainJob& job) { return job.amp || job.mixed; }
+
 // Bytes a norm saves per token: its input (fp32 under autocast, which runs
 // layer_norm in fp32; T5LayerNorm upcasts itself), its statistics, and for
 // RMSNorm the normalized input its weight multiplies.
 int64_t NormBytes(const ModelSpec& s, const TrainJob& job) {
   const int64_t h = s.hidden_size;
   if (s.norm_kind == NormKind::kRms) return kF32Bytes * h + job.ew * h + kF32Bytes;
-  const int64_t in = job.mixed ? kF32Bytes : job.ew;
+  const int64_t in = Autocast(job) ? kF32Bytes : job.ew;
   return in * h + kNormStatBytes;
 }
 
@@ -43,7 +50,11 @@ int64_t AttentionBlock(const ModelSpec& s, const TrainingWorkload& w, const Trai
   const int64_t nh = s.num_attention_heads;
   const int64_t hq = nh * s.head_dim;
   const bool full = w.method == TrainMethod::kFull || w.method == TrainMethod::kFreeze;
-  int64_t a = full ? e * h : 0;  // q/k/v input (shared)
+  // The q/k/v input: one shared tensor, or under autocast each projection's
+  // own 16-bit cast of the fp32 LayerNorm output (autocast caches casts of
+  // leaf weights only, autocast_mode.cpp cached_cast).
+  const int64_t qkv_inputs = Autocast(job) && !s.fused_qkv ? (kv_from_encoder ? 1 : 3) : 1;
+  int64_t a = full ? e * h * qkv_inputs : 0;
   if (job.lora) a += kF32Bytes * h * ((w.targets.q ? 1 : 0) + (w.targets.k ? 1 : 0) + (w.targets.v ? 1 : 0));
   // Cross-attention K and V come from the encoder output: their saved
   // copies scale with the encoder tokens, counted by the caller.
@@ -106,7 +117,7 @@ int64_t EncoderScoreBytes(const ModelSpec& s, const TrainingWorkload& w, const T
   if (w.attn != AttnImpl::kEager) return 0;
   const int64_t e = job.ew;
   // Softmax output: fp32 under autocast (and T5's explicit .float()).
-  const bool fp32_softmax = job.mixed || s.enc.stack_final_norm;
+  const bool fp32_softmax = Autocast(job) || s.enc.stack_final_norm;
   const int64_t sm = fp32_softmax ? kF32Bytes : e;
   int64_t b = sm;
   if (s.enc.attn_dropout) {
@@ -148,7 +159,7 @@ int64_t HeadSavedPerToken(const ModelSpec& s, const TrainJob& job) {
   // transform dense input, gelu input and output, LayerNorm input (fp32
   // under autocast) + stats, the decoder's input.
   const int64_t w = s.enc.heads.mlm_width > 0 ? s.enc.heads.mlm_width : s.hidden_size;
-  return job.ew * s.hidden_size + 2 * job.ew * w + (job.mixed ? kF32Bytes : job.ew) * w +
+  return job.ew * s.hidden_size + 2 * job.ew * w + (Autocast(job) ? kF32Bytes : job.ew) * w +
          kNormStatBytes + job.ew * w;
 }
 
@@ -175,7 +186,7 @@ StageActivations EncoderSavedActivations(const ModelSpec& s, const TrainingWorkl
   if (w.grad_ckpt == GradCkpt::kFull) {
     // Each layer keeps its input (the residual stream: fp32 under
     // autocast); one layer is recomputed in backward.
-    const int64_t in = job.mixed ? kF32Bytes : job.ew;
+    const int64_t in = Autocast(job) ? kF32Bytes : job.ew;
     a.acts = Bytes(CheckedMul(CheckedMul(tokens, h), in)) * layers + a.layer_act;
     a.formula = Formula("checkpoints {} layers x {} tok x {} x {} B + one layer recomputed", layers, tokens, h, in);
   } else {

@@ -136,6 +136,8 @@ struct StackOverheads {
   int64_t loss_target_cap = 0;
   int64_t loss_free_bytes = -1;
   bool kbit_fp32_upcast = true;           // QLoRA dense parameters fp32 (PEFT)
+  bool quant_input_saved = false;         // bnb < 0.43.2: every 4-bit linear keeps its input
+  bool fused_qkv = false;                 // the stack's own model fuses q, k, v (LitGPT attn)
   // Autocast over fp32 parameters: the stack's AMP with --precision
   // *-mixed and no ZeRO/FSDP (those keep 16-bit weights + an fp32 master).
   bool amp = false;
@@ -162,6 +164,9 @@ Status ResolveShape(const ModelSpec& spec, const TrainingSettings& s, TrainingWo
                     std::vector<std::string>* notes);
 // The frozen base format (qlora: nf4-dq) and which methods accept it.
 Status ResolveBaseFormat(const TrainingSettings& s, TrainingWorkload* w);
+// --bnb-version and --compile against the stack (its Settings()) and the
+// base format.
+Status ResolveStackFeatures(const TrainingSettings& s, TrainingWorkload* w);
 // --lora-rank and --lora-targets for lora/qlora.
 Status ResolveAdapters(const ModelSpec& spec, const TrainingSettings& s, TrainingWorkload* w);
 // --trainable-layers (freeze only; default a quarter of the layers).
@@ -204,6 +209,8 @@ struct TrainJob {
   bool peft_input_copies = true;
   bool lora_dropout = false;
   bool kbit_fp32_upcast = true;
+  bool quant_input_saved = false;  // each quantized linear saves its input (old bitsandbytes)
+  bool fused_qkv = false;          // the stack's model runs one qkv linear whatever the checkpoint
   bool selective_mm = false;    // torchtitan op-level selective checkpointing
   bool in_backward = false;     // optimizer step in backward: one gradient at a time
   bool offload_acts = false;    // saved activations / checkpoints live in host memory
@@ -299,7 +306,7 @@ Bytes AmpCastBytes(const Model& model, const TrainingWorkload& w, const TrainJob
                    const StageShare& share, bool one_layer);
 // Bytes per token of one adapter-bearing input: PEFT's fp32 copy per
 // targeted module, or the shared model-dtype input.
-int64_t LoraInputBytes(const TrainJob& job, int64_t width, bool base_trainable,
+int64_t LoraInputBytes(const TrainJob& job, int64_t width, bool input_saved,
                        std::initializer_list<bool> targeted);
 // LoRA-targeted linears of one layer that see each token.
 int64_t TargetedModules(const ModelSpec& s, const LoraTargets& t, bool moe_layer);

@@ -172,5 +172,59 @@ TEST(CalibrationTest, SaveRefusesWhatItCannotLearn) {
   EXPECT_FALSE(std::filesystem::exists(cal.path()));
 }
 
+
+// --cuda-context MIB: the user's measured context in place of the assumed
+// one, through the same path, winning over a saved calibration; refused
+// where the runtime sizes its pool around it (vLLM) and on Metal. The
+// transformers memory-anatomy doc measured torch.ones((1,1)).to('cuda')
+// at 1343 MiB on CUDA 11.2 (docs/estimation.md 5.10).
+TEST(CalibrationTest, GivenCudaContextReplacesTheAssumedOne) {
+  ScratchCalibration cal;
+  auto context = [](const testing::CliRun& r) {
+    const nlohmann::json e = nlohmann::json::parse(r.out);
+    for (const auto& c : e["devices"][0]["components"]) {
+      if (c["name"] == "cuda_context") return c["bytes"].get<int64_t>();
+    }
+    return int64_t{-1};
+  };
+  const std::vector<std::string> train = {"train", "google-bert/bert-large-uncased", "--method", "full",
+                                          "--precision", "fp32", "--seq", "512", "--gpu", "V100-16GB", "--json"};
+  const testing::CliRun plain = testing::Cli(train);
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  std::vector<std::string> given = train;
+  given.insert(given.end(), {"--cuda-context", "1343"});
+  const testing::CliRun r = testing::Cli(given);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(context(plain), int64_t{512} << 20);
+  EXPECT_EQ(context(r), int64_t{1343} << 20);
+  const nlohmann::json a = nlohmann::json::parse(plain.out), b = nlohmann::json::parse(r.out);
+  EXPECT_EQ(b["devices"][0]["total_bytes"].get<int64_t>() - a["devices"][0]["total_bytes"].get<int64_t>(),
+            int64_t{1343 - 512} << 20);
+  EXPECT_NE(r.out.find("cuda_context is 1343 MiB as given by --cuda-context 1343 (the assumption was 512 MiB)"),
+            std::string::npos);
+
+  // A saved calibration of the same term loses to the flag.
+  ASSERT_TRUE(SaveCalibration(cal.path(), {Entry("RTX-4090", 456)}).ok());
+  const testing::CliRun ll = testing::Cli({"infer", "meta-llama/Llama-3.1-8B", "--runtime", "llamacpp", "--quant",
+                                           "Q4_K_M", "--gpu", "RTX-4090", "--cuda-context", "700", "--json"});
+  ASSERT_EQ(ll.code, 0) << ll.err;
+  EXPECT_EQ(context(ll), int64_t{700} << 20);
+  EXPECT_EQ(ll.out.find("this machine's calibration"), std::string::npos);
+
+  const testing::CliRun vllm =
+      testing::Cli({"infer", "meta-llama/Llama-3.1-8B", "--runtime", "vllm", "--gpu", "H100", "--cuda-context", "700"});
+  EXPECT_EQ(vllm.code, 2);
+  EXPECT_NE(vllm.err.find("--cuda-context: vllm counts the context in the memory it profiles at start-up"),
+            std::string::npos)
+      << vllm.err;
+  const testing::CliRun metal = testing::Cli(
+      {"infer", "meta-llama/Llama-3.1-8B", "--runtime", "llamacpp", "--gpu", "M3-Max-128GB", "--cuda-context", "700"});
+  EXPECT_EQ(metal.code, 2);
+  EXPECT_NE(metal.err.find("Metal, which has no CUDA context"), std::string::npos) << metal.err;
+  const testing::CliRun bad = testing::Cli({"infer", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--cuda-context", "0"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--cuda-context: expected MiB in [1, 65536], got '0'"), std::string::npos) << bad.err;
+}
+
 }  // namespace
 }  // namespace vramfit

@@ -205,5 +205,118 @@ TEST(StacksTest, OffloadedActivationsMoveToHost) {
             30 * ckpt);
 }
 
+
+// bitsandbytes before 0.43.2: MatMul4Bit.forward keeps its input A for
+// backward (`ctx.tensors = (A, B)`, bitsandbytes/autograd/_functions.py;
+// 0.43.2 keeps (None, B), PR #1270). Llama-2-7B (h 4096, I 11008), a layer
+// that keeps its activations gains the q/k/v, o, gate/up and down inputs at
+// 2 B each: under PEFT (hf-trainer, pure bf16) 2 x (3 x 4096 + 11008) =
+// 46,592 B per token; under LitGPT's bf16-mixed (autocast over fp32: gate
+// and up each cast the fp32 norm output; q/k/v is one fused linear there)
+// one more 2h: 54,784 B.
+TEST(StacksTest, OldBitsandbytesKeepsEachFourBitLinearsInput) {
+  const Model llama2 = CatalogModelOrDie("meta-llama/Llama-2-7b-hf");
+  for (const auto& [stack, want] : {std::pair{Stack::kHfTrainer, 2 * (3 * 4096 + 11008)},
+                                     std::pair{Stack::kLitgpt, 2 * (4 * 4096 + 11008)}}) {
+    TrainingSettings s;
+    s.stack = stack;
+    s.method = TrainMethod::kQlora;
+    s.grad_ckpt = GradCkpt::kNone;
+    auto now = ResolveTraining(llama2, s, {}, nullptr);
+    ASSERT_TRUE(now.ok()) << now.error().message;
+    s.bnb_version = 4101;  // 0.41.1, the lit-gpt 2023 tutorials' release
+    auto old = ResolveTraining(llama2, s, {}, nullptr);
+    ASSERT_TRUE(old.ok()) << old.error().message;
+    EXPECT_EQ(LayerSavedPerToken(llama2.spec, *old, TrainJobOf(llama2.spec, *old), 0) -
+                  LayerSavedPerToken(llama2.spec, *now, TrainJobOf(llama2.spec, *now), 0),
+              want)
+        << StackName(stack);
+    s.bnb_version = kBnbNoSavedInput;  // 0.43.2: fixed
+    auto fixed = ResolveTraining(llama2, s, {}, nullptr);
+    ASSERT_TRUE(fixed.ok());
+    EXPECT_EQ(LayerSavedPerToken(llama2.spec, *fixed, TrainJobOf(llama2.spec, *fixed), 0),
+              LayerSavedPerToken(llama2.spec, *now, TrainJobOf(llama2.spec, *now), 0));
+  }
+  EXPECT_EQ(*ParseBnbVersion("0.43.1"), 4301);
+  EXPECT_EQ(*ParseBnbVersion("0.45"), 4500);
+  for (const char* bad : {"0.43.x", "1", "0.44.1+cu121", "", "0.4.1.2"}) {
+    auto r = ParseBnbVersion(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().message,
+              std::string("--bnb-version: expected a bitsandbytes release such as 0.43.1, got '") + bad + "'");
+  }
+  // Stacks with other 4-bit kernels, and jobs without a bnb 4-bit base,
+  // refuse it rather than ignore it.
+  TrainingSettings tt;
+  tt.stack = Stack::kTorchtune;
+  tt.method = TrainMethod::kQlora;
+  tt.bnb_version = 4101;
+  EXPECT_EQ(ResolveTraining(Llama(), tt, {}, nullptr).error().message,
+            "--bnb-version: --stack torchtune does not run its 4-bit base through bitsandbytes' MatMul4Bit");
+  TrainingSettings full;
+  full.bnb_version = 4101;
+  EXPECT_EQ(ResolveTraining(Llama(), full, {}, nullptr).error().message,
+            "--bnb-version: only a bitsandbytes 4-bit base (--method qlora, --quant nf4 or fp4) depends on the "
+            "release");
+}
+
+// --compile: torchtune's compiled CEWithChunkedOutputLoss (training.compile_loss)
+// saves the bf16 chunks and a logsumexp per row: 2.3 B per token per vocab
+// entry in place of 6.5 (Llama-3.1-8B, 2048 x 128256); torchtitan's compiled
+// cross_entropy(pred.float()) 4 in place of 10. Other stacks refuse it.
+TEST(StacksTest, CompiledLossUnderTorchtuneAndTorchtitan) {
+  const int64_t tv = 2048LL * 128256;
+  TrainingSettings s;
+  s.stack = Stack::kTorchtune;
+  s.method = TrainMethod::kLora;
+  EXPECT_EQ(ComponentBytes(TrainOrDie(Llama(), s).devices[0], "logits"), tv * 65 / 10);
+  s.compile = true;
+  std::vector<std::string> notes;
+  EXPECT_EQ(ComponentBytes(TrainOrDie(Llama(), s, {}, &notes).devices[0], "logits"), tv * 23 / 10);
+  EXPECT_TRUE(std::any_of(notes.begin(), notes.end(), [](const std::string& n) {
+    return n.find("--compile: the compiled loss is modelled") != std::string::npos;
+  }));
+  // torchtitan trains every parameter: a small model at 4 x 8192 tokens so
+  // that the loss, not the optimizer step, sets the peak.
+  const Model small = CatalogModelOrDie("meta-llama/Llama-3.2-1B");
+  const int64_t tv_small = 4LL * 8192 * 128256;
+  TrainingSettings t;
+  t.stack = Stack::kTorchtitan;
+  t.seq = 8192;
+  t.batch = 4;
+  EXPECT_EQ(ComponentBytes(TrainOrDie(small, t).devices[0], "logits"), tv_small * 10);
+  t.compile = true;
+  EXPECT_EQ(ComponentBytes(TrainOrDie(small, t).devices[0], "logits"), tv_small * 4);
+  TrainingSettings hf;
+  hf.compile = true;
+  EXPECT_EQ(ResolveTraining(Llama(), hf, {}, nullptr).error().message,
+            "--compile: modelled for --stack torchtune and torchtitan (their compiled loss); what torch.compile "
+            "fuses under --stack hf-trainer is not modelled");
+}
+
+
+// AMP over fp32 parameters (hf-trainer --precision bf16-mixed, no ZeRO):
+// the residual stream and the RMSNorm outputs are fp32, so each of q, k, v
+// and gate, up casts the norm output itself (autocast caches casts of leaf
+// weights only, aten/src/ATen/autocast_mode.cpp cached_cast) and the norm
+// weight multiplies an fp32 input. Llama-3.1-8B (h 4096) per token per
+// layer against pure bf16: +2 q/k/v copies (2 x 2h), +1 gate/up copy (2h),
+// and two norms' fp32 normalized inputs (2 x 2h): 10h = 40,960 B.
+TEST(StacksTest, AutocastCastsEachLinearsInputAndKeepsTheResidualFp32) {
+  TrainingSettings s;
+  s.stack = Stack::kHfTrainer;
+  s.precision = Precision::kBf16Mixed;
+  auto amp = ResolveTraining(Llama(), s, {}, nullptr);
+  ASSERT_TRUE(amp.ok());
+  s.precision = Precision::kBf16;
+  auto pure = ResolveTraining(Llama(), s, {}, nullptr);
+  ASSERT_TRUE(pure.ok());
+  const TrainJob ja = TrainJobOf(Llama().spec, *amp), jp = TrainJobOf(Llama().spec, *pure);
+  ASSERT_TRUE(ja.amp);
+  EXPECT_EQ(ja.e_res, 4);
+  EXPECT_EQ(LayerSavedPerToken(Llama().spec, *amp, ja, 0) - LayerSavedPerToken(Llama().spec, *pure, jp, 0),
+            10 * 4096);
+}
+
 }  // namespace
 }  // namespace vramfit

@@ -214,6 +214,7 @@ TEST(TrainingStepsTest, LayerSavedPerToken) {
   for (const auto& c : cases) {
     TrainingSettings s;
     s.method = c.method;
+    s.precision = Precision::kBf16;  // pure bf16 (AMP: StacksTest.Autocast*)
     s.attn = c.attn;
     s.grad_ckpt = c.ckpt;
     const TrainingWorkload w = ResolveOrDie(Llama(), s);
@@ -239,8 +240,10 @@ TEST(TrainingStepsTest, LayerSavedPerTokenUnderTensorParallel) {
 // (Llama-3.1-8B, 2048 tokens, bf16).
 TEST(TrainingStepsTest, StageActivationsAndLoss) {
   const int64_t T = 2048;
+  TrainingSettings bf16;
+  bf16.precision = Precision::kBf16;  // pure bf16: no autocast over fp32
   {
-    const TrainingWorkload w = ResolveOrDie(Llama(), {});
+    const TrainingWorkload w = ResolveOrDie(Llama(), bf16);
     const TrainJob job = TrainJobOf(Llama().spec, w);
     const StageActivations a =
         SavedActivationsOn(Llama().spec, w, job, StageShareOf(Llama(), w, job, 0), 0);
@@ -249,7 +252,7 @@ TEST(TrainingStepsTest, StageActivationsAndLoss) {
     EXPECT_EQ(a.layer_act.value(), T * 209032);
   }
   {
-    TrainingSettings s;
+    TrainingSettings s = bf16;
     s.grad_ckpt = GradCkpt::kFull;
     const TrainingWorkload w = ResolveOrDie(Llama(), s);
     const TrainJob job = TrainJobOf(Llama().spec, w);
@@ -648,13 +651,13 @@ TEST(TrainingStepsTest, EchoAndNotes) {
   const char* keys[] = {"mode",      "stack",           "method",    "precision",
                         "optimizer", "optimizer_impl",  "seq",       "batch",
                         "grad_accum", "effective_batch", "grad_ckpt", "offload_activations",
-                        "attn",      "loss",            "quant",     "zero",
+                        "compile",   "attn",      "loss",            "quant",     "zero",
                         "fsdp",      "gpus",            "offload",   "tp",
                         "pp",        "trainable_params"};
   ASSERT_EQ(echo.size(), std::size(keys));
   for (size_t i = 0; i < echo.size(); ++i) EXPECT_EQ(echo[i].first, keys[i]) << i;
   EXPECT_EQ(std::get<int64_t>(echo[9].second), 16);  // 1 x 2 accumulation x 8 GPUs
-  EXPECT_EQ(std::get<int64_t>(echo[21].second), kLlamaParams);
+  EXPECT_EQ(std::get<int64_t>(echo[22].second), kLlamaParams);
 
   std::vector<std::string> notes;
   TrainNotes(w, job, DefaultStackOverheads(w), &notes);

@@ -19,6 +19,7 @@ struct CalibratedTerm {
   std::string component;  // the estimate's top-level component: "cuda_context"
   Bytes bytes;
   std::string source;     // "server.log line 412 (llama.cpp memory breakdown), saved 2026-12-07"
+  bool given = false;     // from --cuda-context, not this machine's calibration file
 };
 
 // One GPU model from the catalog (data/gpus.json).

@@ -101,7 +101,19 @@ struct TrainingSettings {
   Offload offload = Offload::kNone;
   int64_t tp = 1;
   int64_t pp = 1;
+  // --bnb-version X.Y.Z, as X*10000 + Y*100 + Z (0.43.1 = 4301): the
+  // bitsandbytes release under a 4-bit base; nullopt: a current one.
+  std::optional<int64_t> bnb_version;
+  // --compile: torch.compile as the stack applies it (torchtune compile:
+  // True, torchtitan --compile.enable); nullopt: the stack's default (off).
+  std::optional<bool> compile;
 };
+
+// bitsandbytes 0.43.2 stopped MatMul4Bit keeping its 16-bit input for
+// backward (bitsandbytes/autograd/_functions.py, PR #1270).
+inline constexpr int64_t kBnbNoSavedInput = 4302;
+// "0.43.1" -> 4301; an error naming --bnb-version otherwise.
+Result<int64_t> ParseBnbVersion(std::string_view s);
 
 // LoRA targets resolved against the model: which projection names.
 struct LoraTargets {
@@ -135,6 +147,8 @@ struct TrainingWorkload {
   Offload offload = Offload::kNone;
   int64_t tp = 1;
   int64_t pp = 1;
+  int64_t bnb_version = 0;  // 0: a current bitsandbytes (>= kBnbNoSavedInput)
+  bool compile = false;     // torch.compile as the stack applies it
 };
 
 // Resolves defaults and checks the settings against the model and devices.

@@ -8,7 +8,7 @@
 namespace vramfit::stacks {
 namespace {
 
-constexpr std::string_view kSettings[] = {"zero", "fsdp", "offload"};
+constexpr std::string_view kSettings[] = {"zero", "fsdp", "offload", "bnb-version"};
 
 class Axolotl final : public StackProfile {
  public:

@@ -8,7 +8,7 @@
 namespace vramfit::stacks {
 namespace {
 
-constexpr std::string_view kSettings[] = {"zero", "fsdp", "offload"};
+constexpr std::string_view kSettings[] = {"zero", "fsdp", "offload", "bnb-version"};
 
 class HfTrainer final : public StackProfile {
  public:
@@ -80,6 +80,7 @@ StackTerms HfLikeTerms(const TrainingWorkload& w) {
   t.adapter_bytes = 4;         // PEFT autocast_adapter_dtype
   t.kbit_fp32_upcast = true;   // prepare_model_for_kbit_training
   t.amp_over_fp32 = true;      // Trainer bf16=True / fp16=True: accelerate's torch.autocast
+  t.quant_input_saved = OldBnbSavesInput(w);  // PEFT Linear4bit -> bnb.matmul_4bit
   switch (w.loss) {
     case LossImpl::kHf:
       t.loss_tenths = 120;

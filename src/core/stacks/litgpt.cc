@@ -8,7 +8,7 @@
 namespace vramfit::stacks {
 namespace {
 
-constexpr std::string_view kSettings[] = {"fsdp"};
+constexpr std::string_view kSettings[] = {"fsdp", "bnb-version"};
 
 class Litgpt final : public StackProfile {
  public:
@@ -56,6 +56,8 @@ class Litgpt final : public StackProfile {
     t.lora_dropout = w.method == TrainMethod::kLora || w.method == TrainMethod::kQlora;
     t.kbit_fp32_upcast = false;  // the bnb plugin quantizes the linears; the rest keeps its dtype
     t.amp_over_fp32 = true;      // Fabric bf16-mixed: fp32 parameters + autocast
+    t.quant_input_saved = OldBnbSavesInput(w);  // Fabric's bnb plugin: bnb.nn.Linear4bit
+    t.fused_qkv = true;          // litgpt/model.py CausalSelfAttention: one qkv linear
     // Fabric casts every output chunk to fp32 (wrappers.py); the loss keeps
     // the fp32 log-probs: 8 B per token per vocab entry.
     t.loss_tenths = w.loss == LossImpl::kChunked ? 80 : w.loss == LossImpl::kFused ? 10 : 120;

@@ -48,6 +48,11 @@ Status RefuseUnsupported(const TrainingSettings& s, std::string_view stack, bool
   return {};
 }
 
+bool OldBnbSavesInput(const TrainingWorkload& w) {
+  const bool bnb4 = w.quant.method == QuantMethod::kNf4 || w.quant.method == QuantMethod::kFp4;
+  return bnb4 && w.bnb_version > 0 && w.bnb_version < kBnbNoSavedInput;
+}
+
 std::string LossText(LossImpl l) {
   switch (l) {
     case LossImpl::kHf: return "fp32 logits + cross-entropy";

@@ -82,6 +82,12 @@ struct StackTerms {
   // FSDP with a full state dict: each rank holds the whole 16-bit model
   // once while loading (the load phase).
   bool full_state_dict_load = false;
+  // Every quantized linear keeps its 16-bit input for backward even where
+  // its weight is frozen (bitsandbytes MatMul4Bit before 0.43.2).
+  bool quant_input_saved = false;
+  // The stack's own model class runs q, k and v as one linear whatever the
+  // checkpoint's layout (LitGPT CausalSelfAttention.attn / qkv).
+  bool fused_qkv = false;
 };
 
 class StackProfile {
@@ -139,6 +145,12 @@ Status RefuseUnsupported(const TrainingSettings& s, std::string_view stack, bool
 Status ResolveHfLike(std::string_view stack, const DeviceSet& devices, TrainingSettings* s,
                      std::vector<std::string>* notes);
 StackTerms HfLikeTerms(const TrainingWorkload& w);
+// Whether the job's 4-bit base runs through a bitsandbytes release whose
+// MatMul4Bit.forward keeps the input A for backward
+// (`ctx.tensors = (A, B)` in 0.41.0 .. 0.43.1; `(None, B)` from 0.43.2,
+// bitsandbytes/autograd/_functions.py, PR #1270). Stacks that call
+// bnb.matmul_4bit (hf-trainer, axolotl, litgpt) set quant_input_saved by it.
+bool OldBnbSavesInput(const TrainingWorkload& w);
 // The loss text of the common implementations.
 std::string LossText(LossImpl l);
 // Whether the device set's first GPU lacks bf16 (compute capability < 8.0).

@@ -8,7 +8,7 @@
 namespace vramfit::stacks {
 namespace {
 
-constexpr std::string_view kSettings[] = {"fsdp", "tp", "pp"};
+constexpr std::string_view kSettings[] = {"fsdp", "tp", "pp", "compile"};
 
 class Torchtitan final : public StackProfile {
  public:
@@ -35,6 +35,12 @@ class Torchtitan final : public StackProfile {
     Default(&s->optimizer_fused, true);
     Default(&s->optimizer_in_backward, false);
     Default(&s->offload_activations, false);
+    Default(&s->compile, false);  // --compile.enable defaults off
+    if (*s->compile && notes) {
+      notes->push_back(
+          "--compile: the compiled loss is modelled; what compiling each block fuses away (fewer saved "
+          "intermediates) is not, so activations are an upper bound");
+    }
     if (Default(&s->grad_ckpt, GradCkpt::kSelective) && notes) {
       notes->push_back(
           "--stack torchtitan: activation checkpointing 'selective' with selective_ac_option 'op' "
@@ -48,13 +54,16 @@ class Torchtitan final : public StackProfile {
     Default(&s->lora_targets, std::string("all-linear"));
     return {};
   }
-  StackTerms Terms(const TrainingWorkload&) const override {
+  StackTerms Terms(const TrainingWorkload& w) const override {
     StackTerms t;
     t.amp_over_fp32 = false;  // FSDP2 MixedPrecisionPolicy: sharded fp32, bf16 unsharded
     // bf16 pred 2 + its fp32 copy 4 + fp32 log-probs 4 while the loss runs
-    // (components/loss.py; train.py deletes pred before backward).
-    t.loss_tenths = 100;
-    t.loss_text = "cross_entropy on pred.float() (fp32 logits)";
+    // (components/loss.py; train.py deletes pred before backward). Compiled
+    // (build_cross_entropy_loss wraps it in torch.compile), the upcast and
+    // log-softmax fuse: pred 2 + its bf16 gradient 2 at the start of backward.
+    t.loss_tenths = w.compile ? 40 : 100;
+    t.loss_text = w.compile ? "cross_entropy on pred.float(), compiled (fused upcast)"
+                            : "cross_entropy on pred.float() (fp32 logits)";
     t.selective = SelectiveAc::kEveryOtherMm;
     return t;
   }

@@ -8,7 +8,7 @@
 namespace vramfit::stacks {
 namespace {
 
-constexpr std::string_view kSettings[] = {"fsdp", "offload", "offload-activations"};
+constexpr std::string_view kSettings[] = {"fsdp", "offload", "offload-activations", "compile"};
 
 class Torchtune final : public StackProfile {
  public:
@@ -66,6 +66,12 @@ class Torchtune final : public StackProfile {
           "--grad-ckpt selective: torchtune's recipes checkpoint whole layers (full) or nothing");
     }
     Default(&s->offload_activations, false);
+    Default(&s->compile, false);  // the recipes' configs: compile: False
+    if (*s->compile && notes) {
+      notes->push_back(
+          "--compile: the compiled loss is modelled; what compiling each layer fuses away (fewer saved "
+          "intermediates) is not, so activations are an upper bound");
+    }
     if (Default(&s->loss, LossImpl::kChunked) && notes) {
       notes->push_back(
           "--stack torchtune: loss CEWithChunkedOutputLoss (8 chunks, each upcast to fp32 in turn)");
@@ -82,8 +88,24 @@ class Torchtune final : public StackProfile {
     t.peft_input_copies = false;
     t.kbit_fp32_upcast = false;   // NF4Tensor base; norms and embeddings stay bf16
     t.amp_over_fp32 = false;      // no autocast: the model dtype throughout
-    t.loss_tenths = w.loss == LossImpl::kChunked ? 65 : w.loss == LossImpl::kFused ? 10 : 120;
-    t.loss_text = w.loss == LossImpl::kChunked ? "CEWithChunkedOutputLoss (8 chunks)" : LossText(w.loss);
+    // Eager: the bf16 chunks (2 B), each chunk's fp32 log-softmax saved
+    // for backward (4 B), one fp32 upcast in flight (4/8 B). compile: True
+    // compiles compute_cross_entropy (training.compile_loss): the upcast,
+    // log-softmax and NLL fuse into one kernel that saves only the bf16
+    // chunk and a per-row logsumexp; backward adds one bf16 gradient chunk
+    // (2/8 B, rounded up).
+    if (w.loss == LossImpl::kChunked) {
+      t.loss_tenths = w.compile ? 23 : 65;
+      t.loss_text = w.compile ? "CEWithChunkedOutputLoss (8 chunks), compiled" : "CEWithChunkedOutputLoss (8 chunks)";
+    } else if (w.loss == LossImpl::kHf && w.compile) {
+      // compile_loss wraps a plain loss module whole: the fused upcast keeps
+      // the bf16 logits and their bf16 gradient (2 + 2 B).
+      t.loss_tenths = 40;
+      t.loss_text = "cross-entropy on the full logits, compiled (fused upcast)";
+    } else {
+      t.loss_tenths = w.loss == LossImpl::kFused ? 10 : 120;
+      t.loss_text = LossText(w.loss);
+    }
     return t;
   }
   std::optional<LossImpl> SmallerLoss(LossImpl current) const override {

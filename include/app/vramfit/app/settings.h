@@ -63,6 +63,7 @@ struct Draft {
   HeadChoice head;                // --head, --num-labels
   std::vector<std::string> gpus;  // --gpu values as given (NAME[xN], comma lists)
   std::optional<int64_t> wired_limit_mib;  // --wired-limit: Apple iogpu.wired_limit_mb
+  std::optional<int64_t> cuda_context_mib;  // --cuda-context: the measured CUDA context
   Output output;
   FitRequest fit;
   std::optional<int64_t> gpus_per_node;  // --gpus-per-node
@@ -147,6 +148,10 @@ struct JobRequest {
   // (sudo sysctl iogpu.wired_limit_mb=N), replacing the working-set limit
   // of the Apple GPUs; nullopt: Metal's recommendedMaxWorkingSetSize.
   std::optional<int64_t> wired_limit_mib;
+  // --cuda-context MiB: the CUDA context as measured on the user's stack
+  // (nvidia-smi after torch.ones(1).cuda(), or llama.cpp's unaccounted
+  // memory), in place of the assumed one; a one-off form of `check --save`.
+  std::optional<int64_t> cuda_context_mib;
   Output output;
   FitRequest fit;
 };

@@ -376,6 +376,16 @@ const Setting kSettings[] = {
      [](std::string_view v, Draft& d) {
        return SetMambaDType("--mamba-ssm-cache-dtype", v, &d.infer.vllm.mamba_ssm_cache_dtype);
      }},
+    {"kv-cache-memory", "BYTES",
+     "vllm: the KV pool per GPU worker in bytes, in place of the gpu-memory-utilization budget "
+     "(--kv-cache-memory-bytes; vLLM still profiles, and the pool no longer follows the budget)",
+     kInferCmds, kRuntime, [](std::string_view v, Draft& d) -> Status {
+       auto n = ParseInt("--kv-cache-memory", v);
+       if (!n.ok()) return n.error();
+       if (*n < 1) return InvalidArgument(fmt::format("--kv-cache-memory: expected bytes above 0, got '{}'", v));
+       d.infer.vllm.kv_cache_memory = *n;
+       return {};
+     }, false, true},
     {"enforce-eager", "", "vllm: no CUDA graphs", kInferCmds, kRuntime,
      [](std::string_view v, Draft& d) { return SetSwitch("--enforce-eager", v, &d.infer.vllm.enforce_eager); }},
     // SGLang's own server arguments, with SGLang's defaults.
@@ -617,6 +627,7 @@ const Alias kAliases[] = {
     {"--pipeline-parallel-size", "pp"},
     {"-pp", "pp"},
     {"--kv-cache-dtype", "kv-dtype"},
+    {"--kv-cache-memory-bytes", "kv-cache-memory"},
     {"--quantization", "quant", VllmQuantization},
     {"-q", "quant", VllmQuantization},
     // SGLang (python/sglang/srt/server_args.py).

@@ -692,5 +692,45 @@ TEST(VllmRuntimeTest, StartupFailureJsonIsAnEstimateWithFixes) {
   EXPECT_TRUE(exact && pow2 && tp2 && fp8 && kvfp8) << j["fixes"].dump(1);
 }
 
+
+// --kv-cache-memory BYTES (CacheConfig kv_cache_memory_bytes; vllm/v1/
+// worker/gpu_worker.py determine_available_memory at 35d5cda1: it still runs
+// the profile, then returns the bytes as given, "This does not respect the
+// gpu_memory_utilization config"). The SmolLM2-135M case above with a
+// 1 GiB pool: 1 GiB // (16 x 3 x 128 x 2 B page) // 30 layers = 2912
+// blocks, whatever the utilisation; the total follows the pool; without a
+// GPU the pool is still sized; the launch flags carry it.
+TEST(VllmRuntimeTest, KvCacheMemoryBypassesTheBudget) {
+  Model m = CatalogModelOrDie("HuggingFaceTB/SmolLM2-135M");
+  InferenceSettings s = Vllm();
+  s.vllm.gpu_memory_utilization = 0.5;
+  s.vllm.max_model_len = 2048;
+  s.vllm.enforce_eager = true;
+  s.vllm.kv_cache_memory = int64_t{1} << 30;
+  const int64_t page = 16LL * 3 * (64 + 64) * 2;
+  const int64_t blocks = (int64_t{1} << 30) / page / 30;
+  ASSERT_EQ(blocks, 2912);
+  for (double util : {0.5, 0.9}) {
+    s.vllm.gpu_memory_utilization = util;
+    Estimate e;
+    ASSERT_TRUE(EstimateInto(m, s, Gpus("A10G"), &e));
+    EXPECT_EQ(ComponentBytes(e.devices[0], "kv_cache"), blocks * page * 30) << util;
+    EXPECT_EQ(*e.kv_capacity_tokens, blocks * 16);
+    std::string flags;
+    for (const std::string& f : e.launch_flags) flags += (flags.empty() ? "" : " ") + f;
+    EXPECT_NE(flags.find("--kv-cache-memory-bytes 1073741824"), std::string::npos) << flags;
+  }
+  Estimate none;
+  ASSERT_TRUE(EstimateInto(m, s, DeviceSet{}, &none));
+  EXPECT_EQ(*none.kv_capacity_tokens, blocks * 16);
+  // A pool larger than the card: vLLM would allocate it and run out of
+  // memory; the estimate says it does not fit.
+  s.vllm.kv_cache_memory = int64_t{40} << 30;
+  Estimate big;
+  ASSERT_TRUE(EstimateInto(m, s, Gpus("A10G"), &big));
+  ASSERT_TRUE(big.fits.has_value());
+  EXPECT_FALSE(*big.fits);
+}
+
 }  // namespace
 }  // namespace vramfit

@@ -33,6 +33,10 @@ struct VllmKnobs {
   std::optional<int64_t> max_num_batched_tokens; // --max-num-batched-tokens
   std::optional<int64_t> block_size;             // --block-size (16)
   bool enforce_eager = false;                    // --enforce-eager
+  // --kv-cache-memory BYTES (CacheConfig kv_cache_memory_bytes): the KV
+  // pool per worker as given; vLLM skips its profiled budget (the pool no
+  // longer follows gpu_memory_utilization). nullopt: the budget.
+  std::optional<int64_t> kv_cache_memory;
   // Recurrent state dtypes (CacheConfig mamba_cache_dtype /
   // mamba_ssm_cache_dtype, vLLM 0.11 MambaDType "auto" | "float32"):
   // nullopt = auto (conv: the model dtype; SSM: the conv dtype); else fp32.

@@ -716,6 +716,7 @@ Engine EngineOf(const ModelSpec& s, const InferenceWorkload& w, const DeviceSet&
   g.capture_sizes = CaptureSizes(g.max_num_seqs, g.mnbt);
   for (int64_t x : g.capture_sizes) g.full_graphs += x <= g.max_num_seqs ? 1 : 0;
   g.context = MiB(kCudaContextMiB) + (g.nccl_before ? MiB(kNcclInitMiB) : Bytes(0));
+  g.kv_cache_memory = k.kv_cache_memory.value_or(0);
   return g;
 }
 
@@ -840,6 +841,10 @@ Worker BuildWorker(const Model& model, const InferenceWorkload& w, const DeviceS
   wk.comps.push_back(std::move(peak.activations));
   wk.comps.push_back(std::move(non_torch));
   if (wk.d.gpu) wk.budget = BudgetOf(*wk.d.gpu, g.util, wk.weights + wk.act + wk.non_torch);
+  // gpu_worker.determine_available_memory: kv_cache_memory_bytes set, it
+  // still runs the profile (the activations above) but returns the bytes
+  // as given, whatever the utilisation budget says.
+  if (g.kv_cache_memory > 0) wk.budget.available = Bytes(g.kv_cache_memory);
   wk.group_size = StageGroupSize(g.groups, wk.range);
   return wk;
 }
@@ -948,8 +953,9 @@ int64_t PoolBlocks(const Engine& g, const std::vector<Worker>& workers) {
   int64_t num_blocks = INT64_MAX;
   for (const Worker& wk : workers) {
     if (wk.group_size == 0) continue;
-    const int64_t nb = g.have_gpu ? wk.budget.available.value() / g.page.bytes / wk.group_size
-                                  : g.blocks_per_request;
+    const int64_t nb = g.have_gpu || g.kv_cache_memory > 0
+                           ? wk.budget.available.value() / g.page.bytes / wk.group_size
+                           : g.blocks_per_request;
     num_blocks = std::min(num_blocks, nb);
   }
   return num_blocks == INT64_MAX ? 0 : num_blocks;
@@ -1085,7 +1091,7 @@ DeviceEstimate DeviceOf(const ModelSpec& s, const Engine& g, Worker wk, int64_t 
 
 Echo WorkloadEcho(const InferenceWorkload& w) {
   const VllmKnobs& k = w.vllm;
-  return {
+  Echo echo = {
       {"runtime", std::string("vllm")},
       {"vllm", std::string(kVllmVersion)},
       {"dtype", std::string(Name(w.dtype))},
@@ -1100,6 +1106,8 @@ Echo WorkloadEcho(const InferenceWorkload& w) {
       {"tp", w.tp},
       {"pp", w.pp},
   };
+  if (k.kv_cache_memory) echo.push_back({"kv_cache_memory", *k.kv_cache_memory});
+  return echo;
 }
 
 std::vector<std::string> LaunchFlags(const ModelSpec& spec, const InferenceWorkload& w,
@@ -1124,6 +1132,7 @@ std::vector<std::string> LaunchFlags(const ModelSpec& spec, const InferenceWorkl
     f.push_back(fmt::format("--block-size {}", *k.block_size));
   }
   if (k.enforce_eager) f.push_back("--enforce-eager");
+  if (k.kv_cache_memory) f.push_back(fmt::format("--kv-cache-memory-bytes {}", *k.kv_cache_memory));
   if (k.mamba_cache_dtype) f.push_back("--mamba-cache-dtype float32");
   if (k.mamba_ssm_cache_dtype) f.push_back("--mamba-ssm-cache-dtype float32");
   if (!w.quant_from_checkpoint && w.quant.method == QuantMethod::kFp8) {
@@ -1286,6 +1295,12 @@ std::vector<std::string> Notes(const ModelSpec& spec, const InferenceWorkload& w
                                const DeviceSet& devices, const Engine& g, const Estimate& e,
                                int64_t num_blocks) {
   std::vector<std::string> notes;
+  if (g.kv_cache_memory > 0) {
+    notes.push_back(fmt::format(
+        "--kv-cache-memory {}: each worker's KV pool is that many bytes ({} GiB), as vLLM reserves it "
+        "without its profiled budget; --gpu-mem-util {} no longer sizes the pool and does not cap the total",
+        g.kv_cache_memory, Gib(Bytes(g.kv_cache_memory)), PyFloat(g.util)));
+  }
   BudgetNotes(g, devices, e, num_blocks, &notes);
   SettingsNotes(spec, w, devices, g, &notes);
   return notes;
@@ -1384,6 +1399,7 @@ class VllmRuntime final : public RuntimeProfile {
     static constexpr std::string_view kSettings[] = {"gpu-mem-util", "max-model-len",
                                                      "max-num-seqs", "max-num-batched-tokens",
                                                      "block-size",   "enforce-eager",
+                                                     "kv-cache-memory",
                                                      "mamba-cache-dtype", "mamba-ssm-cache-dtype"};
     return kSettings;
   }

@@ -229,6 +229,7 @@ struct Engine {
   std::vector<int64_t> capture_sizes;
   int64_t full_graphs = 0;  // FULL decode graphs: capture sizes <= max_num_seqs
   Bytes context;            // CUDA context (+ NCCL) held before vLLM's snapshot
+  int64_t kv_cache_memory = 0;  // --kv-cache-memory bytes per worker (0: the profiled budget)
 };
 // REQUIRES: w came from the profile's Resolve (every knob has a value).
 Engine EngineOf(const ModelSpec& spec, const InferenceWorkload& w, const DeviceSet& devices);

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "vramfit/io/accuracy_bands.h"
 #include "vramfit/io/local_gpus.h"
 
 namespace vramfit::app {
@@ -123,6 +124,12 @@ Result<EstimateResult> EstimateWithExtras(const Model& model, const Job& job, co
             "give --host-mem-bw GBPS (dual-channel DDR5-5600: 89.6, DDR4-3200: 51.2)");
       }
     }
+  }
+  // Every device's band from the measured errors (data/accuracy_bands.json).
+  for (const DeviceEstimate& d : out.estimate.devices) {
+    out.extras.uncertainty.push_back(DeviceUncertainty(io::BuiltinAccuracyBands(), out.estimate, d));
+  }
+  if (!devices.empty()) {
     if (out.estimate.fits && !*out.estimate.fits) {
       out.extras.fixes = SuggestFixes(model, job, devices, out.estimate, &GpuCatalog::Builtin().gpus());
     }
@@ -328,6 +335,9 @@ Result<FitResult> Fit(const Model& model, const Request& request, size_t max_swe
       auto a = Plan(model, job, *devices, solve);
       if (!a.ok()) return a.error();
       out.answer = std::move(a.value());
+      if (job.safety) {
+        out.answer->reason += " (--safety p90: every estimate judged at the high edge of its measured error band)";
+      }
       return out;
     }
     kinds = devices->gpus;

@@ -220,6 +220,15 @@ async function main() {
       'Use this: total = the planner\'s estimate at the answer');
     check(['fits', 'tight'].includes(await page.$eval('#verdict', (v) => v.dataset.verdict)), 'Use this: the answer fits');
     check(new URL(page.url()).searchParams.get('ctx') === String(maxCtx), 'Use this: the URL follows', page.url());
+    // At the planner's edge the capacity lies inside the measured error band: "tight", with what to keep free.
+    const atAnswer = (await post(url, 'estimate', { ...settings, ctx: maxCtx })).doc;
+    equal(await page.$eval('#verdict', (v) => v.dataset.verdict), kinds[atAnswer.verdict], 'Use this: verdict = API verdict');
+    const bandText = await page.$eval('#band', (e) => e.textContent);
+    const u = atAnswer.devices[0].uncertainty;
+    check(u.low_bytes === undefined ? bandText === 'no error band' : bandText.startsWith('\u00b1 band '),
+      'the band shown = API uncertainty', bandText);
+    if (atAnswer.verdict === 'tight') check(bandText.includes('keep'), 'tight: the band says what to keep free', bandText);
+    await page.screenshot({ path: join(artifacts, 'web-answer.png'), fullPage: true });
 
     // Past the answer it does not fit: the fixes table is the API's.
     await page.fill('#f-ctx', '131072');

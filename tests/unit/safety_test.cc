@@ -94,6 +94,13 @@ TEST(SafetyTest, P90AnswersAtTheBandsHighEdge) {
   const Json p90 = JsonOf(safe);
   const int64_t at50 = p50["answer"]["value"], at90 = p90["answer"]["value"];
   EXPECT_LT(at90, at50);
+  // The planner's estimate at its p50 answer carries the same band and
+  // verdict as `infer` there (right at the edge: tight).
+  const Json infer50 = JsonOf({"infer", "meta-llama/Llama-3.1-8B", "--gpu", "RTX-4090", "--ctx",
+                               std::to_string(at50), "--json"});
+  EXPECT_EQ(p50["estimate"]["uncertainty"], infer50["uncertainty"]);
+  EXPECT_EQ(p50["estimate"]["verdict"], "tight");
+  EXPECT_EQ(infer50["verdict"], "tight");
   EXPECT_NE(p90["answer"]["reason"].get<std::string>().find("--safety p90"), std::string::npos);
   const auto band = [](int64_t ctx) {
     const Json j = JsonOf({"infer", "meta-llama/Llama-3.1-8B", "--gpu", "RTX-4090", "--ctx", std::to_string(ctx),

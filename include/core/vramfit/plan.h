@@ -97,6 +97,10 @@ struct FitAnswer {
   // Said once for the whole answer: an engine's full start-up message (the
   // ladder keeps its first clause), the interconnect (tp > 2 over PCIe).
   std::vector<std::string> notes;
+  // The uncertainty band of each device of `estimate` and of `next` (one per
+  // device, in order), where the frontend attached the measured bands; empty
+  // otherwise (their verdicts are then never "tight").
+  std::vector<Uncertainty> estimate_uncertainty, next_uncertainty;
 };
 
 // Answers `solve` for the job. REQUIRES: devices non-empty. min-gpus with

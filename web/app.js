@@ -157,6 +157,18 @@
       placeholder: 'b8000', runtime: 'llamacpp' },
     { key: 'host-mem-bw', label: 'host memory GB/s', modes: ['infer'], group: 'adv', kind: 'text',
       placeholder: 'unknown', runtime: 'llamacpp' },
+    { key: 'n-cpu-moe', label: '--n-cpu-moe (experts of the first N layers on the CPU)', modes: ['infer'],
+      group: 'adv', kind: 'int', placeholder: '0', runtime: 'llamacpp' },
+    { key: 'cpu-moe', label: '--cpu-moe (every expert on the CPU)', modes: ['infer'], group: 'adv', kind: 'bool',
+      runtime: 'llamacpp' },
+    { key: 'override-tensor', label: '-ot REGEX=CPU|CUDA0,...', modes: ['infer'], group: 'adv', kind: 'text',
+      placeholder: 'none', runtime: 'llamacpp' },
+    { key: 'tensor-split', label: '-ts', modes: ['infer'], group: 'adv', kind: 'text', placeholder: 'by memory',
+      runtime: 'llamacpp' },
+    { key: 'split-mode', label: '-sm', modes: ['infer'], group: 'adv', kind: 'select',
+      options: [['', 'layer'], ['none', 'none']], runtime: 'llamacpp' },
+    { key: 'main-gpu', label: '-mg (with -sm none)', modes: ['infer'], group: 'adv', kind: 'text', placeholder: '0',
+      runtime: 'llamacpp' },
   ];
   const FIELD = Object.fromEntries(FIELDS.map((f) => [f.key, f]));
 

@@ -183,6 +183,45 @@ Status SetLlamaCppBuild(std::string_view v, Draft& d) {
   return {};
 }
 
+// -ts: shares split on ',' or '/' (common/arg.cpp splits on "[,/]+").
+Status SetTensorSplit(std::string_view v, Draft& d) {
+  std::vector<double> shares;
+  std::string cur;
+  const auto flush = [&]() -> Status {
+    if (cur.empty()) return {};
+    char* end = nullptr;
+    const double x = std::strtod(cur.c_str(), &end);
+    if (*end != '\0' || !(x >= 0.0) || x > 1e12) {
+      return InvalidArgument(fmt::format(
+          "--tensor-split: expected shares such as 3,1 (one number of 0 or more per GPU), got '{}'", v));
+    }
+    shares.push_back(x);
+    cur.clear();
+    return {};
+  };
+  for (char c : v) {
+    if (c == ',' || c == '/') {
+      VRAMFIT_TRY(flush());
+    } else {
+      cur += c;
+    }
+  }
+  VRAMFIT_TRY(flush());
+  if (shares.empty()) {
+    return InvalidArgument(fmt::format("--tensor-split: expected shares such as 3,1, got '{}'", v));
+  }
+  d.infer.llamacpp.tensor_split = std::move(shares);
+  return {};
+}
+
+Status SetSplitMode(std::string_view v, Draft& d) {
+  if (v == "none") d.infer.llamacpp.split_mode = LlamaSplitMode::kNone;
+  else if (v == "layer") d.infer.llamacpp.split_mode = LlamaSplitMode::kLayer;
+  else if (v == "row") d.infer.llamacpp.split_mode = LlamaSplitMode::kRow;
+  else return InvalidArgument(fmt::format("--split-mode: expected none, layer or row, got '{}'", v));
+  return {};
+}
+
 Status SetOptimizerImpl(std::string_view v, Draft& d) {
   if (v != "fused" && v != "foreach" && v != "in-backward") {
     return InvalidArgument(
@@ -394,6 +433,26 @@ const Setting kSettings[] = {
      [](std::string_view v, Draft& d) { return Store(ParseInt("--parallel", v), &d.infer.llamacpp.parallel); },
      false, true},
     {"llamacpp-build", "bNNNN", "llamacpp: release to model (b8000)", kInferCmds, kRuntime, SetLlamaCppBuild},
+    // llama.cpp's placement (-ncmoe, -cmoe, -ot, -ts, -sm, -mg).
+    {"n-cpu-moe", "N", "llamacpp: keep the expert tensors of the first N layers in host memory (MoE models; 0)",
+     kInferCmds, kRuntime,
+     [](std::string_view v, Draft& d) { return Store(ParseInt("--n-cpu-moe", v), &d.infer.llamacpp.n_cpu_moe); },
+     false, true},
+    {"cpu-moe", "", "llamacpp: keep every expert tensor in host memory (MoE models)", kInferCmds, kRuntime,
+     [](std::string_view v, Draft& d) { return SetSwitch("--cpu-moe", v, &d.infer.llamacpp.cpu_moe); }},
+    {"override-tensor", "REGEX=BUF", "llamacpp: -ot, tensors whose GGUF name matches REGEX go to buffer type "
+     "CPU or CUDA0, CUDA1... (repeatable; comma lists)", kInferCmds, kRuntime,
+     [](std::string_view v, Draft& d) -> Status {
+       d.infer.llamacpp.override_tensor.emplace_back(v);
+       return {};
+     }, /*repeatable=*/true},
+    {"tensor-split", "A,B,...", "llamacpp: -ts shares of the offloaded layers per GPU (by each GPU's memory)",
+     kInferCmds, kRuntime, SetTensorSplit},
+    {"split-mode", "MODE", "llamacpp: -sm layer (default) or none (one GPU: --main-gpu); row is not modelled",
+     kInferCmds, kRuntime, SetSplitMode},
+    {"main-gpu", "INDEX", "llamacpp: -mg the GPU of --split-mode none (0; -1: none)", kInferCmds, kRuntime,
+     [](std::string_view v, Draft& d) { return Store(ParseInt("--main-gpu", v), &d.infer.llamacpp.main_gpu); },
+     false, true},
     // Training.
     {"stack", "NAME", "training stack: hf-trainer (default), axolotl, unsloth, torchtune, torchtitan, litgpt",
      kTrainCmds, kTraining, [](std::string_view v, Draft& d) { return Store(ParseStack(v), &d.train.stack); }},
@@ -408,6 +467,10 @@ const Setting kSettings[] = {
      kTrainCmds, kTraining, SetOptimizerImpl},
     {"seq", "N", "tokens per sample (2048; 8k, 32k)", kTrainCmds, kTraining,
      [](std::string_view v, Draft& d) { return Store(ParseTokens("--seq", v), &d.train.seq); }, false, true},
+    {"target-seq", "N", "encoder-decoder models (T5, BART): decoder (target) tokens per sample (--seq)",
+     kTrainCmds, kTraining,
+     [](std::string_view v, Draft& d) { return Store(ParseTokens("--target-seq", v), &d.train.target_seq); }, false,
+     true},
     {"grad-accum", "N", "gradient accumulation steps (1)", kTrainCmds, kTraining,
      [](std::string_view v, Draft& d) { return Store(ParseInt("--grad-accum", v), &d.train.grad_accum); },
      false, true},
@@ -582,6 +645,12 @@ const Alias kAliases[] = {
     {"-ctk", "cache-type-k"},
     {"-ctv", "cache-type-v"},
     {"-np", "parallel"},
+    {"-ncmoe", "n-cpu-moe"},
+    {"-cmoe", "cpu-moe", nullptr, /*is_switch=*/true},
+    {"-ot", "override-tensor"},
+    {"-ts", "tensor-split"},
+    {"-sm", "split-mode"},
+    {"-mg", "main-gpu"},
     // HF Trainer / TRL / PEFT (training_args.py, trl SFTConfig, trl ModelConfig).
     {"--per-device-train-batch-size", "batch", nullptr, false, kTrainCmds},
     {"--gradient-accumulation-steps", "grad-accum"},

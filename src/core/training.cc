@@ -289,6 +289,14 @@ Status ResolveShape(const ModelSpec& spec, const TrainingSettings& s, TrainingWo
   VRAMFIT_TRY(CheckRange("--tp", s.tp, 1, kMaxParallel));
   VRAMFIT_TRY(CheckRange("--pp", s.pp, 1, kMaxParallel));
   w->seq = s.seq;
+  if (s.target_seq) {
+    if (spec.topology != Topology::kEncoderDecoder) {
+      return InvalidArgument(fmt::format(
+          "--target-seq: applies to encoder-decoder models (T5, BART); {} has one stack (--seq)", spec.id));
+    }
+    VRAMFIT_TRY(CheckRange("--target-seq", *s.target_seq, 1, kMaxTokens));
+  }
+  w->target_seq = spec.topology == Topology::kEncoderDecoder ? s.target_seq.value_or(s.seq) : 0;
   w->batch = s.batch;
   w->grad_accum = s.grad_accum;
   w->tp = s.tp;
@@ -1311,6 +1319,7 @@ void TrainEcho(const TrainingWorkload& w, const TrainableState& tr, Echo* echo) 
     echo->push_back({"lora_targets", w.lora_targets});
     echo->push_back({"lora_params", tr.adapter_params});
   }
+  if (w.target_seq > 0) echo->push_back({"target_seq", w.target_seq});
   if (w.bnb_version > 0) {
     echo->push_back({"bnb_version", fmt::format("{}.{}.{}", w.bnb_version / 10000, w.bnb_version / 100 % 100,
                                                 w.bnb_version % 100)});

@@ -168,40 +168,50 @@ StageActivations EncoderSavedActivations(const ModelSpec& s, const TrainingWorkl
   const int64_t tokens = job.tokens;
   const int64_t h = s.hidden_size;
   const bool enc_dec = s.topology == Topology::kEncoderDecoder;
-  // The decoder side of an encoder-decoder step runs over --seq target
-  // tokens too (docs 12.3).
+  // The decoder side of an encoder-decoder step runs over the target
+  // tokens (--target-seq, default --seq), its cross-attention over the
+  // encoder's --seq (docs 12.3).
+  const int64_t target = enc_dec ? w.target_seq : 0;
+  const int64_t dec_tokens = CheckedMul(w.batch, target);
   const int64_t enc_layer = EncoderLayerSavedPerToken(s, w, job, w.seq);
-  const int64_t dec_layer = enc_dec ? DecoderLayerSavedPerToken(s, w, job, w.seq, w.seq) : 0;
+  const int64_t dec_layer = enc_dec ? DecoderLayerSavedPerToken(s, w, job, target, w.seq) : 0;
   const int64_t dec_layers = enc_dec ? s.enc.decoder_layers : 0;
-  const int64_t layers = s.num_hidden_layers + dec_layers;
   // Embeddings: the summed embeddings' dropout mask and LayerNorm input.
   const int64_t emb_width = s.enc.embedding_size > 0 ? s.enc.embedding_size : h;
-  int64_t embed = (s.enc.hidden_dropout ? kMaskBytes * emb_width : 0) +
-                  (s.embed_norm || s.enc.stack_embed_norm ? NormBytes(s, job) : 0);
-  if (enc_dec) embed *= 2;
+  const int64_t embed = (s.enc.hidden_dropout ? kMaskBytes * emb_width : 0) +
+                        (s.embed_norm || s.enc.stack_embed_norm ? NormBytes(s, job) : 0);
   const int64_t head = HeadSavedPerToken(s, job) + (s.final_norm ? NormBytes(s, job) : 0);
   StageActivations a;
-  a.layer_act = Bytes(CheckedMul(std::max(enc_layer, dec_layer), tokens));
+  a.layer_act = std::max(Bytes(CheckedMul(enc_layer, tokens)), Bytes(CheckedMul(dec_layer, dec_tokens)));
   const bool trains_layers = w.method != TrainMethod::kFreeze;
   if (w.grad_ckpt == GradCkpt::kFull) {
     // Each layer keeps its input (the residual stream: fp32 under
     // autocast); one layer is recomputed in backward.
     const int64_t in = Autocast(job) ? kF32Bytes : job.ew;
-    a.acts = Bytes(CheckedMul(CheckedMul(tokens, h), in)) * layers + a.layer_act;
-    a.formula = Formula("checkpoints {} layers x {} tok x {} x {} B + one layer recomputed", layers, tokens, h, in);
+    a.acts = Bytes(CheckedMul(CheckedMul(tokens, h), in)) * s.num_hidden_layers +
+             Bytes(CheckedMul(CheckedMul(dec_tokens, h), in)) * dec_layers + a.layer_act;
+    a.formula = enc_dec ? Formula("checkpoints {} encoder layers x {} tok + {} decoder layers x {} tok, x {} x {} B "
+                                  "+ one layer recomputed",
+                                  s.num_hidden_layers, tokens, dec_layers, dec_tokens, h, in)
+                        : Formula("checkpoints {} layers x {} tok x {} x {} B + one layer recomputed",
+                                  s.num_hidden_layers, tokens, h, in);
   } else {
-    int64_t per_token = CheckedAdd(CheckedMul(enc_layer, s.num_hidden_layers), CheckedMul(dec_layer, dec_layers));
+    Bytes saved = Bytes(CheckedMul(CheckedMul(enc_layer, s.num_hidden_layers), tokens)) +
+                  Bytes(CheckedMul(CheckedMul(dec_layer, dec_layers), dec_tokens));
     if (!trains_layers) {
       // freeze: only the trainable (last) encoder layers save their tensors.
-      per_token = CheckedMul(enc_layer, w.trainable_layers);
+      saved = Bytes(CheckedMul(CheckedMul(enc_layer, w.trainable_layers), tokens));
     }
-    a.acts = Bytes(CheckedMul(per_token, tokens));
-    a.formula = enc_dec ? Formula("{} tok x ({} encoder x {} B + {} decoder x {} B) (saved for backward)",
-                                  tokens, s.num_hidden_layers, enc_layer, dec_layers, dec_layer)
+    a.acts = saved;
+    a.formula = enc_dec ? Formula("{} encoder layers x {} tok x {} B + {} decoder layers x {} tok x {} B (saved "
+                                  "for backward)",
+                                  s.num_hidden_layers, tokens, enc_layer, dec_layers, dec_tokens, dec_layer)
                         : Formula("{} layers x {} tok x {} B/token/layer (saved for backward)",
                                   trains_layers ? s.num_hidden_layers : w.trainable_layers, tokens, enc_layer);
   }
-  a.acts += Bytes(CheckedMul(CheckedAdd(embed, head), tokens));
+  // The head reads the decoder's tokens in an encoder-decoder model.
+  a.acts += Bytes(CheckedMul(embed, tokens)) + Bytes(CheckedMul(embed, dec_tokens)) +
+            Bytes(CheckedMul(head, enc_dec ? dec_tokens : tokens));
   return a;
 }
 
@@ -210,8 +220,11 @@ Bytes EncoderLossBytes(const ModelSpec& s, const TrainingWorkload& w, const Trai
   int64_t classes = 0;
   int64_t positions = job.tokens;
   switch (s.head) {
-    case HeadKind::kMaskedLm:
-    case HeadKind::kSeq2SeqLm: classes = s.vocab_size; break;
+    case HeadKind::kMaskedLm: classes = s.vocab_size; break;
+    case HeadKind::kSeq2SeqLm:
+      classes = s.vocab_size;
+      positions = CheckedMul(w.batch, w.target_seq);  // the decoder's tokens
+      break;
     case HeadKind::kPretraining:
       classes = s.enc.heads.pretrain_mlm ? s.vocab_size : s.enc.heads.pretrain_classes;
       break;

@@ -142,14 +142,33 @@ Json EstimateDoc(const Estimate& e, const EstimateExtras& x) {
 }
 
 std::vector<std::string> LaunchArgv(const std::vector<std::string>& flags) {
+  // Words split on spaces, as a POSIX shell splits them: '...' quotes a
+  // word (a llama.cpp -ot regex), a backslash outside quotes escapes the
+  // next character ('\'' inside a quoted word).
   std::vector<std::string> argv;
   for (const std::string& f : flags) {
-    size_t start = 0;
-    while (start < f.size()) {
-      const size_t space = std::min(f.find(' ', start), f.size());
-      if (space > start) argv.push_back(f.substr(start, space - start));
-      start = space + 1;
+    std::string word;
+    bool in_word = false, quoted = false;
+    for (size_t i = 0; i < f.size(); ++i) {
+      const char c = f[i];
+      if (quoted) {
+        if (c == '\'') quoted = false;
+        else word += c;
+      } else if (c == '\'') {
+        quoted = in_word = true;
+      } else if (c == '\\' && i + 1 < f.size()) {
+        word += f[++i];
+        in_word = true;
+      } else if (c == ' ') {
+        if (in_word) argv.push_back(std::move(word));
+        word.clear();
+        in_word = false;
+      } else {
+        word += c;
+        in_word = true;
+      }
     }
+    if (in_word) argv.push_back(std::move(word));
   }
   return argv;
 }

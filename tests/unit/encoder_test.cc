@@ -216,5 +216,44 @@ TEST(EncoderTest, ConfigRefusals) {
             "config.json: num_hidden_groups (3) exceeds num_hidden_layers (2)");
 }
 
+
+// --target-seq: the decoder of an encoder-decoder model runs over the
+// target tokens, its cross-attention over the encoder's --seq. flan-t5-xl
+// (vocab 32,128), a seq2seq-lm head: the loss covers batch x target tokens
+// (12 B per logit with transformers' loss); the default target is --seq,
+// which leaves the estimate as it was; decoder-only models refuse it.
+TEST(EncoderTest, TargetSeqSizesTheDecoderSide) {
+  auto m = LoadModel("google/flan-t5-xl", ModelCatalog::Builtin(), nullptr);
+  ASSERT_TRUE(m.ok());
+  Job job;
+  job.training = true;
+  job.train.method = TrainMethod::kLora;
+  job.train.precision = Precision::kFp32;
+  job.train.seq = 256;
+  job.train.batch = 8;
+  auto same = EstimateJob(*m, job, DeviceSet{});
+  job.train.target_seq = 256;
+  auto given = EstimateJob(*m, job, DeviceSet{});
+  job.train.target_seq = 8;
+  auto short_target = EstimateJob(*m, job, DeviceSet{});
+  ASSERT_TRUE(same.ok() && given.ok() && short_target.ok());
+  auto comp = [](const Estimate& e, const char* name) {
+    for (const Component& c : e.devices[0].components) {
+      if (c.name == name) return c.bytes.value();
+    }
+    return int64_t{-1};
+  };
+  EXPECT_EQ(same->devices[0].allocated_peak->value(), given->devices[0].allocated_peak->value());
+  EXPECT_EQ(comp(*short_target, "logits"), int64_t{8} * 8 * 32128 * 12);
+  EXPECT_EQ(comp(*same, "logits"), int64_t{8} * 256 * 32128 * 12);
+  EXPECT_LT(comp(*short_target, "activations"), comp(*same, "activations"));
+  const auto r = Cli({"train", "meta-llama/Llama-3.1-8B", "--target-seq", "16"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--target-seq: applies to encoder-decoder models (T5, BART); meta-llama/Llama-3.1-8B has one "
+                       "stack (--seq)"),
+            std::string::npos)
+      << r.err;
+}
+
 }  // namespace
 }  // namespace vramfit

@@ -85,6 +85,9 @@ struct TrainingSettings {
   std::optional<bool> optimizer_fused;        // --optimizer-impl fused (else foreach)
   std::optional<bool> optimizer_in_backward;  // --optimizer-impl in-backward
   int64_t seq = 2048;                    // tokens per sample
+  // Encoder-decoder models: the decoder's (target) tokens per sample;
+  // nullopt: --seq, as for the encoder.
+  std::optional<int64_t> target_seq;
   int64_t batch = 1;                     // micro-batch per GPU
   int64_t grad_accum = 1;
   std::optional<GradCkpt> grad_ckpt;
@@ -130,6 +133,7 @@ struct TrainingWorkload {
   bool optimizer_fused = false;
   bool optimizer_in_backward = false;  // each gradient applied and freed as produced
   int64_t seq = 2048;
+  int64_t target_seq = 0;  // encoder-decoder: decoder tokens per sample (0: decoder-only or encoder)
   int64_t batch = 1;
   int64_t grad_accum = 1;
   GradCkpt grad_ckpt = GradCkpt::kNone;

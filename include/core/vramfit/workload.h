@@ -52,6 +52,11 @@ struct SglangKnobs {
   std::optional<int64_t> page_size;             // --page-size (1)
 };
 
+// llama.cpp's --split-mode (llama.h llama_split_mode): none = one GPU
+// (--main-gpu), layer = whole layers per GPU by --tensor-split, row = each
+// matrix's rows over the GPUs (not modelled: refused).
+enum class LlamaSplitMode { kNone, kLayer, kRow };
+
 // llama.cpp context parameters (common/arg.cpp); nullopt = llama.cpp's default.
 struct LlamaCppKnobs {
   std::optional<int64_t> ubatch;        // -ub (512)
@@ -65,6 +70,14 @@ struct LlamaCppKnobs {
                                         // speed of layers left on the CPU; unknown if unset)
   std::optional<int64_t> build;         // --llamacpp-build: release tag bNNNN to model
                                         // (llamacpp_build::kDefault, gguf_mix.h)
+  // Placement (common/arg.cpp): tensor buffer-type overrides and the split
+  // over several GPUs. Checked against the model and GPUs by the profile.
+  std::optional<int64_t> n_cpu_moe;     // --n-cpu-moe N: expert tensors of blocks 0..N-1 on the CPU
+  bool cpu_moe = false;                 // --cpu-moe: every expert tensor on the CPU
+  std::vector<std::string> override_tensor;  // -ot REGEX=BUFTYPE[,...], in the order given
+  std::vector<double> tensor_split;     // -ts shares per GPU (empty: by each GPU's memory)
+  std::optional<LlamaSplitMode> split_mode;  // -sm (layer)
+  std::optional<int64_t> main_gpu;      // -mg: the GPU of -sm none (0; -1 = none)
 };
 
 // Inference settings as the user gave them. nullopt = the default.

@@ -49,7 +49,9 @@ std::string RenderInspectJson(const Inspection& in);
 // --print-flags --json: vramfit.launch/1, {"schema", "runtime", "flags":
 // ["--max-model-len 32768", ...], "argv": ["--max-model-len", "32768", ...]}.
 std::string RenderLaunchJson(const Estimate& e, std::string_view runtime);
-// The launch flags as argv tokens (each flag string split at its spaces).
+// The launch flags as argv tokens: each flag string split as a POSIX shell
+// splits it (at spaces; '...' quotes, a backslash escapes), so a quoted
+// llama.cpp -ot regex comes back as one token without its quotes.
 std::vector<std::string> LaunchArgv(const std::vector<std::string>& flags);
 
 std::string RenderModelsText(const std::vector<const CatalogModel*>& models);

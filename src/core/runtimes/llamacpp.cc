@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <regex>
 
 #include <fmt/format.h>
 
@@ -47,6 +48,29 @@ size_t At(int64_t i) { return static_cast<size_t>(i); }
 
 void Keep(Term& best, Term t) {
   if (t.bytes > best.bytes) best = std::move(t);
+}
+
+// -ts as given ("3,1", "6.5,6,10,4").
+std::string SharesText(const std::vector<double>& shares) {
+  std::string s;
+  for (double x : shares) s += fmt::format("{}{}", s.empty() ? "" : ",", x);
+  return s;
+}
+
+// A word a POSIX shell reads back as `w`: as it is when plain, else in
+// single quotes (a regex's backslashes, '|', '(' and '*').
+std::string ShellWord(const std::string& w) {
+  const bool plain = !w.empty() && std::all_of(w.begin(), w.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("_.,=/:+-").find(c) != std::string_view::npos;
+  });
+  if (plain) return w;
+  std::string q = "'";
+  for (char c : w) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+const char* SplitModeName(LlamaSplitMode m) {
+  return m == LlamaSplitMode::kNone ? "none" : m == LlamaSplitMode::kRow ? "row" : "layer";
 }
 
 std::string Types(const std::map<std::string, int64_t>& count) {
@@ -205,11 +229,24 @@ int64_t Placement::OfSlot(int64_t slot) const {
   return slot < 0 || slot > n_layer ? -1 : dev_of[At(slot)];
 }
 
-std::vector<float> TensorSplit(const DeviceSet& devices) {
+int64_t Placement::TensorDev(size_t i, const Placed& t) const {
+  return i < tensor_dev.size() ? tensor_dev[i] : OfSlot(t.slot);
+}
+
+// llama_model::load_tensors: splits[i] = -ts share i, or (all zero) the
+// device's free memory; cumulative, normalised to 1.
+std::vector<float> TensorSplit(const DeviceSet& devices, const std::vector<double>& shares) {
   const int64_t n_dev = std::max<int64_t>(1, static_cast<int64_t>(devices.size()));
-  std::vector<float> splits(At(n_dev), 1.0f);
-  for (size_t d = 0; d < devices.size(); ++d) {
-    splits[d] = static_cast<float>(SplitMemory(devices.gpus[d]).value());
+  const size_t n = At(n_dev);
+  bool all_zero = true;
+  for (size_t d = 0; d < n && d < shares.size(); ++d) all_zero = all_zero && shares[d] == 0.0;
+  std::vector<float> splits(n, 1.0f);
+  for (size_t d = 0; d < n; ++d) {
+    if (!all_zero) {
+      splits[d] = d < shares.size() ? static_cast<float>(shares[d]) : 0.0f;
+    } else if (d < devices.size()) {
+      splits[d] = static_cast<float>(SplitMemory(devices.gpus[d]).value());
+    }
   }
   float split_sum = 0.0f;
   for (float& x : splits) {
@@ -220,28 +257,244 @@ std::vector<float> TensorSplit(const DeviceSet& devices) {
   return splits;
 }
 
+// common/arg.cpp (-sm, -ts, -mg) and llama_prepare_model_devices (main_gpu
+// must name a device; -1 with -sm none = no GPU).
+Status CheckSplit(const LlamaCppKnobs& k, int64_t n_gpus) {
+  const LlamaSplitMode mode = k.split_mode.value_or(LlamaSplitMode::kLayer);
+  if (mode == LlamaSplitMode::kRow) {
+    return Unsupported(
+        "--split-mode row: llama.cpp's row split (each matrix's rows in a CUDA_Split buffer over the GPUs, KV "
+        "and compute on --main-gpu) is not modelled; use --split-mode layer or none");
+  }
+  if (k.main_gpu) VRAMFIT_TRY(Range("--main-gpu", *k.main_gpu, -1, n_gpus - 1));
+  if (!k.tensor_split.empty()) {
+    if (mode == LlamaSplitMode::kNone) {
+      return InvalidArgument("--tensor-split: --split-mode none puts every offloaded layer on --main-gpu");
+    }
+    for (size_t d = At(n_gpus); d < k.tensor_split.size(); ++d) {
+      if (k.tensor_split[d] != 0.0) {
+        return InvalidArgument(fmt::format(
+            "--tensor-split: {} shares for {} GPU(s) (--gpu); a share past the last GPU must be 0",
+            k.tensor_split.size(), n_gpus));
+      }
+    }
+  }
+  return {};
+}
+
 // Slots i_gpu_start .. i_gpu_start + act - 1 go to the GPUs, slot il to the
 // first GPU whose cumulative split exceeds (il - i_gpu_start) / act. Since
-// PR #18148 -ngl N counts the output layer first.
+// PR #18148 -ngl N counts the output layer first. -sm none: the main GPU
+// is the only device (llama_prepare_model_devices), -1 none.
 Placement PlaceLayers(int64_t n_layer, const GpuLayers& ngl, int64_t build,
-                      const DeviceSet& devices) {
-  const std::vector<float> splits = TensorSplit(devices);
+                      const DeviceSet& devices, const LlamaCppKnobs& k) {
   Placement p;
-  p.n_dev = static_cast<int64_t>(splits.size());
+  p.n_dev = std::max<int64_t>(1, static_cast<int64_t>(devices.size()));
+  std::vector<int64_t> devs;  // model->devices, as vramfit's GPU indices
+  std::vector<float> splits;
+  if (k.split_mode.value_or(LlamaSplitMode::kLayer) == LlamaSplitMode::kNone) {
+    const int64_t main = k.main_gpu.value_or(0);
+    if (main >= 0) devs.push_back(std::min(main, p.n_dev - 1));
+    splits.assign(devs.size(), 1.0f);
+  } else {
+    for (int64_t d = 0; d < p.n_dev; ++d) devs.push_back(d);
+    splits = TensorSplit(devices, k.tensor_split);
+  }
+  p.used.assign(At(p.n_dev), false);
+  for (int64_t d : devs) p.used[At(d)] = true;
+  p.offload_dev = devs.empty() ? -1 : devs[0];
   const bool output_first = build >= lb::kOutputFirst;
   const int64_t i_gpu_start =
       std::max<int64_t>(output_first ? n_layer + 1 - ngl.ngl : n_layer - ngl.ngl, 0);
-  const int64_t act = std::min(ngl.ngl, n_layer + 1);
+  const int64_t act = devs.empty() ? 0 : std::min(ngl.ngl, n_layer + 1);
   p.dev_of.assign(At(n_layer + 1), -1);
   for (int64_t il = 0; il <= n_layer; ++il) {
     if (il < i_gpu_start || il - i_gpu_start >= act) continue;
     const float f = static_cast<float>(il - i_gpu_start) / static_cast<float>(act);
     const int64_t d = std::upper_bound(splits.begin(), splits.end(), f) - splits.begin();
-    p.dev_of[At(il)] = std::min(d, p.n_dev - 1);
+    p.dev_of[At(il)] = devs[At(std::min<int64_t>(d, static_cast<int64_t>(devs.size()) - 1))];
     ++p.offloaded;
   }
   p.out_dev = p.dev_of[At(n_layer)];
+  p.attn_dev.assign(p.dev_of.begin(), p.dev_of.end() - 1);
+  p.ffn_dev = p.attn_dev;
+  p.head_dev = p.out_dev;
+  p.tied_dev = p.out_dev >= 0 ? p.out_dev : -2;
   return p;
+}
+
+// --- Tensor overrides.
+
+std::string BlockExpsRegex(int64_t il) { return fmt::format("blk\\.{}{}", il, kExpsRegex); }
+
+namespace {
+
+// The buffer types -ot names (parse_tensor_buffer_overrides: each device's
+// default buffer type, "CPU" and "CUDA0".."CUDA<n-1>"), -1 the CPU.
+std::optional<int64_t> BufferDevice(std::string_view buft, int64_t n_gpus) {
+  if (buft == "CPU") return -1;
+  if (buft.size() < 5 || buft.substr(0, 4) != "CUDA") return std::nullopt;
+  int64_t d = 0;
+  for (char c : buft.substr(4)) {
+    if (c < '0' || c > '9' || d > 1000) return std::nullopt;
+    d = d * 10 + (c - '0');
+  }
+  if (buft.size() > 5 && buft[4] == '0') return std::nullopt;  // "CUDA01" is not a device's name
+  if (d >= n_gpus) return std::nullopt;
+  return d;
+}
+
+// Longer patterns are refused before std::regex compiles them (its
+// recursive compiler is the only thing a hostile pattern could exhaust).
+constexpr size_t kMaxPattern = 1024;
+
+std::string BufferList(int64_t n_gpus) {
+  std::string s = "CPU";
+  for (int64_t d = 0; d < n_gpus; ++d) s += fmt::format(", CUDA{}", d);
+  return s;
+}
+
+}  // namespace
+
+Result<std::vector<TensorOverride>> Overrides(const ModelSpec& s, const LlamaCppKnobs& k, int64_t n_gpus) {
+  std::vector<TensorOverride> out;
+  for (const std::string& value : k.override_tensor) {
+    // string_split(value, ','): each piece one REGEX=BUFTYPE.
+    size_t start = 0;
+    while (start <= value.size()) {
+      const size_t comma = std::min(value.find(',', start), value.size());
+      const std::string piece = value.substr(start, comma - start);
+      const bool last = comma == value.size();
+      start = comma + 1;
+      if (piece.empty() && last && !value.empty()) break;  // "a=CPU,": getline yields no last piece
+      const size_t eq = piece.find('=');
+      if (eq == std::string::npos) {
+        return InvalidArgument(fmt::format(
+            "--override-tensor: expected REGEX=BUFTYPE (such as exps=CPU), got '{}'", piece));
+      }
+      TensorOverride o;
+      o.pattern = piece.substr(0, eq);
+      o.source = fmt::format("--override-tensor {}", piece);
+      const std::string buft = piece.substr(eq + 1);
+      const auto dev = BufferDevice(buft, n_gpus);
+      if (!dev) {
+        return InvalidArgument(fmt::format("--override-tensor {}: buffer type '{}' is not one of {}", piece,
+                                           buft, BufferList(n_gpus)));
+      }
+      o.dev = *dev;
+      if (o.pattern.size() > kMaxPattern) {
+        return InvalidArgument(fmt::format("--override-tensor: a pattern of {} characters (at most {})",
+                                           o.pattern.size(), kMaxPattern));
+      }
+      try {
+        const std::regex re(o.pattern);
+      } catch (const std::regex_error& e) {
+        return InvalidArgument(
+            fmt::format("--override-tensor {}: '{}' is not a regular expression ({})", piece, o.pattern, e.what()));
+      }
+      out.push_back(std::move(o));
+    }
+  }
+  const int64_t n_cpu_moe = k.n_cpu_moe.value_or(0);
+  if (n_cpu_moe < 0) {
+    return InvalidArgument(fmt::format("--n-cpu-moe: expected 0 or more layers, got {}", n_cpu_moe));
+  }
+  if ((n_cpu_moe > 0 || k.cpu_moe) && s.num_experts <= 0) {
+    return Unsupported(fmt::format(
+        "--{}: {} is a dense model with no expert tensors (ffn_*_exps) to keep in host memory; --gpu-layers N "
+        "places whole layers",
+        n_cpu_moe > 0 ? "n-cpu-moe" : "cpu-moe", s.id));
+  }
+  // llm_add_n_cpu_ffn_overrides: blk.<i> + LLM_FFN_EXPS_REGEX for i < N
+  // (blocks past the model's last match nothing).
+  for (int64_t il = 0; il < std::min(n_cpu_moe, s.num_hidden_layers); ++il) {
+    out.push_back({BlockExpsRegex(il), -1, fmt::format("--n-cpu-moe {}", n_cpu_moe)});
+  }
+  if (k.cpu_moe) out.push_back({kExpsRegex, -1, "--cpu-moe"});  // llm_ffn_exps_cpu_override
+  return out;
+}
+
+Status PlaceTensors(const ModelSpec& s, const GgufFile& f, const std::vector<TensorOverride>& ov,
+                    Placement* p) {
+  std::vector<std::regex> res;
+  for (const TensorOverride& o : ov) {
+    try {
+      res.emplace_back(o.pattern);
+    } catch (const std::regex_error&) {
+      return InvalidArgument(fmt::format("{}: '{}' is not a regular expression", o.source, o.pattern));
+    }
+  }
+  std::vector<bool> matched(ov.size()), won(ov.size());
+  const auto is_ot = [&](size_t j) { return ov[j].source.rfind("--override-tensor", 0) == 0; };
+  // The buffer of a tensor named `name` whose layer's default device is
+  // `dev`: the first override that matches (load_tensors' create_tensor).
+  const auto device_of = [&](const std::string& name, int64_t dev) -> Result<int64_t> {
+    std::optional<size_t> first, first_ot, first_moe;
+    for (size_t j = 0; j < ov.size(); ++j) {
+      if (!std::regex_search(name, res[j])) continue;
+      matched[j] = true;
+      if (!first) first = j;
+      auto& slot = is_ot(j) ? first_ot : first_moe;
+      if (!slot) slot = j;
+    }
+    if (first_ot && first_moe && ov[*first_ot].dev != ov[*first_moe].dev) {
+      return InvalidArgument(fmt::format(
+          "{} and {} both place {}: llama.cpp takes the one first on its command line; give one of them",
+          ov[*first_ot].source, ov[*first_moe].source, name));
+    }
+    if (!first) return dev;
+    won[*first] = true;
+    return ov[*first].dev;
+  };
+  p->tensor_dev.assign(f.tensors.size(), -1);
+  int64_t embd_dev = -1;
+  const int64_t n_layer = s.num_hidden_layers;
+  std::vector<Bytes> attn_best(At(n_layer)), ffn_best(At(n_layer));
+  std::vector<int> ffn_rank(At(n_layer), 0);  // 2: routed experts, 1: a dense FFN
+  for (size_t i = 0; i < f.tensors.size(); ++i) {
+    const Placed& t = f.tensors[i];
+    if (t.slot == -2) continue;  // not loaded (TENSOR_SKIP)
+    auto dev = device_of(t.name, p->OfSlot(t.slot));
+    if (!dev.ok()) return dev.error();
+    p->tensor_dev[i] = *dev;
+    if (t.name == "token_embd.weight") embd_dev = *dev;
+    if (t.name == "output.weight") p->head_dev = *dev;
+    if (t.slot < 0 || t.slot >= n_layer) continue;
+    const size_t il = At(t.slot);
+    if (t.role == Role::kAttention && t.bytes > attn_best[il]) {
+      attn_best[il] = t.bytes;
+      p->attn_dev[il] = *dev;
+    }
+    const int rank = t.role == Role::kExperts ? 2 : t.role == Role::kMlp ? 1 : 0;
+    if (rank > 0 && (rank > ffn_rank[il] || (rank == ffn_rank[il] && t.bytes > ffn_best[il]))) {
+      ffn_rank[il] = rank;
+      ffn_best[il] = t.bytes;
+      p->ffn_dev[il] = *dev;
+    }
+  }
+  if (!f.has_output && f.token_embd_bytes.value() > 0) {
+    // The tied head is token_embd created again as the output layer
+    // (TENSOR_DUPLICATED, same name): a second copy only where its buffer
+    // differs from the input layer's.
+    auto dup = device_of("token_embd.weight", p->out_dev);
+    if (!dup.ok()) return dup.error();
+    p->head_dev = *dup;
+    p->tied_dev = *dup != embd_dev ? *dup : -2;
+  }
+  for (size_t j = 0; j < ov.size(); ++j) {
+    if (!is_ot(j)) continue;
+    if (!matched[j]) {
+      return InvalidArgument(fmt::format(
+          "{}: '{}' matches no tensor of this model (GGUF names such as blk.0.attn_q.weight, "
+          "blk.0.ffn_up_exps.weight)",
+          ov[j].source, ov[j].pattern));
+    }
+    if (!won[j]) {
+      return InvalidArgument(fmt::format(
+          "{}: every tensor it matches is placed by an earlier override; it changes nothing", ov[j].source));
+    }
+  }
+  return {};
 }
 
 // --- Weights.
@@ -348,11 +601,12 @@ std::vector<Component> WeightsByDevice(const GgufFile& f, const Placement& p) {
     x.bytes += b;
     if (FormulasOn()) x.types[type] += 1;
   };
-  for (const Placed& t : f.tensors) {
-    if (t.slot != -2) add(p.OfSlot(t.slot), t.role, t.bytes, Name(t.type));
+  for (size_t i = 0; i < f.tensors.size(); ++i) {
+    const Placed& t = f.tensors[i];
+    if (t.slot != -2) add(p.TensorDev(i, t), t.role, t.bytes, Name(t.type));
   }
-  if (!f.has_output && p.out_dev >= 0 && f.token_embd_bytes.value() > 0) {
-    add(p.out_dev, Role::kLmHead, f.token_embd_bytes,
+  if (!f.has_output && p.tied_dev != -2 && f.token_embd_bytes.value() > 0) {
+    add(p.tied_dev, Role::kLmHead, f.token_embd_bytes,
         std::string(Name(f.token_embd_type)) + " (tied: copy of token_embd)");
   }
   std::vector<Component> out;
@@ -562,18 +816,19 @@ Term StagedHostWeight(const ModelSpec& s, const GgufFile& f, const Placement& p,
                       int64_t tokens) {
   const int64_t T = tokens;
   Term stage{"staged host weight", Bytes(0), ""};
-  for (const Placed& t : f.tensors) {
-    if (p.OfSlot(t.slot) >= 0 || t.slot < 0 || t.rows <= 1) continue;
+  for (size_t i = 0; i < f.tensors.size(); ++i) {
+    const Placed& t = f.tensors[i];
+    if (p.TensorDev(i, t) >= 0 || t.slot < 0 || t.rows <= 1) continue;
     const int64_t used = t.experts > 1 ? s.num_experts_per_tok : 1;
     const Bytes act_b = Bytes(CheckedMul(CheckedMul(2 * t.ne0 + t.rows * used, T), kF));
     Keep(stage, {"staged host weight", t.bytes + act_b,
                  Formula("{} {} + its input/output x {} tok", t.name, Name(t.type), T)});
   }
-  if (p.out_dev < 0 && !f.has_output && f.token_embd_bytes.value() > 0) {
+  if (p.head_dev < 0 && !f.has_output && f.token_embd_bytes.value() > 0) {
     // Tied head on the host: the output matmul stages token_embd.
     Keep(stage, {"staged host weight", f.token_embd_bytes + out.bytes,
                  Formula("token_embd (tied output) + {}", out.formula)});
-  } else if (p.out_dev < 0) {
+  } else if (p.head_dev < 0) {
     for (const Placed& t : f.tensors) {
       if (t.name == "output.weight") {
         Keep(stage, {"staged host weight", t.bytes + out.bytes,
@@ -586,34 +841,42 @@ Term StagedHostWeight(const ModelSpec& s, const GgufFile& f, const Placement& p,
 
 }  // namespace
 
+namespace {
+
+// The device a block's op runs on: its weights' GPU, else (host weights)
+// the op-offload GPU when the ubatch is large enough, else the CPU (-1).
+int64_t RunDevice(int64_t weight_dev, const Placement& p, bool op_offload) {
+  if (weight_dev >= 0) return weight_dev;
+  return op_offload ? p.offload_dev : -1;
+}
+
+}  // namespace
+
 std::vector<Term> GpuComputeTerms(const ModelSpec& s, const AttnShape& a, const Cells& c, bool fa,
                                   const KvCache& kv, const Placement& p, const GgufFile& f) {
   const int64_t T = c.tokens;
-  const bool op_offload = OpOffload(T);
+  const bool op_offload = OpOffload(T) && p.offload_dev >= 0;
   std::vector<Term> compute(At(p.n_dev), Term{"none", Bytes(0), ""});
   for (int64_t il = 0; il < s.num_hidden_layers; ++il) {
-    int64_t d = p.dev_of[At(il)];
     const int64_t n_kv = LayerCells(s, c, il);
-    Bytes kv_copy;
-    if (d < 0) {
-      if (!op_offload) continue;
-      d = 0;
-      kv_copy = Bytes(CheckedMul(kv.k_row + kv.v_row, CheckedMul(n_kv, c.n_stream)));
-    }
     const LayerSpec& l = s.layers[At(il)];
-    if (l.HasAttention()) {
+    const int64_t kv_dev = p.dev_of[At(il)];  // offload_kqv: the KV sits on the block's device
+    const int64_t da = RunDevice(p.attn_dev[At(il)], p, op_offload);
+    if (l.HasAttention() && da >= 0) {
       Term at = AttentionTerm(a, s.hidden_size, fa, n_kv, T);
-      if (kv_copy.value() > 0) {
-        at.bytes += kv_copy;
-        if (FormulasOn()) at.formula += " + host KV copied in";
+      if (da != kv_dev) {
+        // The KV of another device is copied in as a split input.
+        at.bytes += Bytes(CheckedMul(kv.k_row + kv.v_row, CheckedMul(n_kv, c.n_stream)));
+        if (FormulasOn()) at.formula += kv_dev < 0 ? " + host KV copied in" : " + KV copied in";
       }
-      Keep(compute[At(d)], std::move(at));
+      Keep(compute[At(da)], std::move(at));
     }
-    if (l.mlp) Keep(compute[At(d)], FfnTerm(s, l.moe, T));
+    const int64_t df = RunDevice(p.ffn_dev[At(il)], p, op_offload);
+    if (l.mlp && df >= 0) Keep(compute[At(df)], FfnTerm(s, l.moe, T));
   }
   const Term out = OutputTerm(s, T);
-  if (p.out_dev >= 0) Keep(compute[At(p.out_dev)], out);
-  if (op_offload) Keep(compute[0], StagedHostWeight(s, f, p, out, T));
+  if (p.head_dev >= 0) Keep(compute[At(p.head_dev)], out);
+  if (op_offload) Keep(compute[At(p.offload_dev)], StagedHostWeight(s, f, p, out, T));
   return compute;
 }
 
@@ -634,14 +897,16 @@ Component HostComputeBuffer(const ModelSpec& s, const AttnShape& a, const Cells&
     formula += Formula(" + SWA mask {} x {} x 4 B", c.cells_swa, T);
   }
   Term host_layers{"", Bytes(0), ""};
-  if (!OpOffload(T)) {
+  if (!OpOffload(T) || p.offload_dev < 0) {
+    // Ops whose weights are in host memory run on the CPU.
     for (int64_t il = 0; il < s.num_hidden_layers; ++il) {
       const LayerSpec& l = s.layers[At(il)];
-      if (p.dev_of[At(il)] >= 0) continue;
-      if (l.HasAttention()) Keep(host_layers, AttentionTerm(a, h, fa, LayerCells(s, c, il), T));
-      if (l.mlp) Keep(host_layers, FfnTerm(s, l.moe, T));
+      if (l.HasAttention() && p.attn_dev[At(il)] < 0) {
+        Keep(host_layers, AttentionTerm(a, h, fa, LayerCells(s, c, il), T));
+      }
+      if (l.mlp && p.ffn_dev[At(il)] < 0) Keep(host_layers, FfnTerm(s, l.moe, T));
     }
-    if (p.out_dev < 0) Keep(host_layers, OutputTerm(s, T));
+    if (p.head_dev < 0) Keep(host_layers, OutputTerm(s, T));
   }
   std::vector<Component> hc;
   hc.push_back(Leaf("graph inputs", inputs, formula));
@@ -658,13 +923,12 @@ Component HostComputeBuffer(const ModelSpec& s, const AttnShape& a, const Cells&
 Term CudaPoolTerm(const ModelSpec& s, const AttnShape& a, const Cells& c, const LlamaCppKnobs& k,
                   const Placement& p, int64_t dev) {
   const int64_t T = c.tokens;
-  const bool op_offload = OpOffload(T);
+  const bool op_offload = OpOffload(T) && p.offload_dev >= 0;
   const bool quantized_kv =
       Info(*k.cache_type_k).block_elems > 1 || Info(*k.cache_type_v).block_elems > 1;
   Term best{"", Bytes(0), ""};
   for (int64_t il = 0; il < s.num_hidden_layers; ++il) {
-    const int64_t placed = p.dev_of[At(il)];
-    const int64_t d = placed >= 0 ? placed : (op_offload ? 0 : -1);
+    const int64_t d = RunDevice(p.attn_dev[At(il)], p, op_offload);
     if (d != dev || !s.layers[At(il)].HasAttention()) continue;
     const int64_t n_kv = LayerCells(s, c, il);
     if (!*k.flash_attn) {
@@ -708,6 +972,14 @@ Echo EchoOf(const LlamaCppKnobs& k, const Cells& c, const GpuLayers& ngl, const 
   };
   if (c.swa) echo.push_back({"kv_cells_swa", c.cells_swa * c.n_stream});
   if (k.host_mem_bw) echo.push_back({"host_mem_bw_gb_s", *k.host_mem_bw});
+  if (k.n_cpu_moe) echo.push_back({"n_cpu_moe", *k.n_cpu_moe});
+  if (k.cpu_moe) echo.push_back({"cpu_moe", true});
+  if (!k.override_tensor.empty()) {
+    echo.push_back({"override_tensor", fmt::format("{}", fmt::join(k.override_tensor, ","))});
+  }
+  if (!k.tensor_split.empty()) echo.push_back({"tensor_split", SharesText(k.tensor_split)});
+  if (k.split_mode) echo.push_back({"split_mode", std::string(SplitModeName(*k.split_mode))});
+  if (k.main_gpu) echo.push_back({"main_gpu", *k.main_gpu});
   return echo;
 }
 
@@ -737,15 +1009,24 @@ std::vector<std::string> LaunchFlags(const LlamaCppKnobs& k, const Cells& c, con
   }
   flags.push_back("-np");
   flags.push_back(std::to_string(c.n_seq));
-  if (devices.size() > 1) {
+  std::vector<std::string> paired = PairFlags(flags);
+  // Placement, each flag with its value (a value may start with '-').
+  if (k.n_cpu_moe) paired.push_back(fmt::format("--n-cpu-moe {}", *k.n_cpu_moe));
+  if (k.cpu_moe) paired.push_back("--cpu-moe");
+  for (const std::string& ot : k.override_tensor) paired.push_back("-ot " + ShellWord(ot));
+  const bool none = k.split_mode == LlamaSplitMode::kNone;
+  if (k.split_mode) paired.push_back(fmt::format("-sm {}", SplitModeName(*k.split_mode)));
+  if (k.main_gpu) paired.push_back(fmt::format("-mg {}", *k.main_gpu));
+  if (!k.tensor_split.empty()) {
+    paired.push_back("-ts " + SharesText(k.tensor_split));
+  } else if (devices.size() > 1 && !none) {
     std::string ts;
     for (const GpuSpec& g : devices.gpus) {
       ts += fmt::format("{}{}", ts.empty() ? "" : ",", (SplitMemory(g).value() + kGiB / 2) / kGiB);
     }
-    flags.push_back("-ts");
-    flags.push_back(ts);
+    paired.push_back("-ts " + ts);
   }
-  return PairFlags(flags);
+  return paired;
 }
 
 std::vector<std::string> PairFlags(const std::vector<std::string>& flags) {
@@ -799,6 +1080,46 @@ void RecurrentNotes(const ModelSpec& s, const Cells& c, std::vector<std::string>
       "output terms are counted");
 }
 
+// Tensors the overrides moved off their layer's device: how many, their
+// bytes, and where their matmuls run.
+void OverrideNotes(const LlamaCppKnobs& k, const Cells& c, const Placement& p, const GgufFile& f,
+                   std::vector<std::string>& notes) {
+  if (p.tensor_dev.empty()) return;
+  int64_t to_host = 0, to_gpu = 0;
+  Bytes host_b, gpu_b;
+  for (size_t i = 0; i < f.tensors.size(); ++i) {
+    const Placed& t = f.tensors[i];
+    if (t.slot == -2) continue;
+    const int64_t dev = p.TensorDev(i, t), slot_dev = p.OfSlot(t.slot);
+    if (dev == slot_dev) continue;
+    (dev < 0 ? to_host : to_gpu) += 1;
+    (dev < 0 ? host_b : gpu_b) += t.bytes;
+  }
+  if (to_host + to_gpu == 0) return;
+  std::string flags;
+  if (k.n_cpu_moe) flags += fmt::format("--n-cpu-moe {}", *k.n_cpu_moe);
+  if (k.cpu_moe) flags += std::string(flags.empty() ? "" : ", ") + "--cpu-moe";
+  if (!k.override_tensor.empty()) flags += std::string(flags.empty() ? "" : ", ") + "--override-tensor";
+  std::string moved;
+  if (to_host > 0) {
+    moved = fmt::format("{} tensors ({:.2f} GiB) kept in host memory", to_host,
+                        static_cast<double>(host_b.value()) / kGiB);
+  }
+  if (to_gpu > 0) {
+    moved += fmt::format("{}{} tensors ({:.2f} GiB) moved onto a GPU", moved.empty() ? "" : "; ", to_gpu,
+                         static_cast<double>(gpu_b.value()) / kGiB);
+  }
+  const bool offload = OpOffload(c.tokens) && p.offload_dev >= 0;
+  notes.push_back(fmt::format(
+      "{}: {} (buffer-type overrides, first match wins); {}", flags, moved,
+      to_host == 0 ? std::string("their ops run where their weights are")
+      : offload
+          ? fmt::format("at ubatch {} (>= 32) the host tensors' matmuls run on gpu{} (op offload), which stages the "
+                        "largest in its compute buffer; decode (1 token) runs them on the CPU",
+                        c.tokens, p.offload_dev)
+          : fmt::format("at ubatch {} (< 32) their ops run on the CPU, in the host compute buffer", c.tokens)));
+}
+
 }  // namespace
 
 std::vector<std::string> Notes(const ModelSpec& s, const LlamaCppKnobs& k, const Cells& c,
@@ -808,9 +1129,9 @@ std::vector<std::string> Notes(const ModelSpec& s, const LlamaCppKnobs& k, const
   std::vector<std::string> notes;
   WeightNotes(f, notes);
   notes.push_back(fmt::format(
-      "modelled: mainline llama.cpp b{} (--llamacpp-build N models another release), split-mode layer, "
+      "modelled: mainline llama.cpp b{} (--llamacpp-build N models another release), split-mode {}, "
       "mmap on, op offload on, settings as given (--fit off)",
-      *k.build));
+      *k.build, SplitModeName(k.split_mode.value_or(LlamaSplitMode::kLayer))));
   notes.push_back(fmt::format(
       "offloaded {}/{} layers (the last is the output layer); token_embd stays in host memory, as "
       "llama.cpp never offloads the input layer",
@@ -837,12 +1158,30 @@ std::vector<std::string> Notes(const ModelSpec& s, const LlamaCppKnobs& k, const
                         : "MLA model without llama.cpp's MLA path: per-head K and V are cached");
   }
   RecurrentNotes(s, c, notes);
-  if (p.n_dev > 1) {
+  if (p.n_dev > 1 && k.split_mode == LlamaSplitMode::kNone) {
+    notes.push_back(p.offload_dev >= 0
+                        ? fmt::format("--split-mode none: every offloaded layer on gpu{} (--main-gpu); the other "
+                                      "GPUs hold nothing",
+                                      p.offload_dev)
+                        : "--split-mode none with --main-gpu -1: no GPU is used; every layer runs on the CPU");
+  } else if (p.n_dev > 1 && !k.tensor_split.empty()) {
+    notes.push_back(fmt::format("layers split over the GPUs by --tensor-split {} (cumulative shares, as "
+                                "llama_model::load_tensors)",
+                                SharesText(k.tensor_split)));
+  } else if (p.n_dev > 1) {
     notes.push_back(
         "layers split over the GPUs in proportion to their memory, as llama.cpp's default --tensor-split "
         "does with the free memory at load (other processes change the split)");
+  } else if (!k.tensor_split.empty()) {
+    notes.push_back("--tensor-split: one GPU takes every offloaded layer, whatever the shares");
   }
-  if (p.offloaded < n_layer + 1 && OpOffload(c.tokens)) {
+  if (k.main_gpu && k.split_mode.value_or(LlamaSplitMode::kLayer) == LlamaSplitMode::kLayer) {
+    notes.push_back(fmt::format(
+        "--main-gpu {}: llama.cpp reads it with --split-mode none (and row); with layer it changes nothing",
+        *k.main_gpu));
+  }
+  OverrideNotes(k, c, p, f, notes);
+  if (p.offloaded < n_layer + 1 && OpOffload(c.tokens) && p.offload_dev >= 0) {
     notes.push_back(
         "layers left on the CPU still run their large matmuls on gpu0 (op offload): its compute buffer "
         "holds a copy of the largest host weight (--no-op-offload avoids it)");
@@ -859,7 +1198,7 @@ namespace {
 // GPU d: weights + kv_cache + compute_buffer + cuda_context, "load" peak.
 DeviceEstimate GpuBreakdown(int64_t d, const DeviceSet& devices, Component weights, Component kv,
                             Component rs, const Term& compute, const Term& pool, const Cells& c,
-                            bool fa) {
+                            bool fa, bool used) {
   DeviceEstimate de;
   de.name = "gpu" + std::to_string(d);
   if (d < static_cast<int64_t>(devices.size())) de.gpu = devices.gpus[At(d)];
@@ -874,7 +1213,8 @@ DeviceEstimate GpuBreakdown(int64_t d, const DeviceSet& devices, Component weigh
                          Formula("ubatch {} tok, {} KV cells, flash attention {}", c.tokens, c.cells,
                                  fa ? "on" : "off")));
   std::vector<Component> ctx;
-  ctx.push_back(Leaf("CUDA context + cuBLAS", MiB(kCudaContextMiB), "per process and GPU (assumed)"));
+  // A GPU llama.cpp does not load (--split-mode none) gets no backend, so no context.
+  if (used) ctx.push_back(Leaf("CUDA context + cuBLAS", MiB(kCudaContextMiB), "per process and GPU (assumed)"));
   if (pool.bytes.value() > 0) ctx.push_back(Leaf(pool.name, pool.bytes, pool.formula));
   comps.push_back(Parent("cuda_context", std::move(ctx)));
   de.total = Total(comps);
@@ -895,7 +1235,10 @@ Status EstimateSteps(const Model& model, const InferenceWorkload& w, const Devic
   const GgufFile& f = *file;
   e.weight_bytes = f.bytes;
   const AttnShape a = Shape(s, f.mla_latent, *k.build >= llamacpp_build::kVlessMla);
-  const Placement p = PlaceLayers(n_layer, ngl, *k.build, devices);
+  Placement p = PlaceLayers(n_layer, ngl, *k.build, devices, k);
+  auto overrides = Overrides(s, k, p.n_dev);
+  if (!overrides.ok()) return overrides.error();
+  if (!overrides->empty()) VRAMFIT_TRY(PlaceTensors(s, f, *overrides, &p));
   std::vector<Component> weights = WeightsByDevice(f, p);
   KvCache kv = KvByDevice(s, a, cells, k, p);
   e.kv_bytes_per_token = kv.per_token;
@@ -906,7 +1249,8 @@ Status EstimateSteps(const Model& model, const InferenceWorkload& w, const Devic
     const size_t i = static_cast<size_t>(d);
     e.devices.push_back(GpuBreakdown(d, devices, std::move(weights[i + 1]), std::move(kv.by_device[i + 1]),
                                      std::move(rs.by_device[i + 1]), compute[i],
-                                     CudaPoolTerm(s, a, cells, k, p, d), cells, *k.flash_attn));
+                                     CudaPoolTerm(s, a, cells, k, p, d), cells, *k.flash_attn,
+                                     p.used[i]));
   }
   if (!weights[0].children.empty()) e.host.push_back(std::move(weights[0]));
   if (!kv.by_device[0].children.empty()) e.host.push_back(std::move(kv.by_device[0]));
@@ -941,7 +1285,8 @@ class LlamaCppRuntime final : public RuntimeProfile {
   std::span<const std::string_view> Settings() const override {
     static constexpr std::string_view kSettings[] = {
         "ubatch", "batch-size", "flash-attn", "cache-type-k", "cache-type-v",
-        "gpu-layers", "parallel", "llamacpp-build", "host-mem-bw"};
+        "gpu-layers", "parallel", "llamacpp-build", "host-mem-bw", "n-cpu-moe", "cpu-moe",
+        "override-tensor", "tensor-split", "split-mode", "main-gpu"};
     return kSettings;
   }
 
@@ -985,7 +1330,15 @@ class LlamaCppRuntime final : public RuntimeProfile {
     }
     const int64_t n = static_cast<int64_t>(devices.size());
     if (s.tp == 1 && s.pp == 1 && n > 1) w->pp = n;  // whole layers per GPU
-    return llamacpp::ResolveKnobs(model, w);
+    VRAMFIT_TRY(llamacpp::ResolveKnobs(model, w));
+    // Placement: the split against the GPUs, the overrides' syntax and
+    // buffer types (their matches are checked against the file's tensors
+    // when the estimate places them).
+    const int64_t n_gpus = std::max<int64_t>(1, n);
+    VRAMFIT_TRY(llamacpp::CheckSplit(w->llamacpp, n_gpus));
+    auto ov = llamacpp::Overrides(model.spec, w->llamacpp, n_gpus);
+    if (!ov.ok()) return ov.error();
+    return {};
   }
 
   Status Estimate(const Model& model, const InferenceWorkload& w, const DeviceSet& devices,

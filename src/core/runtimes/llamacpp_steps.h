@@ -104,21 +104,71 @@ Cells ContextCells(const ModelSpec& s, const LlamaCppKnobs& k, int64_t ctx);
 int64_t LayerCells(const ModelSpec& s, const Cells& c, int64_t il);
 
 // --- Layer placement (llama_model::load_tensors, get_layer_buft).
+struct Placed;
 struct Placement {
   int64_t n_dev = 1;              // GPUs (1 without --gpu)
   std::vector<int64_t> dev_of;    // slot 0..n_layer -> GPU, -1 the CPU
   int64_t offloaded = 0;          // slots on a GPU
   int64_t out_dev = -1;           // the output layer's GPU, -1 the CPU
+  // GPUs llama.cpp loads (model->devices): all, or the main GPU alone with
+  // --split-mode none (llama_prepare_model_devices). An unused GPU holds
+  // no buffer and no CUDA context.
+  std::vector<bool> used;
+  // Op offload's GPU: the first one used (backend 0 of the scheduler), -1 none.
+  int64_t offload_dev = 0;
+  // After PlaceTensors: each GgufFile tensor's device (-1 host); empty =
+  // every tensor on its slot's device.
+  std::vector<int64_t> tensor_dev;
+  // Per block: the device of its attention weights and of its FFN weights
+  // (the routed experts in an MoE layer), -1 host. PlaceLayers sets the
+  // block's device; PlaceTensors the devices the overrides leave.
+  std::vector<int64_t> attn_dev, ffn_dev;
+  int64_t head_dev = -1;          // the output matmul's weight (output.weight or the tied copy)
+  int64_t tied_dev = -2;          // where a tied head's copy of token_embd sits; -2 no copy
   // The device of a tensor's slot; -1 for the input layer and skipped ones.
   int64_t OfSlot(int64_t slot) const;
+  // Tensor i of the file (t) after the overrides.
+  int64_t TensorDev(size_t i, const Placed& t) const;
 };
-// The default --tensor-split: cumulative fractions of each GPU's memory
-// (llama.cpp: free memory at load; vramfit: the total).
-std::vector<float> TensorSplit(const DeviceSet& devices);
+// --tensor-split as cumulative fractions: the shares given (-ts; all zero:
+// the default), else each GPU's memory (llama.cpp: free memory at load;
+// vramfit: the total).
+std::vector<float> TensorSplit(const DeviceSet& devices, const std::vector<double>& shares = {});
+// -ts, -sm and -mg against the GPUs (n_gpus: at least 1): llama.cpp's
+// ranges, row split refused (not modelled), -ts with -sm none refused (it
+// changes nothing), a nonzero share past the last GPU refused.
+Status CheckSplit(const LlamaCppKnobs& k, int64_t n_gpus);
 // Slots to devices for n_layer blocks + the output layer under -ngl; the
-// output layer counts first since PR #18148.
+// output layer counts first since PR #18148. -sm none keeps the main GPU
+// alone; -ts sets the split. REQUIRES: CheckSplit(k) passed.
 Placement PlaceLayers(int64_t n_layer, const GpuLayers& ngl, int64_t build,
-                      const DeviceSet& devices);
+                      const DeviceSet& devices, const LlamaCppKnobs& k = {});
+
+// --- Tensor buffer-type overrides (common/arg.cpp -ot / --n-cpu-moe /
+// --cpu-moe; llama_model::load_tensors: the first pattern whose
+// std::regex_search finds a match in a tensor's name picks its buffer).
+struct TensorOverride {
+  std::string pattern;   // ECMAScript regex, as std::regex reads it
+  int64_t dev = -1;      // -1 CPU, else GPU d (buffer type CUDA<d>)
+  std::string source;    // the flag it came from, for messages
+};
+// common.h LLM_FFN_EXPS_REGEX and llm_ffn_block_regex(il, ...).
+inline constexpr const char* kExpsRegex = "\\.ffn_(up|down|gate|gate_up)_(ch|)exps";
+std::string BlockExpsRegex(int64_t il);
+// The overrides in order: -ot entries as given (comma lists split), then
+// --n-cpu-moe's blocks, then --cpu-moe. Errors name the flag: no '=', a
+// buffer type other than CPU / CUDA0..CUDA<n-1>, a bad regex, an expert
+// flag on a dense model, a negative --n-cpu-moe.
+Result<std::vector<TensorOverride>> Overrides(const ModelSpec& s, const LlamaCppKnobs& k, int64_t n_gpus);
+struct GgufFile;
+// Each tensor's device under the overrides, the tied head's copy (made only
+// where the output layer's buffer differs from token_embd's), and each
+// block's attention / FFN weight devices. Errors: an override that matches
+// no tensor; an -ot entry and an expert flag that put one tensor on
+// different buffers (llama.cpp takes the first on its command line, which
+// the settings do not keep).
+Status PlaceTensors(const ModelSpec& s, const GgufFile& f, const std::vector<TensorOverride>& ov,
+                    Placement* p);
 
 // --- Weights: the GGUF file's tensors.
 

@@ -1,6 +1,7 @@
 // accuracy: vramfit's estimates against published measurements.
 //
 //   accuracy [TRUTH_DIR] [--cases FILE] [--json]
+//            [--write-bands FILE | --check-bands FILE]
 //
 // Reads every case of TRUTH_DIR/*.jsonl (default ../shared/truth next to the
 // source tree) and bench/accuracy_cases.json, which says for each case either
@@ -21,8 +22,15 @@
 // tools/measure carries its own case ("vramfit"), so it needs no entry in
 // accuracy_cases.json.
 //
+// --write-bands FILE writes the measured error bands per (runtime, task,
+// metric) -- n, median |err|, p10 and p90 of the signed err, the case ids --
+// as data/accuracy_bands.json (schema vramfit.accuracy_bands/1), which the
+// binary embeds for every estimate's uncertainty band. --check-bands FILE
+// exits 1 when FILE differs from what --write-bands would write now (ctest
+// accuracy_bands_current), 77 when the truth directory is missing.
+//
 // A report, not a test: it exits 0 whatever the errors are, and 1 only when
-// an input cannot be read. Not registered with ctest.
+// an input cannot be read.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -47,9 +55,11 @@
 #include "vramfit/app/settings.h"
 #include "vramfit/catalog.h"
 #include "vramfit/estimate.h"
+#include "vramfit/io/accuracy_bands.h"
 #include "vramfit/io/source.h"
 #include "vramfit/plan.h"
 #include "vramfit/training.h"
+#include "vramfit/uncertainty.h"
 #include "vramfit/workload.h"
 
 #ifndef VRAMFIT_TRUTH_DIR
@@ -119,6 +129,10 @@ struct Row {
   std::string file, id, task, source, settings, compare, phase, why;
   std::string model;       // as the case names it
   std::string catalog_id;  // the catalog entry it resolved to
+  // The uncertainty band's group: BandKey of the estimate, and the figure or
+  // component compared (llama.cpp's host compute/output buffers apart:
+  // "compute_buffer@host").
+  std::string band_runtime, band_task, band_metric;
   bool tokens = false;     // the figure is a token count, not bytes
   double estimate = 0, measured = 0;
   double rel_err = 0;                               // (estimate - measured) / measured
@@ -735,6 +749,13 @@ Status Evaluate(const std::string& name, const Json& truth, const CaseSpec& s, R
   }
   row->notes = std::move(notes);
   row->notes.insert(row->notes.end(), e->notes.begin(), e->notes.end());
+  std::tie(row->band_runtime, row->band_task) = BandKey(*e);
+  row->band_metric = s.compare;
+  // Weights and KV are sized by one formula wherever their layers live; the
+  // host's compute and output buffers are other graph allocations.
+  if (s.device_kind == "host" && (s.compare == "compute_buffer" || s.compare == "output_buffer")) {
+    row->band_metric += "@host";
+  }
 
   auto estimate = EstimatedFigure(*e, s, row);
   if (!estimate.ok()) return estimate.error();
@@ -1378,21 +1399,89 @@ std::string RenderJson(const Report& r, const fs::path& truth_dir) {
   return doc.dump(2) + "\n";
 }
 
+// --- Uncertainty bands (data/accuracy_bands.json).
+
+// One band per (runtime, task, metric) over the byte rows (token counts are
+// not bytes: no band).
+AccuracyBands BuildBands(const Report& r) {
+  std::map<std::tuple<std::string, std::string, std::string>, std::vector<std::pair<std::string, double>>> by;
+  for (const Row& row : r.rows) {
+    if (row.tokens || row.band_runtime.empty()) continue;
+    by[{row.band_runtime, row.band_task, row.band_metric}].emplace_back(row.id, row.rel_err);
+  }
+  AccuracyBands bands;
+  for (const auto& [key, errs] : by) {
+    bands.bands.push_back(MakeBand(std::get<0>(key), std::get<1>(key), std::get<2>(key), errs));
+  }
+  return bands;
+}
+
+// The groups whose line differs between two band documents ("hf inference
+// allocated: n 40 -> 41"), for --check-bands.
+std::string BandsDiff(const std::string& committed, const AccuracyBands& now) {
+  auto old = io::ParseAccuracyBands(committed, "committed file");
+  if (!old.ok()) return "  " + old.error().message + "\n";
+  const auto line = [](const AccuracyBand& b) {
+    return fmt::format("n {}, median |err| {:.4f}, p10 {:+.4f}, p90 {:+.4f}", b.n, b.median_abs, b.p10, b.p90);
+  };
+  std::string o;
+  for (const AccuracyBand& b : now.bands) {
+    const AccuracyBand* was = old->Find(b.runtime, b.task, b.metric);
+    if (!was) {
+      o += fmt::format("  {} {} {}: new ({})\n", b.runtime, b.task, b.metric, line(b));
+    } else if (line(*was) != line(b) || was->cases != b.cases) {
+      o += fmt::format("  {} {} {}: {} -> {}{}\n", b.runtime, b.task, b.metric, line(*was), line(b),
+                       was->cases != b.cases ? " (cases changed)" : "");
+    }
+  }
+  for (const AccuracyBand& b : old->bands) {
+    if (!now.Find(b.runtime, b.task, b.metric)) {
+      o += fmt::format("  {} {} {}: gone (was {})\n", b.runtime, b.task, b.metric, line(b));
+    }
+  }
+  return o;
+}
+
+// --check-bands: 0 when the file is what --write-bands would write, else 1.
+int CheckBands(const fs::path& path, const std::string& want) {
+  auto have = ReadText(path);
+  if (have.ok() && *have == want) {
+    std::cout << "accuracy: " << path.string() << " is current\n";
+    return 0;
+  }
+  std::cerr << "accuracy: " << path.string()
+            << (have.ok() ? " differs from the errors measured now" : ": cannot read")
+            << " (the estimator, accuracy_cases.json or the truth files changed).\n";
+  if (have.ok()) {
+    auto now = io::ParseAccuracyBands(want, "now");
+    if (now.ok()) std::cerr << BandsDiff(*have, *now);
+  }
+  std::cerr << "Regenerate it from the source tree and commit it:\n  " << io::kWriteBandsCommand << "\n";
+  return 1;
+}
+
 int Main(int argc, char** argv) {
   fs::path truth_dir = fs::path(VRAMFIT_TRUTH_DIR).lexically_normal();
   fs::path cases_path = VRAMFIT_ACCURACY_CASES;
   bool json = false;
   bool dir_given = false;
+  std::string write_bands, check_bands;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--json") {
       json = true;
     } else if (a == "--cases" && i + 1 < argc) {
       cases_path = argv[++i];
+    } else if (a == "--write-bands" && i + 1 < argc) {
+      write_bands = argv[++i];
+    } else if (a == "--check-bands" && i + 1 < argc) {
+      check_bands = argv[++i];
     } else if (a == "-h" || a == "--help") {
-      std::cout << "usage: accuracy [TRUTH_DIR] [--cases FILE] [--json]\n"
-                << "  TRUTH_DIR  default " << VRAMFIT_TRUTH_DIR << "\n"
-                << "  --cases    default " << VRAMFIT_ACCURACY_CASES << "\n";
+      std::cout << "usage: accuracy [TRUTH_DIR] [--cases FILE] [--json] [--write-bands FILE | --check-bands FILE]\n"
+                << "  TRUTH_DIR      default " << VRAMFIT_TRUTH_DIR << "\n"
+                << "  --cases        default " << VRAMFIT_ACCURACY_CASES << "\n"
+                << "  --write-bands  write the measured error bands (data/accuracy_bands.json) instead of the report\n"
+                << "  --check-bands  exit 1 when FILE differs from what --write-bands would write\n";
       return 0;
     } else if (!a.empty() && a[0] != '-' && !dir_given) {
       truth_dir = a;
@@ -1403,10 +1492,31 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
+  if (!write_bands.empty() && !check_bands.empty()) {
+    std::cerr << "accuracy: error: give --write-bands or --check-bands, not both\n";
+    return 2;
+  }
+  std::error_code ec;
+  if (!check_bands.empty() && !fs::is_directory(truth_dir, ec)) {
+    std::cout << "accuracy: skipped: no truth directory " << truth_dir.string() << "\n";
+    return 77;
+  }
   auto report = BuildReport(truth_dir, cases_path);
   if (!report.ok()) {
     std::cerr << "accuracy: error: " << report.error().message << "\n";
     return 1;
+  }
+  if (!write_bands.empty() || !check_bands.empty()) {
+    const std::string doc = io::AccuracyBandsJson(BuildBands(*report));
+    if (!check_bands.empty()) return CheckBands(check_bands, doc);
+    std::ofstream out(write_bands, std::ios::binary);
+    out << doc;
+    if (!out.flush()) {
+      std::cerr << "accuracy: error: " << write_bands << ": cannot write\n";
+      return 1;
+    }
+    std::cout << "accuracy: wrote " << write_bands << "\n";
+    return 0;
   }
   std::cout << (json ? RenderJson(*report, truth_dir) : RenderText(*report, truth_dir));
   return 0;

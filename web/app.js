@@ -548,12 +548,24 @@
       if (!worst || left < worst.left) worst = { d, left };
     }
     const used = Math.round((100 * worst.d.total_bytes) / worst.d.capacity_bytes);
-    v.classList.add(e.fits ? 'fits' : 'nofit');
-    v.dataset.verdict = e.fits ? 'fits' : 'does-not-fit';
-    v.append(el('span', { class: 'big', text: e.fits ? 'Fits' : 'Does not fit' }),
+    // verdict: "fits" | "tight" (the capacity lies inside the measured error band) | "does not fit".
+    const tight = e.verdict === 'tight';
+    v.classList.add(tight ? 'tight' : e.fits ? 'fits' : 'nofit');
+    v.dataset.verdict = tight ? 'tight' : e.fits ? 'fits' : 'does-not-fit';
+    v.append(el('span', { class: 'big', text: tight ? 'Tight' : e.fits ? 'Fits' : 'Does not fit' }),
       el('span', { class: 'detail', id: 'headroom', 'data-bytes': String(Math.abs(worst.left)),
         text: e.fits ? `${fmt(worst.left)} headroom (${used}% of ${worst.d.gpu} used)`
           : `${fmt(-worst.left)} over the ${fmt(worst.d.capacity_bytes)} ${worst.d.gpu} (${used}%)` }));
+    // The tightest device's band (p10-p90 of the measured errors), when one applies.
+    const u = worst.d.uncertainty;
+    if (u && u.low_bytes !== undefined) {
+      const keep = u.high_bytes - worst.d.total_bytes;
+      v.append(el('span', { class: 'detail band', id: 'band', title: u.basis,
+        text: `\u00b1 band ${fmt(u.low_bytes)} \u2013 ${fmt(u.high_bytes)}`
+          + (tight ? ` \u2014 fits, but within the error of this estimate: keep ${fmt(keep)} free` : '') }));
+    } else if (u) {
+      v.append(el('span', { class: 'detail band', id: 'band', text: 'no error band', title: u.basis }));
+    }
   }
 
   function card(label, bytesOrText, id, sub) {

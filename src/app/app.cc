@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "vramfit/io/accuracy_bands.h"
 #include "vramfit/io/local_gpus.h"
 
 namespace vramfit::app {
@@ -123,12 +124,31 @@ Result<EstimateResult> EstimateWithExtras(const Model& model, const Job& job, co
             "give --host-mem-bw GBPS (dual-channel DDR5-5600: 89.6, DDR4-3200: 51.2)");
       }
     }
+  }
+  // Every device's band from the measured errors (data/accuracy_bands.json).
+  for (const DeviceEstimate& d : out.estimate.devices) {
+    out.extras.uncertainty.push_back(DeviceUncertainty(io::BuiltinAccuracyBands(), out.estimate, d));
+  }
+  if (!devices.empty()) {
     if (out.estimate.fits && !*out.estimate.fits) {
       out.extras.fixes = SuggestFixes(model, job, devices, out.estimate, &GpuCatalog::Builtin().gpus());
     }
   }
   return out;
 }
+
+namespace {
+
+// The measured bands of a fit answer's two estimates (FitAnswer::estimate_uncertainty).
+void AttachBands(FitAnswer* a) {
+  const AccuracyBands& bands = io::BuiltinAccuracyBands();
+  for (auto [e, out] : {std::pair{&a->estimate, &a->estimate_uncertainty}, {&a->next, &a->next_uncertainty}}) {
+    if (!*e) continue;
+    for (const DeviceEstimate& d : (*e)->devices) out->push_back(DeviceUncertainty(bands, **e, d));
+  }
+}
+
+}  // namespace
 
 bool Sweepable(const Setting& s) {
   return !(s.scope & (kOutput | kPlanner)) && !s.is_switch();
@@ -328,6 +348,10 @@ Result<FitResult> Fit(const Model& model, const Request& request, size_t max_swe
       auto a = Plan(model, job, *devices, solve);
       if (!a.ok()) return a.error();
       out.answer = std::move(a.value());
+      AttachBands(&*out.answer);
+      if (job.safety) {
+        out.answer->reason += " (--safety p90: every estimate judged at the high edge of its measured error band)";
+      }
       return out;
     }
     kinds = devices->gpus;
@@ -336,6 +360,7 @@ Result<FitResult> Fit(const Model& model, const Request& request, size_t max_swe
   if (!ranks.ok()) return ranks.error();
   out.kind = FitResult::Kind::kRanking;
   out.ranking = std::move(ranks.value());
+  for (GpuRank& r : out.ranking) AttachBands(&r.answer);
   return out;
 }
 

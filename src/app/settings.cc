@@ -12,6 +12,7 @@
 
 #include "vramfit/catalog.h"
 #include "vramfit/check.h"
+#include "vramfit/io/accuracy_bands.h"
 #include "vramfit/runtime.h"
 #include "vramfit/workload.h"
 
@@ -543,6 +544,16 @@ const Setting kSettings[] = {
        d.gpus_per_node = *n;
        return {};
      }, false, true},
+    {"safety", "LEVEL",
+     "p50: answer at the estimate itself; p90: at the high edge of its measured error band "
+     "(docs/estimation.md section 15) (p50)",
+     kCmdFit, kPlanner, [](std::string_view v, Draft& d) -> Status {
+       if (v != "p50" && v != "p90") {
+         return InvalidArgument(fmt::format("--safety: expected p50 or p90, got '{}'", v));
+       }
+       d.safety_p90 = v == "p90";
+       return {};
+     }},
     {"sweep", "KEY=V1,V2", "a grid of estimates over a setting (repeatable)", kCmdFit, kPlanner,
      [](std::string_view v, Draft& d) -> Status {
        d.fit.sweep.emplace_back(v);
@@ -919,6 +930,7 @@ Result<JobRequest> BuildJob(const Request& r, Command cmd, bool training) {
   out.job.train = std::move(d.train);
   out.job.head = d.head;
   out.job.gpus_per_node = d.gpus_per_node;
+  if (d.safety_p90) out.job.safety = &io::BuiltinAccuracyBands();
   out.gpus = std::move(d.gpus);
   out.wired_limit_mib = d.wired_limit_mib;
   out.cuda_context_mib = d.cuda_context_mib;

@@ -43,8 +43,17 @@ Result<Estimate> EstimateJob(const Model& model, const Job& job, const DeviceSet
 
 bool Fits(const Estimate& e, const Job& job) {
   if (!e.fits.value_or(false)) return false;
-  if (!job.training && runtimes::ProfileFor(job.infer.runtime).SizesKvPool() && e.kv_max_concurrency) {
-    return *e.kv_max_concurrency >= job.infer.batch;
+  if (!job.training && runtimes::ProfileFor(job.infer.runtime).SizesKvPool() && e.kv_max_concurrency &&
+      *e.kv_max_concurrency < job.infer.batch) {
+    return false;
+  }
+  if (job.safety) {
+    // --safety p90: every device's band must fit too (a device without a
+    // measured band is judged by its estimate).
+    for (const DeviceEstimate& d : e.devices) {
+      const Uncertainty u = DeviceUncertainty(*job.safety, e, d);
+      if (d.gpu && u.high && *u.high > d.gpu->capacity) return false;
+    }
   }
   return true;
 }
@@ -125,6 +134,23 @@ std::string ReasonOf(const Estimate& e, const Job& job) {
                          batch, Thousands(batch * held), Thousands(*e.kv_capacity_tokens));
     }
     return fmt::format("KV pool holds {} sequences; batch {} needs {}", *e.kv_max_concurrency, batch, batch);
+  }
+  if (job.safety) {
+    // --safety p90: the band's high edge decides (Fits); say which device's edge is over.
+    for (const DeviceEstimate& dev : e.devices) {
+      const Uncertainty u = DeviceUncertainty(*job.safety, e, dev);
+      if (dev.gpu && u.high && *u.high > dev.gpu->capacity) {
+        return fmt::format("its error band's high edge, {}, is over the {} of {} ({})", GiBText(*u.high),
+                           GiBText(dev.gpu->capacity), dev.name, dev.gpu->name);
+      }
+    }
+    if (d) {
+      const Uncertainty u = DeviceUncertainty(*job.safety, e, *d);
+      if (u.high) {
+        return fmt::format("fits with {} headroom at its error band's high edge ({} at the estimate) on {}",
+                           GiBText(d->gpu->capacity - *u.high), GiBText(d->gpu->capacity - d->total), d->name);
+      }
+    }
   }
   if (d) return fmt::format("fits with {} headroom on {}", GiBText(d->gpu->capacity - d->total), d->name);
   return "";

@@ -22,6 +22,17 @@ Json ComponentJson(const Component& c) {
 
 Json OptBytes(const std::optional<Bytes>& b) { return b ? Json(b->value()) : Json(nullptr); }
 
+// {"low_bytes", "high_bytes", "basis"}; only "basis" where no measured band applies.
+Json UncertaintyJson(const Uncertainty& u) {
+  Json j;
+  if (u.low && u.high) {
+    j["low_bytes"] = u.low->value();
+    j["high_bytes"] = u.high->value();
+  }
+  j["basis"] = u.basis;
+  return j;
+}
+
 }  // namespace
 
 std::string RenderEstimateJson(const Estimate& e) { return RenderEstimateJson(e, {}); }
@@ -68,6 +79,11 @@ Json EstimateDoc(const Estimate& e, const EstimateExtras& x) {
     // The device whose start-up check failed does not fit, whatever its total.
     const bool failed_here = e.failure && e.failure->device == d.name;
     dj["fits"] = d.gpu ? Json(d.total <= d.gpu->capacity && !failed_here) : Json(nullptr);
+    const size_t i = j["devices"].size();
+    const Uncertainty* band = i < x.uncertainty.size() ? &x.uncertainty[i] : nullptr;
+    const std::string verdict = DeviceVerdict(e, d, band);
+    dj["verdict"] = verdict.empty() ? Json(nullptr) : Json(verdict);
+    if (band) dj["uncertainty"] = UncertaintyJson(*band);
     dj["components"] = Json::array();
     for (const Component& c : d.components) dj["components"].push_back(ComponentJson(c));
     j["devices"].push_back(dj);
@@ -81,6 +97,16 @@ Json EstimateDoc(const Estimate& e, const EstimateExtras& x) {
                    {"max_concurrency", e.kv_max_concurrency ? Json(*e.kv_max_concurrency) : Json(nullptr)}};
   j["total_bytes"] = e.total.value();
   j["fits"] = e.fits ? Json(*e.fits) : Json(nullptr);
+  // "fits" | "tight" | "does not fit" (null without a GPU), beside "fits".
+  const std::string verdict = EstimateVerdict(e, x.uncertainty);
+  j["verdict"] = verdict.empty() ? Json(nullptr) : Json(verdict);
+  // The band of the device with the largest total (the one "total_bytes" is).
+  for (size_t i = 0; i < e.devices.size() && i < x.uncertainty.size(); ++i) {
+    if (e.devices[i].total == e.total) {
+      j["uncertainty"] = UncertaintyJson(x.uncertainty[i]);
+      break;
+    }
+  }
   if (e.failure) {
     j["failure"] = {{"kind", e.failure->kind}, {"message", e.failure->message}, {"device", e.failure->device}};
   }

@@ -42,8 +42,8 @@ Json FitDoc(const FitAnswer& a) {
     j["answer"]["nodes"] = a.nodes;
     j["answer"]["gpus_per_node"] = a.gpus_per_node;
   }
-  j["estimate"] = a.estimate ? EstimateDoc(*a.estimate, {}) : Json(nullptr);
-  j["next"] = a.next ? EstimateDoc(*a.next, {}) : Json(nullptr);
+  j["estimate"] = a.estimate ? EstimateDoc(*a.estimate, {.uncertainty = a.estimate_uncertainty}) : Json(nullptr);
+  j["next"] = a.next ? EstimateDoc(*a.next, {.uncertainty = a.next_uncertainty}) : Json(nullptr);
   j["ladder"] = LadderJson(a.ladder);
   Json alts = Json::array();
   for (const FitAnswer::Alternative& x : a.alternatives) {

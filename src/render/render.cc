@@ -126,6 +126,21 @@ std::string RenderEstimateText(const Estimate& e, Units u, const EstimateExtras&
                            FormatBytes(cap, u), d.gpu->name, used);
       }
     }
+    if (i < x.uncertainty.size()) {
+      const Uncertainty& band = x.uncertainty[i];
+      if (band.low && band.high) {
+        out += fmt::format("  \u00b1 band: {} \u2013 {} (p10\u2013p90 over {} measured cases)\n",
+                           FormatBytes(*band.low, u), FormatBytes(*band.high, u), band.n);
+        if (DeviceVerdict(e, d, &band) == "tight") {
+          out += fmt::format("  tight: fits, but within the error of this estimate \u2014 keep {} free\n",
+                             FormatBytes(*band.high - d.total, u));
+        }
+      } else {
+        // The basis up to its details (the JSON basis has them all).
+        out += fmt::format("  \u00b1 band: none ({})\n", band.basis.substr(0, std::min(band.basis.find(" ("),
+                                                                                    band.basis.find(": no band"))));
+      }
+    }
     out += '\n';
   }
   // Host (CPU) memory the job keeps: layers left on the CPU, llama.cpp's
@@ -140,7 +155,21 @@ std::string RenderEstimateText(const Estimate& e, Units u, const EstimateExtras&
     out += fmt::format("KV pool: {} tokens{}\n", *e.kv_capacity_tokens,
                        e.kv_max_concurrency ? fmt::format(", max concurrency {} sequences", *e.kv_max_concurrency) : "");
   }
-  if (e.fits) out += *e.fits ? "verdict: fits\n" : "verdict: does not fit\n";
+  if (e.fits) {
+    const std::string verdict = EstimateVerdict(e, x.uncertainty);
+    if (verdict == "tight") {
+      // The largest margin a tight device needs: the band's high edge over its total.
+      Bytes keep;
+      for (size_t i = 0; i < e.devices.size() && i < x.uncertainty.size(); ++i) {
+        const Uncertainty& band = x.uncertainty[i];
+        if (DeviceVerdict(e, e.devices[i], &band) == "tight") keep = std::max(keep, *band.high - e.devices[i].total);
+      }
+      out += fmt::format("verdict: tight (fits, but within the error of this estimate \u2014 keep {} free)\n",
+                         FormatBytes(keep, u));
+    } else {
+      out += "verdict: " + verdict + "\n";
+    }
+  }
   if (e.failure) {
     out += fmt::format("start-up failure: {} on {} (the engine's message is in the notes)\n", e.failure->kind,
                        e.failure->device);

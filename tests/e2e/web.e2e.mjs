@@ -156,7 +156,8 @@ async function main() {
     equal(segs, comps.filter((c) => c.bytes > 0).length, 'one bar segment per non-empty component');
     check(await page.$('.device .bar .cap') !== null, 'the bar has a capacity line');
     const verdict = await page.$eval('#verdict', (v) => ({ kind: v.dataset.verdict, headroom: v.querySelector('#headroom')?.textContent }));
-    equal(verdict.kind, api.fits ? 'fits' : 'does-not-fit', 'verdict = API fits');
+    const kinds = { fits: 'fits', tight: 'tight', 'does not fit': 'does-not-fit' };
+    equal(verdict.kind, kinds[api.verdict], 'verdict = API verdict');
     const cliVerdict = cli.split('\n').find((l) => /^ {2}(fits: |DOES NOT FIT: )/.test(l)).trim().replace(/^fits: |^DOES NOT FIT: /, '');
     equal(verdict.headroom, cliVerdict, 'headroom / shortfall text = CLI');
     equal(await page.$eval('#weights', (e) => e.dataset.bytes), String(api.model.weight_bytes), 'weights card = API weight_bytes');
@@ -217,14 +218,23 @@ async function main() {
     equal(await page.$eval('#f-ctx', (e) => e.value), String(maxCtx), 'Use this: the context field shows the answer');
     equal(await page.$eval('#total', (e) => e.dataset.bytes), String(fits['max-context'].estimate.total_bytes),
       'Use this: total = the planner\'s estimate at the answer');
-    equal(await page.$eval('#verdict', (v) => v.dataset.verdict), 'fits', 'Use this: the answer fits');
+    check(['fits', 'tight'].includes(await page.$eval('#verdict', (v) => v.dataset.verdict)), 'Use this: the answer fits');
     check(new URL(page.url()).searchParams.get('ctx') === String(maxCtx), 'Use this: the URL follows', page.url());
+    // At the planner's edge the capacity lies inside the measured error band: "tight", with what to keep free.
+    const atAnswer = (await post(url, 'estimate', { ...settings, ctx: maxCtx })).doc;
+    equal(await page.$eval('#verdict', (v) => v.dataset.verdict), kinds[atAnswer.verdict], 'Use this: verdict = API verdict');
+    const bandText = await page.$eval('#band', (e) => e.textContent);
+    const u = atAnswer.devices[0].uncertainty;
+    check(u.low_bytes === undefined ? bandText === 'no error band' : bandText.startsWith('\u00b1 band '),
+      'the band shown = API uncertainty', bandText);
+    if (atAnswer.verdict === 'tight') check(bandText.includes('keep'), 'tight: the band says what to keep free', bandText);
+    await page.screenshot({ path: join(artifacts, 'web-answer.png'), fullPage: true });
 
     // Past the answer it does not fit: the fixes table is the API's.
     await page.fill('#f-ctx', '131072');
     await waitReady(page, { ctx: 131072 });
     const over = (await post(url, 'estimate', { ...settings, ctx: 131072 })).doc;
-    equal(await page.$eval('#verdict', (v) => v.dataset.verdict), over.fits ? 'fits' : 'does-not-fit', 'ctx 131072: verdict = API');
+    equal(await page.$eval('#verdict', (v) => v.dataset.verdict), { fits: 'fits', tight: 'tight', 'does not fit': 'does-not-fit' }[over.verdict], 'ctx 131072: verdict = API');
     const fixRows = await page.$$eval('#fixes tbody tr', (trs) => trs.map((tr) => ({
       change: tr.querySelector('code').textContent, bytes: tr.querySelector('td.num').dataset.bytes,
     })));
@@ -250,7 +260,7 @@ async function main() {
       && document.getElementById('f-kv-dtype').value === 'fp8', null, { timeout: 10000 });
     await page.waitForFunction((want) => document.body.dataset.state === 'ready'
       && document.getElementById('total').dataset.bytes === want, String(bestQuant.estimate.total_bytes), { timeout: 10000 });
-    equal(await page.$eval('#verdict', (v) => v.dataset.verdict), 'fits', 'Use this (best-quant): the answer fits');
+    check(['fits', 'tight'].includes(await page.$eval('#verdict', (v) => v.dataset.verdict)), 'Use this (best-quant): the answer fits');
     check(new URL(page.url()).searchParams.get('quant') === 'fp8', 'Use this (best-quant): the URL follows', page.url());
 
     // An unknown model shows the API's message, word for word.

@@ -18,6 +18,7 @@
 #include "vramfit/estimate.h"
 #include "vramfit/model.h"
 #include "vramfit/training.h"
+#include "vramfit/uncertainty.h"
 #include "vramfit/workload.h"
 
 namespace vramfit {
@@ -30,6 +31,10 @@ struct Job {
   HeadChoice head;  // --head / --num-labels (encoders); default: the checkpoint's
   // --gpus-per-node: GPUs one machine holds. Default: GpusPerNode.
   std::optional<int64_t> gpus_per_node;
+  // --safety p90: the measured error bands the planner judges each estimate
+  // by (it fits only where its band's high edge fits); nullptr (p50,
+  // default): the estimate itself. Not owned.
+  const AccuracyBands* safety = nullptr;
 };
 
 // The GPUs one node holds for a job on `devices`: --gpus-per-node when given;
@@ -92,6 +97,10 @@ struct FitAnswer {
   // Said once for the whole answer: an engine's full start-up message (the
   // ladder keeps its first clause), the interconnect (tp > 2 over PCIe).
   std::vector<std::string> notes;
+  // The uncertainty band of each device of `estimate` and of `next` (one per
+  // device, in order), where the frontend attached the measured bands; empty
+  // otherwise (their verdicts are then never "tight").
+  std::vector<Uncertainty> estimate_uncertainty, next_uncertainty;
 };
 
 // Answers `solve` for the job. REQUIRES: devices non-empty. min-gpus with
@@ -142,10 +151,13 @@ std::optional<Throughput> EstimateThroughput(const Model& model, const Estimate&
                                              const DeviceSet& devices);
 
 // What the planner adds to an estimate: the changes that would make it fit
-// (or fit better) and the throughput next to the memory.
+// (or fit better), the throughput next to the memory, and each device's
+// uncertainty band (one per device of the estimate, in order; empty: none
+// computed, and the verdict is never "tight").
 struct EstimateExtras {
   std::vector<Fix> fixes;
   std::optional<Throughput> throughput;
+  std::vector<Uncertainty> uncertainty;
 };
 
 // A ranking of GPU kinds for one job (fit --gpu all, or several kinds).

@@ -67,6 +67,7 @@ struct Draft {
   Output output;
   FitRequest fit;
   std::optional<int64_t> gpus_per_node;  // --gpus-per-node
+  bool safety_p90 = false;                // --safety p90
 };
 
 struct Setting {

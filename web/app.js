@@ -561,7 +561,7 @@
     if (u && u.low_bytes !== undefined) {
       const keep = u.high_bytes - worst.d.total_bytes;
       v.append(el('span', { class: 'detail band', id: 'band', title: u.basis,
-        text: `\u00b1 band ${fmt(u.low_bytes)} \u2013 ${fmt(u.high_bytes)}`
+        text: `error band ${fmt(u.low_bytes)} \u2013 ${fmt(u.high_bytes)}`
           + (tight ? ` \u2014 fits, but within the error of this estimate: keep ${fmt(keep)} free` : '') }));
     } else if (u) {
       v.append(el('span', { class: 'detail band', id: 'band', text: 'no error band', title: u.basis }));

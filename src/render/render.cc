@@ -129,7 +129,7 @@ std::string RenderEstimateText(const Estimate& e, Units u, const EstimateExtras&
     if (i < x.uncertainty.size()) {
       const Uncertainty& band = x.uncertainty[i];
       if (band.low && band.high) {
-        out += fmt::format("  \u00b1 band: {} \u2013 {} (p10\u2013p90 over {} measured cases)\n",
+        out += fmt::format("  error band: {} \u2013 {} (p10\u2013p90 of the measured error over {} cases)\n",
                            FormatBytes(*band.low, u), FormatBytes(*band.high, u), band.n);
         if (DeviceVerdict(e, d, &band) == "tight") {
           out += fmt::format("  tight: fits, but within the error of this estimate \u2014 keep {} free\n",
@@ -137,7 +137,7 @@ std::string RenderEstimateText(const Estimate& e, Units u, const EstimateExtras&
         }
       } else {
         // The basis up to its details (the JSON basis has them all).
-        out += fmt::format("  \u00b1 band: none ({})\n", band.basis.substr(0, std::min(band.basis.find(" ("),
+        out += fmt::format("  error band: none ({})\n", band.basis.substr(0, std::min(band.basis.find(" ("),
                                                                                     band.basis.find(": no band"))));
       }
     }

@@ -225,7 +225,7 @@ async function main() {
     equal(await page.$eval('#verdict', (v) => v.dataset.verdict), kinds[atAnswer.verdict], 'Use this: verdict = API verdict');
     const bandText = await page.$eval('#band', (e) => e.textContent);
     const u = atAnswer.devices[0].uncertainty;
-    check(u.low_bytes === undefined ? bandText === 'no error band' : bandText.startsWith('\u00b1 band '),
+    check(u.low_bytes === undefined ? bandText === 'no error band' : bandText.startsWith('error band '),
       'the band shown = API uncertainty', bandText);
     if (atAnswer.verdict === 'tight') check(bandText.includes('keep'), 'tight: the band says what to keep free', bandText);
     await page.screenshot({ path: join(artifacts, 'web-answer.png'), fullPage: true });

@@ -24,6 +24,48 @@ inline Model CatalogModelOrDie(const std::string& id) {
   return r.ok() ? r.value() : Model{};
 }
 
+// A two-block model as read from a .gguf file, for placement tests: h 256,
+// 4 heads and 1 KV head of 64, I 512, vocab 1000; with `moe`, 4 experts of
+// 128 (2 per token) in both blocks; `tied`: the head shares token_embd.
+// The caller lists m.file_tensors.
+inline Model TinyGgufModel(const std::string& id, const std::string& model_type, bool moe, bool tied) {
+  Model m;
+  ModelSpec& s = m.spec;
+  s.id = id;
+  s.model_type = model_type;
+  s.vocab_size = 1000;
+  s.hidden_size = 256;
+  s.num_hidden_layers = 2;
+  s.num_attention_heads = 4;
+  s.num_key_value_heads = 1;
+  s.head_dim = s.v_head_dim = 64;
+  s.intermediate_size = 512;
+  if (moe) {
+    s.moe_intermediate_size = 128;
+    s.num_experts = 4;
+    s.num_experts_per_tok = 2;
+  }
+  s.tie_word_embeddings = tied;
+  s.layers.assign(2, {});
+  for (LayerSpec& l : s.layers) l.moe = moe;
+  m.inventory = BuildInventory(s);
+  m.file_format = "gguf";
+  return m;
+}
+
+// One Q4_K tensor of a .gguf file.
+inline FileTensor GgufTensor(const char* name, Role role, int64_t layer, int64_t bytes,
+                             std::vector<int64_t> shape) {
+  FileTensor f;
+  f.name = name;
+  f.role = role;
+  f.layer = layer;
+  f.bytes = bytes;
+  f.dtype = DType::kQ4_K;
+  f.shape = std::move(shape);
+  return f;
+}
+
 // "H100-80GBx2" or a comma list of such, as --gpu takes them.
 inline DeviceSet Gpus(const std::string& spec) {
   DeviceSet set;

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include <algorithm>
+#include <map>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -254,7 +255,7 @@ void ApplyCalibration(Estimate& e) {
     return;  // the common case, and the planner's hot path: no workload scan
   }
   const std::string family = CalibrationFamily(e);
-  std::vector<std::string> replaced;
+  std::map<std::string, size_t> replaced_on;  // component -> devices that replaced it
   for (DeviceEstimate& d : e.devices) {
     if (!d.gpu) continue;
     for (const CalibratedTerm& t : d.gpu->calibration) {
@@ -262,7 +263,7 @@ void ApplyCalibration(Estimate& e) {
       for (Component& c : d.components) {
         if (c.name != t.component) continue;
         const Bytes assumed = c.bytes;
-        replaced.push_back(t.component);
+        ++replaced_on[t.component];
         c = Leaf(t.component, t.bytes,
                  t.given ? fmt::format("as given: {}", t.source) : fmt::format("calibrated on this machine: {}", t.source));
         d.total = d.total - assumed + t.bytes;
@@ -280,12 +281,11 @@ void ApplyCalibration(Estimate& e) {
   }
   // The runtime's note on the assumed figure ("cuda_context is 512 MiB per
   // process ...") no longer holds where every device replaced it.
-  if (!replaced.empty() && replaced.size() == e.devices.size()) {
-    std::erase_if(e.notes, [&](const std::string& n) {
-      return std::any_of(replaced.begin(), replaced.end(), [&](const std::string& comp) {
-        return n.size() > comp.size() && n.compare(0, comp.size(), comp) == 0 &&
-               (n[comp.size()] == ' ' || n[comp.size()] == ':');
-      });
+  for (const auto& [comp, devices] : replaced_on) {
+    if (devices != e.devices.size()) continue;
+    std::erase_if(e.notes, [&comp = comp](const std::string& n) {
+      return n.size() > comp.size() && n.compare(0, comp.size(), comp) == 0 &&
+             (n[comp.size()] == ' ' || n[comp.size()] == ':');
     });
   }
 }

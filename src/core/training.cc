@@ -1417,10 +1417,7 @@ void TrainNotes(const TrainingWorkload& w, const TrainJob& job, const StackOverh
     notes->push_back("eager attention saves the fp32 softmax [heads, seq, seq] per layer");
   }
   notes->push_back("peak = max(forward end, backward, optimizer step)");
-  notes->push_back(fmt::format(
-      "cuda_context is {} MiB per process (CUDA >= 11.7 lazy loading); older stacks take up to 1.3 GiB "
-      "(--cuda-context MIB gives a measured one)",
-      oh.cuda_context_mib));
+  notes->push_back(runtimes::TorchCudaContextNote(oh.cuda_context_mib));
 }
 
 namespace {

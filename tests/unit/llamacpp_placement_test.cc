@@ -34,6 +34,8 @@ using testing::CatalogModelOrDie;
 using testing::ComponentBytes;
 using testing::EstimateOrDie;
 using testing::Gpus;
+using testing::GgufTensor;
+using testing::TinyGgufModel;
 
 constexpr int64_t kMiB = 1 << 20;
 
@@ -244,33 +246,9 @@ TEST(LlamaCppPlacementTest, HostHeadIsStagedOnGpu0) {
 // --n-cpu-moe 1 takes blk.0's three expert tensors, not blk.1's, and not
 // the router (ffn_gate_inp) or the shared expert (ffn_up_shexp).
 TEST(LlamaCppPlacementTest, GgufFileTensors) {
-  Model m;
-  ModelSpec& s = m.spec;
-  s.id = "tiny-moe.gguf";
-  s.model_type = "qwen2_moe";
-  s.vocab_size = 1000;
-  s.hidden_size = 256;
-  s.num_hidden_layers = 2;
-  s.num_attention_heads = 4;
-  s.num_key_value_heads = 1;
-  s.head_dim = s.v_head_dim = 64;
-  s.intermediate_size = 512;
-  s.moe_intermediate_size = 128;
-  s.num_experts = 4;
-  s.num_experts_per_tok = 2;
-  s.layers.assign(2, {});
-  for (LayerSpec& l : s.layers) l.moe = true;
-  m.inventory = BuildInventory(s);
-  m.file_format = "gguf";
+  Model m = TinyGgufModel("tiny-moe.gguf", "qwen2_moe", /*moe=*/true, /*tied=*/false);
   const auto t = [](const char* name, Role role, int64_t layer, int64_t bytes) {
-    FileTensor f;
-    f.name = name;
-    f.role = role;
-    f.layer = layer;
-    f.bytes = bytes;
-    f.dtype = DType::kQ4_K;
-    f.shape = {256, 128, 4};
-    return f;
+    return GgufTensor(name, role, layer, bytes, {256, 128, 4});
   };
   m.file_tensors = {t("token_embd.weight", Role::kEmbed, -1, 1000),
                     t("blk.0.attn_q.weight", Role::kAttention, 0, 100),

@@ -16,6 +16,8 @@ using testing::CatalogModelOrDie;
 using testing::ComponentBytes;
 using testing::EstimateOrDie;
 using testing::Gpus;
+using testing::GgufTensor;
+using testing::TinyGgufModel;
 
 constexpr int64_t kMiB = 1 << 20;
 
@@ -248,30 +250,9 @@ TEST(LlamaCppTest, TiedHeadCopiedToTheGpu) {
 
 // From a .gguf file: the file's own tensors, placed by name and layer.
 TEST(LlamaCppTest, FileTensorsPlacement) {
-  Model m;
-  ModelSpec& s = m.spec;
-  s.id = "tiny.gguf";
-  s.model_type = "llama";
-  s.vocab_size = 1000;
-  s.hidden_size = 256;
-  s.num_hidden_layers = 2;
-  s.num_attention_heads = 4;
-  s.num_key_value_heads = 1;
-  s.head_dim = s.v_head_dim = 64;
-  s.intermediate_size = 512;
-  s.tie_word_embeddings = true;
-  s.layers.assign(2, {});
-  m.inventory = BuildInventory(s);
-  m.file_format = "gguf";
+  Model m = TinyGgufModel("tiny.gguf", "llama", /*moe=*/false, /*tied=*/true);
   const auto t = [](const char* name, Role role, int64_t layer, int64_t bytes) {
-    FileTensor f;
-    f.name = name;
-    f.role = role;
-    f.layer = layer;
-    f.bytes = bytes;
-    f.dtype = DType::kQ4_K;
-    f.shape = {256, 4};
-    return f;
+    return GgufTensor(name, role, layer, bytes, {256, 4});
   };
   m.file_tensors = {t("token_embd.weight", Role::kEmbed, -1, 1000),
                     t("rope_freqs.weight", Role::kAttention, -1, 8),

@@ -703,7 +703,6 @@ TEST(VllmRuntimeTest, StartupFailureJsonIsAnEstimateWithFixes) {
 TEST(VllmRuntimeTest, KvCacheMemoryBypassesTheBudget) {
   Model m = CatalogModelOrDie("HuggingFaceTB/SmolLM2-135M");
   InferenceSettings s = Vllm();
-  s.vllm.gpu_memory_utilization = 0.5;
   s.vllm.max_model_len = 2048;
   s.vllm.enforce_eager = true;
   s.vllm.kv_cache_memory = int64_t{1} << 30;

@@ -613,10 +613,7 @@ void HfNotes(const InferenceWorkload& w, const HfJob& job, std::vector<std::stri
                                      : "",
                                  "; sliding-window layers cache every token"));
   }
-  notes->push_back(fmt::format(
-      "cuda_context is {} MiB per process (CUDA >= 11.7 lazy loading); older stacks take up to 1.3 GiB "
-      "(--cuda-context MIB gives a measured one)",
-      kTorchCudaContextMiB));
+  notes->push_back(TorchCudaContextNote(kTorchCudaContextMiB));
 }
 
 }  // namespace hf
@@ -712,6 +709,13 @@ class HfRuntime final : public RuntimeProfile {
 const RuntimeProfile& HfProfile() {
   static const HfRuntime kProfile;
   return kProfile;
+}
+
+std::string TorchCudaContextNote(int64_t mib) {
+  return fmt::format(
+      "cuda_context is {} MiB per process (CUDA >= 11.7 lazy loading); older stacks take up to 1.3 GiB "
+      "(--cuda-context MIB gives a measured one)",
+      mib);
 }
 
 }  // namespace vramfit::runtimes

@@ -200,10 +200,7 @@ void EstimateHfEncoder(const Model& model, const InferenceWorkload& w, const Dev
                             : fmt::format("encoder model: one forward over {} x {} tokens, no KV cache "
                                           "(torch.no_grad)",
                                           job.batch, job.prompt));
-  e.notes.push_back(fmt::format(
-      "cuda_context is {} MiB per process (CUDA >= 11.7 lazy loading); older stacks take up to 1.3 GiB "
-      "(--cuda-context MIB gives a measured one)",
-      kTorchCudaContextMiB));
+  e.notes.push_back(TorchCudaContextNote(kTorchCudaContextMiB));
 }
 
 }  // namespace vramfit::runtimes

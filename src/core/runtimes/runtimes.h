@@ -80,6 +80,12 @@ void NoteContextOverMax(const Model& model, const InferenceWorkload& w,
 // Tokens a layer keeps in the KV cache for a sequence of ctx tokens.
 int64_t CachedTokens(const ModelSpec& spec, int64_t layer, int64_t ctx, bool window_aware);
 
+// The note on a PyTorch process's assumed CUDA context ("cuda_context is
+// 512 MiB per process ..."), shared by hf inference and training; it starts
+// with the component's name so that a calibration replacing the figure
+// drops it (estimate.cc ApplyCalibration).
+std::string TorchCudaContextNote(int64_t mib);
+
 }  // namespace vramfit::runtimes
 
 #endif  // VRAMFIT_SRC_CORE_RUNTIMES_RUNTIMES_H_
